@@ -1,0 +1,7 @@
+"""koodari: data-driven content analysis of Finnish interview transcripts.
+
+The pure core lives in modules with one responsibility each (store, textio, transcripts,
+segment, reductions, corpus, tree, nlp, classify, ...); ``koodari.cli`` is a thin typer layer.
+"""
+
+__version__ = "0.1.0"

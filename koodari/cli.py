@@ -1,0 +1,205 @@
+"""The `koodari` command line: a thin typer layer over the core modules."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from koodari import __version__
+from koodari.errors import KoodariError
+
+app = typer.Typer(name="koodari", help="Data-driven content analysis of Finnish interview transcripts.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+reductions_app = typer.Typer(help="The researcher's hand-made reductions.", no_args_is_help=True)
+app.add_typer(reductions_app, name="reductions")
+
+# piped output (and tests) get a fixed, readable width instead of rich's 80-column default
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+F = TypeVar("F", bound=Callable[..., Any])
+
+StudyArg = Annotated[Path, typer.Argument(help="The study file (.koodari).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: F) -> F:
+    """Turn KoodariError into a one-line message and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KoodariError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            err_console.print("interrupted; everything decided so far is saved")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"koodari {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """koodari: suggest, review and measure the coding of Finnish interviews."""
+
+
+def open_study(path: Path):
+    from koodari.store import Study
+
+    return Study.open(path)
+
+
+@app.command()
+@guarded
+def init(
+    study: StudyArg,
+    corpus: Annotated[str | None, typer.Option(help="Load an embedded corpus, e.g. kainuu-2012.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a new study file (optionally loaded with an embedded corpus)."""
+    from koodari.corpus import corpus_dir, load_corpus
+    from koodari.store import Study
+
+    if corpus:
+        corpus_dir(corpus)  # unknown corpus: fail before creating anything
+    s = Study.create(study)
+    try:
+        summary = load_corpus(s, corpus) if corpus else {}
+    except BaseException:
+        s.close()
+        study.unlink(missing_ok=True)
+        raise
+    counts = s.counts()
+    s.close()
+    if as_json:
+        print_json({"study": str(study), **counts})
+        return
+    console.print(f"created [bold]{study}[/]" + (f" with corpus {corpus}: " + ", ".join(
+        f"{v} {k}" for k, v in summary.items()) if corpus else ""))
+
+
+@app.command("import")
+@guarded
+def import_(
+    study: StudyArg,
+    files: Annotated[list[Path], typer.Argument(help="Transcripts: .txt, .docx, .vtt, .srt.")],
+    question: Annotated[str | None, typer.Option(help="Assign every unit to this research question.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import transcripts: speaker turns and themes, cut into analysis units."""
+    from koodari.importer import import_transcripts
+
+    with open_study(study) as s:
+        summary = import_transcripts(s, files, question)
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    console.print(f"imported {summary.documents} documents, {summary.segments} units"
+                  + (f"; {len(summary.skipped)} already in the study" if summary.skipped else ""))
+
+
+@reductions_app.command("import")
+@guarded
+def reductions_import(
+    study: StudyArg,
+    csv_file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="reduction,subcategory[,upper,...]")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import hand-made reductions (CSV: reduction, subcategory; optional original, upper, combining, ...)."""
+    from koodari.reductions import import_reductions
+
+    with open_study(study) as s:
+        result = import_reductions(s, csv_file)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    console.print(f"imported {result.reductions} reductions; {result.categories_created} new categories")
+
+
+@app.command()
+@guarded
+def tree(
+    study: StudyArg,
+    question: Annotated[str | None, typer.Option(help="Only this research question (code or text).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, md or csv.")] = "table",
+) -> None:
+    """Print the category tree: subcategory → upper category → combining category, with counts."""
+    from koodari.tree import to_csv, to_markdown, to_rich, tree_rows
+
+    with open_study(study) as s:
+        if question and s.find_question(question) is None:
+            raise KoodariError(f"no research question '{question}'", study)
+        rows = tree_rows(s, question)
+    if fmt == "csv":
+        sys.stdout.write(to_csv(rows))
+    elif fmt == "md":
+        sys.stdout.write(to_markdown(rows))
+    elif fmt == "table":
+        for table in to_rich(rows):
+            console.print(table)
+    else:
+        raise KoodariError(f"unknown format '{fmt}' (table, md, csv)")
+
+
+@app.command()
+@guarded
+def units(
+    study: StudyArg,
+    document: Annotated[str | None, typer.Option(help="Only this document (name or id).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the analysis units with speaker, theme and character span."""
+    from koodari.views import unit_rows
+
+    with open_study(study) as s:
+        rows = unit_rows(s, document)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("id", "doc", "span", "speaker", "theme", "unit", show_lines=False)
+    for r in rows:
+        table.add_row(str(r["id"]), r["document"], f"{r['start']}–{r['end']}", r["speaker"] or "",
+                      r["theme"] or "", r["text"])
+    console.print(table)
+
+
+@app.command()
+@guarded
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to write the demo study.")] = Path("koodari-demo"),
+) -> None:
+    """The main job on the embedded default: the seed study, a demo transcript, and what koodari does."""
+    from koodari.demo import run_demo
+
+    run_demo(directory, console)
+
+
+if __name__ == "__main__":
+    app()

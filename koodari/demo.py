@@ -1,0 +1,56 @@
+"""`koodari demo`: the seed study's corpus, the demo transcript, and what koodari makes of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from koodari.corpus import demo_transcript, load_corpus
+from koodari.importer import import_transcripts, theme_question
+from koodari.store import Study
+from koodari.tree import to_rich, tree_rows
+from koodari.views import unit_rows
+
+CORPUS = "kainuu-2012"
+
+
+def build_demo_study(directory: Path) -> Path:
+    """Create DIR/kainuu-2012.koodari afresh from the embedded corpus and import the demo transcript."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{CORPUS}.koodari"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    transcript, held_out = demo_transcript(CORPUS)
+    with Study.create(path) as study:
+        load_corpus(study, CORPUS, exclude_quotes=held_out)
+        import_transcripts(study, [transcript])
+    return path
+
+
+def run_demo(directory: Path, console: Console) -> Path:
+    console.rule("koodari demo: Similä & Valtanen (2012), work coaching in Kainuu")
+    path = build_demo_study(directory)
+    with Study.open(path) as study:
+        counts = study.counts()
+        console.print(
+            f"study [bold]{path}[/]: {counts['questions']} research questions, {counts['categories']} categories,"
+            f" {study.conn.execute('SELECT count(*) FROM reductions').fetchone()[0]} coded expressions;"
+            f" demo transcript cut into {counts['segments']} analysis units"
+        )
+        rows = [r for r in unit_rows(study) if not r["interviewer"]]
+        from rich.table import Table
+
+        table = Table("unit", "speaker", "question", "span", "text (as spoken)", title="Analysis units of the demo"
+                      " transcript (interviewer turns left out)", title_justify="left")
+        for r in rows:
+            table.add_row(str(r["id"]), r["speaker"] or "", r["question"] or "", f"{r['start']}–{r['end']}",
+                          r["text"])
+        console.print(table)
+        console.print(f"The category trees of the demo's questions follow; the whole tree: koodari tree {path}")
+        questions = sorted({r["question"] for r in rows if r["question"]}, key=lambda c: int(c[1:]))
+        for code in questions:
+            for rich_table in to_rich(tree_rows(study, code)):
+                console.print(rich_table)
+        assert all(theme_question(study, r["theme"]) for r in rows)
+    return path

@@ -1,0 +1,80 @@
+"""Importing transcripts into a study: parse, segment, and write everything in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from koodari.segment import Unit, segment_transcript
+from koodari.store import Study
+from koodari.transcripts import THEME_RE, Transcript, read_transcript
+
+
+@dataclass
+class ImportSummary:
+    documents: int = 0
+    segments: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"documents": self.documents, "segments": self.segments}
+
+
+def import_transcripts(study: Study, paths: list[Path], question: str | None = None) -> ImportSummary:
+    """Import transcript files. All files are read and parsed first; any error leaves the study unchanged.
+
+    A file whose sha256 is already in the study is skipped (re-import is a no-op).
+    """
+    parsed: list[tuple[Path, Transcript, str, list[Unit]]] = []
+    seen: set[str] = set()
+    summary = ImportSummary()
+    for path in paths:
+        transcript, raw = read_transcript(path)
+        sha = hashlib.sha256(raw).hexdigest()
+        if sha in seen or study.document_by_sha(sha) is not None:
+            summary.skipped.append(str(path))
+            continue
+        seen.add(sha)
+        parsed.append((path, transcript, sha, segment_transcript(transcript)))
+    fixed_question = study.question_for(question) if question else None
+    with study.transaction():
+        for path, transcript, sha, units in parsed:
+            document_id = study.add_document(path.name, sha, transcript.text, transcript.format, transcript.encoding)
+            for seq, unit in enumerate(units):
+                study.add_segment(
+                    document_id,
+                    seq,
+                    speaker=unit.speaker,
+                    is_interviewer=int(unit.is_interviewer),
+                    theme=unit.theme,
+                    question_id=fixed_question if fixed_question is not None else theme_question(study, unit.theme),
+                    char_start=unit.start,
+                    char_end=unit.end,
+                    text=unit.text,
+                    time_start=unit.time_start,
+                    time_end=unit.time_end,
+                    turn=unit.turn,
+                )
+            study.log_import(str(path), sha, "transcript", {"segments": len(units)})
+            summary.documents += 1
+            summary.segments += len(units)
+    return summary
+
+
+def theme_question(study: Study, theme: str | None) -> int | None:
+    """The research question a theme line refers to: by its marker (`T4`) or by its text."""
+    if not theme:
+        return None
+    found = study.find_question(theme)
+    if found is not None:
+        return found
+    marker = THEME_RE.match(theme)
+    if marker:
+        compact = marker.group("marker").replace(" ", "")
+        number = "".join(ch for ch in compact if ch.isdigit())
+        for key in (compact, f"T{number}", marker.group("rest")):
+            found = study.find_question(key)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,102 @@
+"""Importing the researcher's hand-made analysis: reductions with their categories, from CSV."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from koodari.errors import KoodariError
+from koodari.store import Study, TreeConflict
+from koodari.textio import read_text_file
+
+REQUIRED = ("reduction", "subcategory")
+OPTIONAL = ("original", "upper", "combining", "question", "speaker", "unit", "coder")
+DEFAULT_CODER = "default"
+
+
+@dataclass
+class ReductionImport:
+    reductions: int
+    categories_created: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"reductions": self.reductions, "categories_created": self.categories_created}
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """Read a reductions CSV (comma, semicolon or tab separated) into (line number, row) pairs."""
+    decoded = read_text_file(path)
+    sample = decoded.text.split("\n", 1)[0]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(decoded.text), dialect=dialect)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise KoodariError(f"CSV lacks required column(s): {', '.join(missing)} (header: {', '.join(header)})", path)
+    reader.fieldnames = header
+    rows = []
+    for row in reader:
+        clean = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        if not any(clean.values()):
+            continue
+        rows.append((reader.line_num, clean))
+    if not rows:
+        raise KoodariError("CSV has a header but no rows", path)
+    return rows
+
+
+def import_reductions(study: Study, path: str | Path, source: str | None = None) -> ReductionImport:
+    """Import a reductions CSV in one transaction; tree conflicts are reported, and nothing is written."""
+    path = Path(path)
+    rows = read_rows(path)
+    before = study.counts()["categories"]
+    conflicts: list[str] = []
+    with study.transaction():
+        count = 0
+        for line, row in rows:
+            if not row.get("reduction") or not row.get("subcategory"):
+                raise KoodariError(f"line {line}: empty 'reduction' or 'subcategory'", path)
+            question_id = study.question_for(row.get("question"))
+            coder = row.get("coder") or DEFAULT_CODER
+            try:
+                category_id = study.ensure_path(
+                    question_id, row["subcategory"], row.get("upper"), row.get("combining"), created_by=coder
+                )
+            except TreeConflict as conflict:
+                conflicts.append(f"line {line}: {conflict}")
+                continue
+            except KoodariError as exc:
+                raise KoodariError(f"line {line}: {exc.message}", path) from exc
+            original = row.get("original") or None
+            study.add_reduction(
+                row["reduction"],
+                category_id,
+                coder,
+                source=source or f"csv:{path.name}",
+                segment_id=_segment_for(study, original),
+                unit=row.get("unit") or None,
+                original=original,
+                speaker=row.get("speaker") or None,
+            )
+            count += 1
+        if conflicts:
+            more = f" (and {len(conflicts) - 1} more conflicts)" if len(conflicts) > 1 else ""
+            raise KoodariError(f"{conflicts[0]}{more}; nothing imported", path)
+        created = study.counts()["categories"] - before
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        study.log_import(str(path), sha, "reductions", {"reductions": count, "categories_created": created})
+    return ReductionImport(count, created)
+
+
+def _segment_for(study: Study, original: str | None) -> int | None:
+    """Link a reduction to a unit of an imported transcript when its original expression is that unit."""
+    if not original:
+        return None
+    row = study.conn.execute("SELECT id FROM segments WHERE text = ? ORDER BY id LIMIT 1", (original,)).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,81 @@
+"""Reading transcript bytes as text: UTF-8 (with or without BOM), UTF-16 with BOM, cp1252/latin-1."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from koodari.errors import KoodariError
+
+CONTROL_OK = {"\t", "\n", "\r", "\f", "\v"}
+
+
+@dataclass(frozen=True)
+class DecodedFile:
+    path: Path
+    raw: bytes
+    text: str
+    encoding: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a file, turning the usual failures into one-line errors."""
+    if not path.exists():
+        raise KoodariError("no such file", path)
+    if path.is_dir():
+        raise KoodariError("is a directory, not a file", path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise KoodariError(f"cannot read file ({exc.strerror})", path) from exc
+    if not raw.strip():
+        raise KoodariError("file is empty", path)
+    return raw
+
+
+def decode(raw: bytes, path: Path) -> tuple[str, str]:
+    """Decode transcript bytes; returns (text, encoding). Line endings become ``\\n``."""
+    if raw.startswith(codecs.BOM_UTF8):
+        text, encoding = _strict(raw[3:], "utf-8", path), "utf-8-sig"
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text, encoding = _strict(raw, "utf-16", path), "utf-16"
+    else:
+        if b"\x00" in raw[:8192]:
+            raise KoodariError("binary file, not a text transcript", path)
+        try:
+            text, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            try:
+                text, encoding = raw.decode("cp1252"), "cp1252"
+            except UnicodeDecodeError as exc:
+                raise KoodariError(
+                    f"cannot decode text: not UTF-8 and not cp1252/latin-1 (byte {exc.start})", path
+                ) from exc
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in CONTROL_OK)
+    if controls > max(2, len(text) // 100):
+        raise KoodariError("binary file, not a text transcript", path)
+    if not text.strip():
+        raise KoodariError("file is empty", path)
+    return text, encoding
+
+
+def _strict(raw: bytes, encoding: str, path: Path) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise KoodariError(f"cannot decode text as {encoding} (byte {exc.start})", path) from exc
+
+
+def read_text_file(path: str | Path) -> DecodedFile:
+    """Read and decode a text file with the checks every importer needs."""
+    path = Path(path)
+    raw = read_bytes(path)
+    text, encoding = decode(raw, path)
+    return DecodedFile(path=path, raw=raw, text=text, encoding=encoding)

@@ -1,0 +1,92 @@
+"""`koodari reductions import`: the researcher's own analysis as CSV."""
+
+import json
+
+import pytest
+
+from koodari.store import Study
+from tests.conftest import fingerprint
+
+CSV = (
+    "reduction;subcategory;upper;combining;question;speaker;unit;coder;original\n"
+    "motivointitaito on tärkeä;asiakkaan motivointi;asiakkaan voimavarojen vahvistaminen;"
+    "asiakkaan osallisuuden vahvistaminen;T1;E1;1/T1;anna;motivointi taito -- se on hirveen tärkee\n"
+) + """\
+osataan motivoida ihmiset;asiakkaan motivointi;;;T1;E3;3/T1;anna;
+kiire kuormittaa;kiire;;;T2;P3;;;
+"""
+
+
+def test_csv_import_builds_and_grows_the_tree(tmp_path, cli, study_path):
+    path = tmp_path / "r.csv"
+    path.write_text(CSV, encoding="utf-8")
+    result = cli("reductions", "import", study_path, path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"reductions": 3, "categories_created": 4}
+    with Study.open(study_path) as study:
+        t1 = study.find_question("T1")
+        sub = study.find_category(t1, "sub", "asiakkaan motivointi")
+        assert study.path_of(sub.id) == ["asiakkaan motivointi", "asiakkaan voimavarojen vahvistaminen",
+                                         "asiakkaan osallisuuden vahvistaminen"]
+        kiire = study.find_category(study.find_question("T2"), "sub", "kiire")
+        assert study.path_of(kiire.id) == ["kiire", None, None]  # missing links are allowed
+        rows = study.conn.execute("SELECT coder, unit, speaker FROM reductions ORDER BY id").fetchall()
+        assert [tuple(r) for r in rows] == [("anna", "1/T1", "E1"), ("anna", "3/T1", "E3"), ("default", None, "P3")]
+    # the tree grows: a later file links kiire to an upper category
+    later = tmp_path / "later.csv"
+    later.write_text("reduction,subcategory,upper,question\nei ehi,kiire,asiakkaiden määrä,T2\n", encoding="utf-8")
+    assert cli("reductions", "import", study_path, later).exit_code == 0
+    with Study.open(study_path) as study:
+        kiire = study.find_category(study.find_question("T2"), "sub", "kiire")
+        assert study.path_of(kiire.id) == ["kiire", "asiakkaiden määrä", None]
+
+
+def test_contradicting_subcategory_is_reported_not_guessed(tmp_path, cli, study_path):
+    good = tmp_path / "r.csv"
+    good.write_text(CSV, encoding="utf-8")
+    cli("reductions", "import", study_path, good)
+    before = fingerprint(study_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "reduction,subcategory,upper,question\n"
+        "uusi pelkistys,uusi alakategoria,jokin,T1\n"
+        "motivoi,asiakkaan motivointi,ohjaajan soveltuvuus,T1\n"
+        "motivoi taas,asiakkaan motivointi,kolmas,T1\n",
+        encoding="utf-8",
+    )
+    result = cli("reductions", "import", study_path, bad)
+    assert result.exit_code != 0
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1
+    assert "bad.csv" in line and "line 3" in line and "asiakkaan motivointi" in line
+    assert "asiakkaan voimavarojen vahvistaminen" in line and "1 more" in line and "nothing imported" in line
+    assert fingerprint(study_path) == before
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("reduction,upper\nx,y\n", "lacks required column(s): subcategory"),
+        ("text,category\nx,y\n", "lacks required column(s): reduction, subcategory"),
+        ("reduction,subcategory\n", "no rows"),
+        ("reduction,subcategory\nx,\n", "line 2: empty"),
+        ("", "file is empty"),
+    ],
+)
+def test_bad_csv(tmp_path, cli, study_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content, encoding="utf-8")
+    before = fingerprint(study_path)
+    result = cli("reductions", "import", study_path, path)
+    assert result.exit_code != 0
+    assert "bad.csv" in result.output and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert fingerprint(study_path) == before
+
+
+def test_cp1252_csv_from_excel(tmp_path, cli, study_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("reduction;subcategory\nTyöllistyminen on tärkeää;työllistyminen\n".encode("cp1252"))
+    assert cli("reductions", "import", study_path, path).exit_code == 0
+    with Study.open(study_path) as study:
+        assert study.conn.execute("SELECT reduction FROM reductions").fetchone()[0] == "Työllistyminen on tärkeää"

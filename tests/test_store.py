@@ -1,0 +1,87 @@
+import sqlite3
+
+import pytest
+
+from koodari.errors import KoodariError
+from koodari.store import APPLICATION_ID, MIGRATIONS, Study, TreeConflict
+from tests.conftest import fingerprint
+
+
+def test_init_creates_a_versioned_wal_sqlite_study(study_path):
+    conn = sqlite3.connect(study_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"documents", "segments", "categories", "reductions", "suggestions", "decisions",
+            "model_versions", "questions"} <= tables
+
+
+def test_foreign_keys_are_enforced(study_path):
+    with Study.open(study_path) as study, pytest.raises(sqlite3.IntegrityError), study.transaction():
+        study.conn.execute("INSERT INTO segments (document_id, seq, char_start, char_end, text, turn)"
+                           " VALUES (999, 0, 0, 1, 'x', 0)")
+
+
+def test_init_refuses_to_overwrite(cli, study_path):
+    before = fingerprint(study_path)
+    result = cli("init", study_path)
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+    assert fingerprint(study_path) == before
+
+
+def test_failed_transaction_rolls_back(study_path):
+    with Study.open(study_path) as study:
+        with pytest.raises(RuntimeError), study.transaction():
+            study.add_question("Q1", "Mitä?")
+            raise RuntimeError("boom")
+        assert study.questions() == []
+
+
+def test_tree_conflict_is_not_silently_moved(study_path):
+    with Study.open(study_path) as study:
+        q = study.add_question("Q1", "Mitä?")
+        study.ensure_path(q, "kiire", "työn kuormitus", "työssä jaksaminen")
+        with pytest.raises(TreeConflict, match="kiire"):
+            study.ensure_path(q, "kiire", "asiakkaiden määrä")
+        sub = study.find_category(q, "sub", "kiire")
+        assert study.path_of(sub.id) == ["kiire", "työn kuormitus", "työssä jaksaminen"]
+
+
+@pytest.mark.parametrize("content", [b"just some text, not a database\n" * 10, b"SQLite format 3\x00" + b"\x00" * 200])
+def test_not_a_study_is_refused_and_untouched(tmp_path, cli, content):
+    path = tmp_path / "other.koodari"
+    path.write_bytes(content)
+    result = cli("tree", path)
+    assert result.exit_code != 0
+    assert str(path) in result.output and "not a koodari study" in result.output
+    assert path.read_bytes() == content
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_sqlite_database_of_another_application_is_refused(tmp_path, cli):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    result = cli("import", path, tmp_path / "x.txt")
+    assert result.exit_code != 0 and "another application" in result.output
+    assert path.read_bytes() == before
+
+
+def test_missing_study(tmp_path, cli):
+    result = cli("tree", tmp_path / "nope.koodari")
+    assert result.exit_code != 0
+    assert "no such study file" in result.output
+
+
+def test_open_study_of_a_newer_schema_is_refused(study_path):
+    conn = sqlite3.connect(study_path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(KoodariError, match="newer"):
+        Study.open(study_path)
