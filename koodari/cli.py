@@ -15,8 +15,12 @@ from rich.console import Console
 from koodari import __version__
 from koodari.errors import KoodariError
 
-app = typer.Typer(name="koodari", help="Data-driven content analysis of Finnish interview transcripts.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="koodari",
+    help="Data-driven content analysis of Finnish interview transcripts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 reductions_app = typer.Typer(help="The researcher's hand-made reductions.", no_args_is_help=True)
 app.add_typer(reductions_app, name="reductions")
 
@@ -62,8 +66,9 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """koodari: suggest, review and measure the coding of Finnish interviews."""
 
@@ -99,8 +104,10 @@ def init(
     if as_json:
         print_json({"study": str(study), **counts})
         return
-    console.print(f"created [bold]{study}[/]" + (f" with corpus {corpus}: " + ", ".join(
-        f"{v} {k}" for k, v in summary.items()) if corpus else ""))
+    console.print(
+        f"created [bold]{study}[/]"
+        + (f" with corpus {corpus}: " + ", ".join(f"{v} {k}" for k, v in summary.items()) if corpus else "")
+    )
 
 
 @app.command("import")
@@ -119,8 +126,10 @@ def import_(
     if as_json:
         print_json(summary.as_dict())
         return
-    console.print(f"imported {summary.documents} documents, {summary.segments} units"
-                  + (f"; {len(summary.skipped)} already in the study" if summary.skipped else ""))
+    console.print(
+        f"imported {summary.documents} documents, {summary.segments} units"
+        + (f"; {len(summary.skipped)} already in the study" if summary.skipped else "")
+    )
 
 
 @reductions_app.command("import")
@@ -185,9 +194,67 @@ def units(
 
     table = Table("id", "doc", "span", "speaker", "theme", "unit", show_lines=False)
     for r in rows:
-        table.add_row(str(r["id"]), r["document"], f"{r['start']}–{r['end']}", r["speaker"] or "",
-                      r["theme"] or "", r["text"])
+        table.add_row(
+            str(r["id"]), r["document"], f"{r['start']}–{r['end']}", r["speaker"] or "", r["theme"] or "", r["text"]
+        )
     console.print(table)
+
+
+@app.command()
+@guarded
+def lemmatise(
+    text: Annotated[str | None, typer.Option("--text", help="Text to analyse.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A text file to analyse.")] = None,
+    pretokenized: Annotated[bool, typer.Option(help="One sentence per line, tokens separated by spaces.")] = False,
+    no_normalise: Annotated[bool, typer.Option("--no-normalise", help="Lemmatise tokens as spoken.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Normalise and lemmatise Finnish text offline; one JSON object per sentence with --json."""
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.textio import read_text_file
+
+    if (text is None) == (file is None):
+        raise KoodariError("give exactly one of --text or --file")
+    source = text if text is not None else read_text_file(file).text
+    pipeline = FinnishPipeline(normalise=not no_normalise)
+    if pretokenized:
+        sentences = pipeline.analyse_pretokenized([line.split(" ") for line in source.splitlines() if line.strip()])
+    else:
+        sentences = pipeline.analyse(source)
+    if as_json:
+        for sentence in sentences:
+            print_json(
+                {
+                    "tokens": [
+                        {"text": t.text, "normalised": t.normalised, "lemma": t.lemma, "upos": t.upos} for t in sentence
+                    ]
+                }
+            )
+        return
+    from rich.table import Table
+
+    for sentence in sentences:
+        table = Table("token", "normalised", "lemma", "UPOS")
+        for t in sentence:
+            changed = t.normalised != t.text
+            table.add_row(t.text, f"[bold]{t.normalised}[/]" if changed else t.normalised, t.lemma, t.upos)
+        console.print(table)
+
+
+@app.command()
+@guarded
+def analyse(study: StudyArg, as_json: JsonOpt = False) -> None:
+    """Normalise and lemmatise every unit of a study (cached: unchanged units are not analysed again)."""
+    from koodari.nlp.cache import ensure_analysed
+    from koodari.nlp.pipeline import FinnishPipeline
+
+    with open_study(study) as s:
+        analysed = ensure_analysed(s, FinnishPipeline())
+        total = s.counts()["segments"]
+    if as_json:
+        print_json({"analysed": analysed, "units": total})
+        return
+    console.print(f"analysed {analysed} units ({total - analysed} already cached)")
 
 
 @app.command()

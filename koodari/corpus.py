@@ -41,26 +41,38 @@ def load_corpus(study: Study, name: str, exclude_quotes: set[int] | None = None)
     questions = json.loads((folder / "questions.json").read_text(encoding="utf-8"))
     with study.transaction():
         for question in questions:
-            qid = study.add_question(question["code"], question["question"], question["title"],
-                                     question["source_group"])
+            qid = study.add_question(
+                question["code"], question["question"], question["title"], question["source_group"]
+            )
             for comb in question["tree"]:
                 comb_id = study.ensure_category(qid, "combining", comb["name"], created_by=name)
                 for upper in comb["upper"]:
                     upper_id = study.ensure_category(
-                        qid, "upper", upper["name"], comb_id, description=upper.get("note"),
-                        uncertain=upper["uncertain"], created_by=name,
+                        qid,
+                        "upper",
+                        upper["name"],
+                        comb_id,
+                        description=upper.get("note"),
+                        uncertain=upper["uncertain"],
+                        created_by=name,
                     )
                     for sub in upper["subcategories"]:
-                        study.ensure_category(qid, "sub", sub["name"], upper_id, description=sub.get("note"),
-                                              uncertain=sub["uncertain"], created_by=name)
+                        study.ensure_category(
+                            qid,
+                            "sub",
+                            sub["name"],
+                            upper_id,
+                            description=sub.get("note"),
+                            uncertain=sub["uncertain"],
+                            created_by=name,
+                        )
         reductions = 0
         if (folder / "reductions.csv").is_file():
             reductions = import_reductions(study, folder / "reductions.csv", source=f"corpus:{name}").reductions
         quotes = load_quotes(study, folder, name, exclude_quotes or set())
         study.set_meta("corpus", name)
     counts = study.counts()
-    return {"questions": len(questions), "categories": counts["categories"], "reductions": reductions,
-            "quotes": quotes}
+    return {"questions": len(questions), "categories": counts["categories"], "reductions": reductions, "quotes": quotes}
 
 
 def load_quotes(study: Study, folder: Path, name: str, exclude: set[int]) -> int:
@@ -78,8 +90,15 @@ def load_quotes(study: Study, folder: Path, name: str, exclude: set[int]) -> int
         found = study.find_category(qid, level, category)
         if found is None:
             raise KoodariError(f"quote {record['id']}: category '{category}' is not in the tree", path)
-        study.add_reduction(None, found.id, coder, source=f"corpus:{name}", unit=f"Q{record['id']}",
-                            original=record["text"], speaker=record["speaker"])
+        study.add_reduction(
+            None,
+            found.id,
+            coder,
+            source=f"corpus:{name}",
+            unit=f"Q{record['id']}",
+            original=record["text"],
+            speaker=record["speaker"],
+        )
         count += 1
     return count
 

@@ -41,11 +41,17 @@ def run_demo(directory: Path, console: Console) -> Path:
         rows = [r for r in unit_rows(study) if not r["interviewer"]]
         from rich.table import Table
 
-        table = Table("unit", "speaker", "question", "span", "text (as spoken)", title="Analysis units of the demo"
-                      " transcript (interviewer turns left out)", title_justify="left")
+        table = Table(
+            "unit",
+            "speaker",
+            "question",
+            "span",
+            "text (as spoken)",
+            title="Analysis units of the demo transcript (interviewer turns left out)",
+            title_justify="left",
+        )
         for r in rows:
-            table.add_row(str(r["id"]), r["speaker"] or "", r["question"] or "", f"{r['start']}–{r['end']}",
-                          r["text"])
+            table.add_row(str(r["id"]), r["speaker"] or "", r["question"] or "", f"{r['start']}–{r['end']}", r["text"])
         console.print(table)
         console.print(f"The category trees of the demo's questions follow; the whole tree: koodari tree {path}")
         questions = sorted({r["question"] for r in rows if r["question"]}, key=lambda c: int(c[1:]))

@@ -12,8 +12,36 @@ from dataclasses import dataclass
 from koodari.transcripts import Transcript, Turn
 
 ABBREVIATIONS = {
-    "esim", "mm", "ns", "n", "kl", "klo", "ym", "jne", "yms", "tms", "ks", "vrt", "ts", "tri", "prof",
-    "s", "v", "vs", "nk", "ko", "em", "yo", "ap", "ip", "os", "puh", "psyk", "ohj", "t", "h",
+    "esim",
+    "mm",
+    "ns",
+    "n",
+    "kl",
+    "klo",
+    "ym",
+    "jne",
+    "yms",
+    "tms",
+    "ks",
+    "vrt",
+    "ts",
+    "tri",
+    "prof",
+    "s",
+    "v",
+    "vs",
+    "nk",
+    "ko",
+    "em",
+    "yo",
+    "ap",
+    "ip",
+    "os",
+    "puh",
+    "psyk",
+    "ohj",
+    "t",
+    "h",
 }
 SENTENCE_END = re.compile(r"[.!?…]+[\"”»')\]]*(?=\s+)")
 HARD_BREAK = re.compile(r"\n+|\s--\s|;\s")
@@ -44,8 +72,17 @@ def segment_transcript(transcript: Transcript) -> list[Unit]:
 
 
 def _unit(text: str, start: int, end: int, index: int, turn: Turn) -> Unit:
-    return Unit(start, end, text[start:end], index, turn.speaker, turn.theme, turn.is_interviewer,
-                turn.time_start, turn.time_end)
+    return Unit(
+        start,
+        end,
+        text[start:end],
+        index,
+        turn.speaker,
+        turn.theme,
+        turn.is_interviewer,
+        turn.time_start,
+        turn.time_end,
+    )
 
 
 def split_span(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -69,12 +106,12 @@ def _cut(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tupl
 def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     out, pos = [], start
     for match in SENTENCE_END.finditer(text, start, end):
-        word = re.search(r"(\w+)\W*$", text[pos:match.start() + 1])
+        word = re.search(r"(\w+)\W*$", text[pos : match.start() + 1])
         if match.group().startswith(".") and word and word.group(1).lower() in ABBREVIATIONS:
             continue
         if word and word.group(1).isdigit() and match.group() == ".":
             # "1. päivä": an ordinal, unless a capital letter follows
-            follow = text[match.end():end].lstrip()[:1]
+            follow = text[match.end() : end].lstrip()[:1]
             if not follow.isupper():
                 continue
         out.append((pos, match.end()))
@@ -88,8 +125,8 @@ def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
         return [(start, end)]
     out, pos = [], start
     for match in CLAUSE_BREAK.finditer(text, start, end):
-        left = text[pos:match.start()].split()
-        right = text[match.end():end].split()
+        left = text[pos : match.start()].split()
+        right = text[match.end() : end].split()
         if len(left) >= MIN_CLAUSE_WORDS and len(right) >= MIN_CLAUSE_WORDS:
             out.append((pos, match.start() + 1))
             pos = match.end()

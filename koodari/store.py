@@ -132,6 +132,15 @@ MIGRATIONS: list[str] = [
         imported_at TEXT NOT NULL
     );
     """,
+    # 2: analyses of free texts (reductions, original expressions) cached like those of units
+    """
+    CREATE TABLE text_nlp (
+        sha256 TEXT NOT NULL,
+        pipeline TEXT NOT NULL,
+        tokens TEXT NOT NULL,
+        PRIMARY KEY (sha256, pipeline)
+    );
+    """,
 ]
 
 
@@ -321,9 +330,7 @@ class Study:
                 )
                 return int(cur.lastrowid)
             if parent_id is not None and existing.parent_id not in (None, parent_id):
-                raise TreeConflict(
-                    level, name, self.category(existing.parent_id).name, self.category(parent_id).name
-                )
+                raise TreeConflict(level, name, self.category(existing.parent_id).name, self.category(parent_id).name)
             if parent_id is not None and existing.parent_id is None:
                 self.conn.execute("UPDATE categories SET parent_id = ? WHERE id = ?", (parent_id, existing.id))
             if description and not existing.description:

@@ -16,7 +16,17 @@ from koodari.textio import decode, read_bytes
 
 FORMATS = {".txt": "txt", ".text": "txt", ".md": "txt", ".docx": "docx", ".vtt": "vtt", ".srt": "srt"}
 INTERVIEWERS = {
-    "h", "i", "int", "haast", "haastattelija", "haastattelijat", "interviewer", "k", "kysyjä", "q", "tutkija",
+    "h",
+    "i",
+    "int",
+    "haast",
+    "haastattelija",
+    "haastattelijat",
+    "interviewer",
+    "k",
+    "kysyjä",
+    "q",
+    "tutkija",
 }
 
 THEME_RE = re.compile(
@@ -129,7 +139,7 @@ def parse_plain(text: str, fmt: str = "txt", encoding: str = "utf-8") -> Transcr
             close()
             speaker = spoken.group("speaker")
             body_start = offset + spoken.end()
-            body = line[spoken.end():]
+            body = line[spoken.end() :]
             if body.strip():
                 lead = len(body) - len(body.lstrip())
                 current = Turn(body_start + lead, offset + len(line.rstrip()), speaker, theme)
@@ -157,12 +167,12 @@ def _is_heading(lines: list[tuple[int, str]], index: int) -> bool:
     words = line.split()
     if len(line) > 100 or len(words) < 2 or not line[0].isupper():
         return False
-    if line[-1] in ".!…,;\"”":
+    if line[-1] in '.!…,;"”':
         return False
     before_blank = index == 0 or not lines[index - 1][1].strip()
     after = lines[index + 1][1] if index + 1 < len(lines) else ""
     after_ok = not after.strip() or bool(SPEAKER_RE.match(after))
-    has_more = any(text.strip() for _, text in lines[index + 1:])
+    has_more = any(text.strip() for _, text in lines[index + 1 :])
     return before_blank and after_ok and has_more
 
 
@@ -200,7 +210,7 @@ def parse_subtitles(source: str, fmt: str, encoding: str) -> Transcript:
             continue
         timing = TIMING_RE.match(block_lines[timing_index])
         assert timing is not None
-        cue = " ".join(ln.strip() for ln in block_lines[timing_index + 1:])
+        cue = " ".join(ln.strip() for ln in block_lines[timing_index + 1 :])
         speaker = None
         voice = VOICE_RE.match(cue)
         if voice:
@@ -209,7 +219,7 @@ def parse_subtitles(source: str, fmt: str, encoding: str) -> Transcript:
         spoken = SPEAKER_RE.match(cue)
         if spoken and speaker is None:
             speaker = spoken.group("speaker")
-            cue = cue[spoken.end():].strip()
+            cue = cue[spoken.end() :].strip()
         if not cue:
             continue
         prefix = f"{speaker}: " if speaker else ""
@@ -217,8 +227,14 @@ def parse_subtitles(source: str, fmt: str, encoding: str) -> Transcript:
         piece = prefix + cue + "\n"
         pieces.append(piece)
         turns.append(
-            Turn(start, start + len(cue), speaker, theme, parse_seconds(timing.group("start")),
-                 parse_seconds(timing.group("end")))
+            Turn(
+                start,
+                start + len(cue),
+                speaker,
+                theme,
+                parse_seconds(timing.group("start")),
+                parse_seconds(timing.group("end")),
+            )
         )
         offset += len(piece)
     return Transcript(text="".join(pieces), format=fmt, encoding=encoding, turns=turns)

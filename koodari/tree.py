@@ -43,8 +43,15 @@ def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
             speakers: set[str] = set()
             for i in ids:
                 speakers |= counts.get(i, (0, set()))[1]
-            return TreeRow(q["code"], q["text"], sub.name if sub else None, upper.name if upper else None,
-                           comb.name if comb else None, n, len(speakers))
+            return TreeRow(
+                q["code"],
+                q["text"],
+                sub.name if sub else None,
+                upper.name if upper else None,
+                comb.name if comb else None,
+                n,
+                len(speakers),
+            )
 
         combining = [c for c in cats if c.level == "combining"]
         orphans_upper = [c for c in cats if c.level == "upper" and c.parent_id is None]
@@ -93,9 +100,13 @@ def to_markdown(rows: list[TreeRow]) -> str:
     for r in rows:
         if r.question != current:
             current = r.question
-            out += ["" if out else "", f"### {r.question}: {r.question_text}", "",
-                    "| subcategory | upper category | combining category | reductions | speakers |",
-                    "|---|---|---|---:|---:|"]
+            out += [
+                "" if out else "",
+                f"### {r.question}: {r.question_text}",
+                "",
+                "| subcategory | upper category | combining category | reductions | speakers |",
+                "|---|---|---|---:|---:|",
+            ]
         cells = [r.subcategory or NO_PARENT, r.upper or NO_PARENT, r.combining or NO_PARENT]
         cells = [c.replace("|", "\\|") for c in cells]
         out.append(f"| {' | '.join(cells)} | {r.reductions} | {r.speakers} |")
@@ -125,7 +136,12 @@ def to_rich(rows: list[TreeRow]):  # -> list[rich.table.Table]
         comb = r.combining if r.combining != last_comb else ""
         if r.combining != last_comb and last_comb is not None:
             table.add_section()
-        table.add_row(r.subcategory or NO_PARENT, upper or ("" if r.upper else NO_PARENT),
-                      comb or ("" if r.combining else NO_PARENT), str(r.reductions), str(r.speakers))
+        table.add_row(
+            r.subcategory or NO_PARENT,
+            upper or ("" if r.upper else NO_PARENT),
+            comb or ("" if r.combining else NO_PARENT),
+            str(r.reductions),
+            str(r.speakers),
+        )
         last_upper, last_comb = r.upper, r.combining
     return tables

@@ -19,8 +19,19 @@ def unit_rows(study: Study, document: str | None = None) -> list[dict[str, Any]]
         args = [document, document]
     rows = study.conn.execute(sql + " ORDER BY s.document_id, s.seq", args).fetchall()
     return [
-        {"id": r["id"], "document": r["document"], "seq": r["seq"], "speaker": r["speaker"], "theme": r["theme"],
-         "question": r["question"], "start": r["char_start"], "end": r["char_end"], "text": r["text"],
-         "interviewer": bool(r["is_interviewer"]), "time_start": r["time_start"], "time_end": r["time_end"]}
+        {
+            "id": r["id"],
+            "document": r["document"],
+            "seq": r["seq"],
+            "speaker": r["speaker"],
+            "theme": r["theme"],
+            "question": r["question"],
+            "start": r["char_start"],
+            "end": r["char_end"],
+            "text": r["text"],
+            "interviewer": bool(r["is_interviewer"]),
+            "time_start": r["time_start"],
+            "time_end": r["time_end"],
+        }
         for r in rows
     ]

@@ -18,8 +18,11 @@ def test_init_with_the_seed_corpus(tmp_path, cli):
     with Study.open(path) as study:
         t4 = study.find_question("T4")
         sub = study.find_category(t4, "sub", "asiakkaan motivointi")
-        assert study.path_of(sub.id) == ["asiakkaan motivointi", "asiakkaan voimavarojen vahvistaminen",
-                                         "asiakkaan osallisuuden vahvistaminen"]
+        assert study.path_of(sub.id) == [
+            "asiakkaan motivointi",
+            "asiakkaan voimavarojen vahvistaminen",
+            "asiakkaan osallisuuden vahvistaminen",
+        ]
         reductions = study.conn.execute(
             "SELECT count(*) FROM reductions WHERE category_id = ? AND reduction IS NOT NULL", (sub.id,)
         ).fetchone()[0]
@@ -39,8 +42,10 @@ def test_tree_formats(cli, seed_study):
     md = cli("tree", seed_study, "--question", "T4", "--format", "md")
     assert md.exit_code == 0
     assert "| subcategory | upper category | combining category | reductions | speakers |" in md.output
-    assert "| asiakkaan motivointi | asiakkaan voimavarojen vahvistaminen | asiakkaan osallisuuden vahvistaminen |" \
+    assert (
+        "| asiakkaan motivointi | asiakkaan voimavarojen vahvistaminen | asiakkaan osallisuuden vahvistaminen |"
         in md.output
+    )
     rows = list(csv.DictReader(io.StringIO(cli("tree", seed_study, "--format", "csv").output)))
     motivation = [r for r in rows if r["subcategory"] == "asiakkaan motivointi" and r["question"] == "T4"]
     assert len(motivation) == 1

@@ -39,7 +39,7 @@ def units(study_path: Path) -> list[dict]:
         doc_text = {d["id"]: d["text"] for d in study.documents()}
         rows = []
         for s in study.segments():
-            assert doc_text[s["document_id"]][s["char_start"]:s["char_end"]] == s["text"]
+            assert doc_text[s["document_id"]][s["char_start"] : s["char_end"]] == s["text"]
             rows.append(dict(s))
         return rows
 

@@ -8,13 +8,16 @@ from koodari.store import Study
 from tests.conftest import fingerprint
 
 CSV = (
-    "reduction;subcategory;upper;combining;question;speaker;unit;coder;original\n"
-    "motivointitaito on tärkeä;asiakkaan motivointi;asiakkaan voimavarojen vahvistaminen;"
-    "asiakkaan osallisuuden vahvistaminen;T1;E1;1/T1;anna;motivointi taito -- se on hirveen tärkee\n"
-) + """\
+    (
+        "reduction;subcategory;upper;combining;question;speaker;unit;coder;original\n"
+        "motivointitaito on tärkeä;asiakkaan motivointi;asiakkaan voimavarojen vahvistaminen;"
+        "asiakkaan osallisuuden vahvistaminen;T1;E1;1/T1;anna;motivointi taito -- se on hirveen tärkee\n"
+    )
+    + """\
 osataan motivoida ihmiset;asiakkaan motivointi;;;T1;E3;3/T1;anna;
 kiire kuormittaa;kiire;;;T2;P3;;;
 """
+)
 
 
 def test_csv_import_builds_and_grows_the_tree(tmp_path, cli, study_path):
@@ -26,8 +29,11 @@ def test_csv_import_builds_and_grows_the_tree(tmp_path, cli, study_path):
     with Study.open(study_path) as study:
         t1 = study.find_question("T1")
         sub = study.find_category(t1, "sub", "asiakkaan motivointi")
-        assert study.path_of(sub.id) == ["asiakkaan motivointi", "asiakkaan voimavarojen vahvistaminen",
-                                         "asiakkaan osallisuuden vahvistaminen"]
+        assert study.path_of(sub.id) == [
+            "asiakkaan motivointi",
+            "asiakkaan voimavarojen vahvistaminen",
+            "asiakkaan osallisuuden vahvistaminen",
+        ]
         kiire = study.find_category(study.find_question("T2"), "sub", "kiire")
         assert study.path_of(kiire.id) == ["kiire", None, None]  # missing links are allowed
         rows = study.conn.execute("SELECT coder, unit, speaker FROM reductions ORDER BY id").fetchall()

@@ -13,14 +13,23 @@ def test_init_creates_a_versioned_wal_sqlite_study(study_path):
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"documents", "segments", "categories", "reductions", "suggestions", "decisions",
-            "model_versions", "questions"} <= tables
+    assert {
+        "documents",
+        "segments",
+        "categories",
+        "reductions",
+        "suggestions",
+        "decisions",
+        "model_versions",
+        "questions",
+    } <= tables
 
 
 def test_foreign_keys_are_enforced(study_path):
     with Study.open(study_path) as study, pytest.raises(sqlite3.IntegrityError), study.transaction():
-        study.conn.execute("INSERT INTO segments (document_id, seq, char_start, char_end, text, turn)"
-                           " VALUES (999, 0, 0, 1, 'x', 0)")
+        study.conn.execute(
+            "INSERT INTO segments (document_id, seq, char_start, char_end, text, turn) VALUES (999, 0, 0, 1, 'x', 0)"
+        )
 
 
 def test_init_refuses_to_overwrite(cli, study_path):

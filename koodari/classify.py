@@ -1,0 +1,495 @@
+"""Suggesting subcategories: scikit-learn models trained on the researcher's own coding.
+
+Data flow: coded material (reductions, original expressions, review decisions, the category names
+themselves) → token analyses (``koodari.nlp``) → features (lemma n-grams with compound parts, and
+character n-grams of the normalised text) → a calibrated classifier over the finest coded level →
+probabilities rolled up the tree (sub → upper → combining) and restricted to the question's tree.
+
+Two estimators share the feature space and the scikit-learn API (fit / predict_proba):
+``LinearSuggester`` (multinomial logistic regression) and ``NeighbourSuggester`` (cosine nearest
+neighbours over the coded examples). Both are calibrated by temperature scaling on out-of-fold
+predictions. Models are saved as plain arrays (``numpy.savez`` without pickle): opening a study
+from someone else never executes code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize_scalar
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import normalize
+
+from koodari.errors import KoodariError
+
+STOP_LEMMAS = frozenset(
+    [
+        "olla",
+        "se",
+        "ja",
+        "että",
+        "ei",
+        "tuo",
+        "tämä",
+        "niin",
+        "kuin",
+        "sitten",
+        "kun",
+        "joka",
+        "mikä",
+        "vain",
+        "myös",
+        "nyt",
+        "ne",
+        "me",
+        "minä",
+        "sinä",
+        "hän",
+        "he",
+        "te",
+        "ihan",
+        "kyllä",
+        "vähän",
+        "siellä",
+        "täällä",
+        "siinä",
+        "tässä",
+        "mutta",
+        "tai",
+        "jos",
+        "eli",
+        "vaan",
+        "no",
+        "joo",
+        "niinku",
+        "tuota",
+        "totta",
+        "kai",
+        "jo",
+        "vielä",
+        "aina",
+        "sitä",
+        "siitä",
+        "siihen",
+        "sen",
+        "sillä",
+        "itse",
+        "oma",
+        "muu",
+        "kaikki",
+        "jokin",
+        "joku",
+        "mitä",
+        "kuka",
+        "koko",
+        "kanssa",
+        "ollut",
+        "olisi",
+        "ovat",
+        "oli",
+        "on",
+        "ole",
+        "nämä",
+        "noi",
+        "nää",
+        "ku",
+        "sit",
+        "sillon",
+        "semmoinen",
+        "sellainen",
+        "tällainen",
+        "tuollainen",
+        "niinkuin",
+        "eikä",
+        "ettei",
+        "vaikka",
+        "koska",
+        "jotta",
+    ]
+)
+
+
+# -- documents and features ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Doc:
+    """What the models see of a text: its content lemmas and its normalised surface."""
+
+    lemmas: str  # space-separated lemmas (compound boundaries kept as '#')
+    normalised: str
+
+
+def doc_from_tokens(tokens: list[dict]) -> Doc:
+    lemmas = []
+    for t in tokens:
+        upos = t.get("upos", "X")
+        lemma = (t.get("lemma") or t.get("text") or "").lower()
+        if upos == "PUNCT" or not any(ch.isalnum() for ch in lemma):
+            continue
+        for part in lemma.split():  # a multiword normalised form carries several lemmas
+            if part.replace("#", "") not in STOP_LEMMAS:
+                lemmas.append(part)
+    normalised = " ".join(t.get("normalised") or t.get("text") or "" for t in tokens).lower()
+    return Doc(" ".join(lemmas), normalised)
+
+
+def lemma_analyzer(text: str) -> list[str]:
+    """Lemma unigrams and bigrams; a compound lemma also yields its parts (`työ#valmentaja` → työ, valmentaja)."""
+    lemmas = text.split()
+    plain = [lemma.replace("#", "") for lemma in lemmas]
+    features = list(plain)
+    for lemma in lemmas:
+        if "#" in lemma:
+            features.extend("+" + part for part in lemma.split("#") if len(part) > 2)
+    features.extend(f"{a} {b}" for a, b in zip(plain, plain[1:], strict=False))
+    return features
+
+
+def _lemma_vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer=lemma_analyzer, sublinear_tf=True, vocabulary=vocabulary)
+
+
+def _char_vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1, vocabulary=vocabulary)
+
+
+class Features:
+    """The joint feature space: lemma TF-IDF and character TF-IDF, each L2-normalised, side by side."""
+
+    def __init__(self, char_weight: float = 0.7) -> None:
+        self.char_weight = char_weight
+        self.lemma = _lemma_vectorizer()
+        self.char = _char_vectorizer()
+
+    def fit(self, docs: list[Doc]) -> Features:
+        self.lemma.fit([d.lemmas for d in docs])
+        self.char.fit([d.normalised for d in docs])
+        return self
+
+    def transform(self, docs: list[Doc]) -> sp.csr_matrix:
+        lemma = self.lemma.transform([d.lemmas for d in docs])
+        char = self.char.transform([d.normalised for d in docs]) * self.char_weight
+        return normalize(sp.hstack([lemma, char]).tocsr())
+
+    @property
+    def n_lemma(self) -> int:
+        return len(self.lemma.vocabulary_)
+
+    def lemma_names(self) -> list[str]:
+        names = [""] * len(self.lemma.vocabulary_)
+        for name, index in self.lemma.vocabulary_.items():
+            names[index] = name
+        return names
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {
+            "char_weight": self.char_weight,
+            "lemma_vocabulary": self.lemma.vocabulary_,
+            "char_vocabulary": self.char.vocabulary_,
+        }
+        return meta, {"lemma_idf": self.lemma.idf_, "char_idf": self.char.idf_}
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Features:
+        features = cls(meta["char_weight"])
+        features.lemma = _lemma_vectorizer({k: int(v) for k, v in meta["lemma_vocabulary"].items()})
+        features.lemma.idf_ = arrays["lemma_idf"]
+        features.char = _char_vectorizer({k: int(v) for k, v in meta["char_vocabulary"].items()})
+        features.char.idf_ = arrays["char_idf"]
+        return features
+
+
+# -- estimators ----------------------------------------------------------------------------------
+
+
+def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = scores / max(temperature, 1e-6)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(scores: np.ndarray, y_index: np.ndarray) -> float:
+    """Temperature that minimises the negative log-likelihood of out-of-fold scores."""
+
+    def nll(t: float) -> float:
+        p = softmax(scores, t)[np.arange(len(y_index)), y_index]
+        return float(-np.log(np.clip(p, 1e-12, 1)).mean())
+
+    return float(minimize_scalar(nll, bounds=(0.02, 20.0), method="bounded").x)
+
+
+class _Suggester(BaseEstimator, ClassifierMixin):
+    """Shared API: fit(X, y, sample_weight, always=...) / decision_function / predict_proba."""
+
+    temperature_: float = 1.0
+
+    def decision_function(self, X) -> np.ndarray:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def predict_proba(self, X) -> np.ndarray:
+        return softmax(self.decision_function(X), self.temperature_)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.decision_function(X).argmax(axis=1)]
+
+    def calibrate(self, X, y, sample_weight=None, always=None, folds: int = 3, seed: int = 0) -> _Suggester:
+        """Fit on all data, then fit the temperature on out-of-fold scores (category names always train)."""
+        self.fit(X, y, sample_weight, always)
+        n = X.shape[0]
+        if n < 3 * folds:
+            self.temperature_ = 1.0
+            return self
+        scores, truth = [], []
+        index = {c: i for i, c in enumerate(self.classes_)}
+        for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n)):
+            part = self.__class__(**self.get_params()).fit(
+                X[train], y[train], None if sample_weight is None else sample_weight[train], always
+            )
+            raw = part.decision_function(X[test])
+            full = np.full((len(test), len(self.classes_)), raw.min() - 5.0 if raw.size else -5.0)
+            for j, c in enumerate(part.classes_):
+                full[:, index[c]] = raw[:, j]
+            scores.append(full)
+            truth.append([index[c] for c in y[test]])
+        self.temperature_ = fit_temperature(np.vstack(scores), np.concatenate(truth))
+        return self
+
+
+class LinearSuggester(_Suggester):
+    """Multinomial logistic regression on the joint features."""
+
+    def __init__(self, C: float = 20.0) -> None:
+        self.C = C
+
+    def fit(self, X, y, sample_weight=None, always=None) -> LinearSuggester:
+        X, y, w = _with_always(X, y, sample_weight, always)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) == 1:
+            self.coef_ = np.zeros((1, X.shape[1]))
+            self.intercept_ = np.zeros(1)
+            return self
+        model = LogisticRegression(C=self.C, max_iter=300, tol=1e-3)
+        model.fit(X, y, sample_weight=w)
+        coef, intercept = model.coef_, model.intercept_
+        if len(self.classes_) == 2:  # sklearn stores one row for two classes
+            coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+        self.coef_, self.intercept_ = coef, intercept
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        return np.asarray(X @ self.coef_.T) + self.intercept_
+
+
+class NeighbourSuggester(_Suggester):
+    """Cosine similarity to the coded examples; a category scores the mean of its k best matches."""
+
+    def __init__(self, k: int = 2) -> None:
+        self.k = k
+
+    def fit(self, X, y, sample_weight=None, always=None) -> NeighbourSuggester:
+        X, y, _ = _with_always(X, y, sample_weight, always)
+        self.classes_ = np.unique(y)
+        self.X_ = sp.csr_matrix(X)
+        self.y_index_ = np.searchsorted(self.classes_, y)
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        sims = np.asarray((X @ self.X_.T).todense())
+        scores = np.zeros((X.shape[0], len(self.classes_)))
+        for c in range(len(self.classes_)):
+            cols = sims[:, self.y_index_ == c]
+            k = min(self.k, cols.shape[1])
+            top = -np.sort(-cols, axis=1)[:, :k]
+            scores[:, c] = top.mean(axis=1) if k else 0.0
+        return scores * 10.0
+
+
+def _with_always(X, y, sample_weight, always):
+    """Append the examples that are always in training (the category names) to a training set."""
+    y = np.asarray(y)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    if always is not None:
+        Xa, ya, wa = always
+        X = sp.vstack([X, Xa]).tocsr()
+        y = np.concatenate([y, ya])
+        w = np.concatenate([w, wa])
+    return X, y, w
+
+
+ESTIMATORS = {"linear": LinearSuggester, "neighbours": NeighbourSuggester}
+
+
+# -- the fitted model with its training examples -------------------------------------------------
+
+
+@dataclass
+class Example:
+    """One piece of coded material: a text and the category (sub, or upper when no sub) it was coded with."""
+
+    text: str
+    label: int
+    question_id: int
+    source: str = "reduction"
+    weight: float = 1.0
+    unit: str | None = None
+    speaker: str | None = None
+    coder: str | None = None
+    tokens: list[dict] | None = None
+
+
+@dataclass
+class SuggestionModel:
+    """Features + estimator + what they were trained on; saved without pickle."""
+
+    kind: str
+    features: Features
+    estimator: _Suggester
+    example_texts: list[str]
+    example_labels: np.ndarray
+    example_matrix: sp.csr_matrix
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls, examples: list[Example], always: list[Example], kind: str = "linear", calibrate: bool = True, **params: Any
+    ) -> SuggestionModel:
+        if not examples and not always:
+            raise KoodariError("no coded material to learn from")
+        docs = [doc_from_tokens(e.tokens or []) for e in examples]
+        always_docs = [doc_from_tokens(e.tokens or []) for e in always]
+        features = Features().fit(docs + always_docs)
+        X = features.transform(docs) if docs else sp.csr_matrix((0, 1))
+        y = np.array([e.label for e in examples], dtype=np.int64)
+        w = np.array([e.weight for e in examples], dtype=float)
+        Xa = features.transform(always_docs)
+        extra = (Xa, np.array([e.label for e in always], dtype=np.int64), np.array([e.weight for e in always]))
+        estimator = ESTIMATORS[kind](**params)
+        if calibrate and len(examples) >= 9:
+            estimator.calibrate(X, y, w, extra)
+        else:
+            estimator.fit(X if docs else Xa[:0], y, w, extra)
+        return cls(kind, features, estimator, [e.text for e in examples], y, sp.csr_matrix(X))
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self.estimator.classes_
+
+    def transform(self, docs: list[Doc]) -> sp.csr_matrix:
+        return self.features.transform(docs)
+
+    def predict_proba(self, docs: list[Doc]) -> np.ndarray:
+        return self.estimator.predict_proba(self.transform(docs))
+
+    def top_lemmas(self, doc: Doc, label: int, n: int = 3) -> list[str]:
+        """The lemmas of the text that weigh most for a category."""
+        x = self.features.transform([doc])[:, : self.features.n_lemma].tocoo()
+        if x.nnz == 0:
+            return []
+        names = self.features.lemma_names()
+        if isinstance(self.estimator, LinearSuggester):
+            row = int(np.searchsorted(self.classes, label))
+            weights = self.estimator.coef_[row, : self.features.n_lemma]
+            scored = [(float(v * weights[j]), names[j]) for j, v in zip(x.col, x.data, strict=True)]
+        else:
+            mask = self.example_labels == label
+            centroid = (
+                np.asarray(self.example_matrix[mask][:, : self.features.n_lemma].sum(axis=0)).ravel()
+                if mask.any()
+                else np.zeros(self.features.n_lemma)
+            )
+            scored = [(float(v * centroid[j]), names[j]) for j, v in zip(x.col, x.data, strict=True)]
+        return [name for score, name in sorted(scored, reverse=True)[:n] if score > 0]
+
+    def similar_examples(self, x_row: sp.csr_matrix, label: int, n: int = 2) -> list[tuple[float, str]]:
+        mask = np.flatnonzero(self.example_labels == label)
+        if mask.size == 0:
+            return []
+        sims = np.asarray((self.example_matrix[mask] @ x_row.T).todense()).ravel()
+        order = np.argsort(-sims)[:n]
+        return [(float(sims[i]), self.example_texts[mask[i]]) for i in order if sims[i] > 0]
+
+    def max_similarity(self, X: sp.csr_matrix) -> np.ndarray:
+        if self.example_matrix.shape[0] == 0:
+            return np.zeros(X.shape[0])
+        return np.asarray((X @ self.example_matrix.T).max(axis=1).todense()).ravel()
+
+    # -- persistence without pickle ------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        feature_meta, arrays = self.features.state()
+        est = self.estimator
+        arrays = dict(arrays)
+        arrays["classes"] = est.classes_
+        arrays["example_labels"] = self.example_labels
+        m = self.example_matrix
+        arrays.update(ex_data=m.data, ex_indices=m.indices, ex_indptr=m.indptr, ex_shape=np.array(m.shape))
+        params: dict[str, Any] = {"temperature": est.temperature_}
+        if isinstance(est, LinearSuggester):
+            arrays.update(coef=est.coef_, intercept=est.intercept_)
+            params["C"] = est.C
+        else:
+            X = est.X_
+            arrays.update(
+                nn_data=X.data, nn_indices=X.indices, nn_indptr=X.indptr, nn_shape=np.array(X.shape), nn_y=est.y_index_
+            )
+            params["k"] = est.k
+        meta = {
+            "format": 1,
+            "kind": self.kind,
+            "features": feature_meta,
+            "params": params,
+            "texts": self.example_texts,
+            "meta": self.meta,
+        }
+        arrays["meta_json"] = np.array(json.dumps(meta, ensure_ascii=False))
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SuggestionModel:
+        try:
+            arrays = dict(np.load(io.BytesIO(data), allow_pickle=False))
+            meta = json.loads(str(arrays["meta_json"]))
+        except (ValueError, OSError, KeyError) as exc:
+            raise KoodariError(f"stored model cannot be read ({exc})") from exc
+        if meta.get("format") != 1:
+            raise KoodariError("stored model has an unknown format")
+        features = Features.from_state(meta["features"], arrays)
+        params = meta["params"]
+        if meta["kind"] == "linear":
+            est: _Suggester = LinearSuggester(C=params["C"])
+            est.coef_, est.intercept_ = arrays["coef"], arrays["intercept"]
+        else:
+            est = NeighbourSuggester(k=params["k"])
+            est.X_ = sp.csr_matrix(
+                (arrays["nn_data"], arrays["nn_indices"], arrays["nn_indptr"]), shape=tuple(arrays["nn_shape"])
+            )
+            est.y_index_ = arrays["nn_y"]
+        est.classes_ = arrays["classes"]
+        est.temperature_ = params["temperature"]
+        matrix = sp.csr_matrix(
+            (arrays["ex_data"], arrays["ex_indices"], arrays["ex_indptr"]), shape=tuple(arrays["ex_shape"])
+        )
+        return cls(meta["kind"], features, est, meta["texts"], arrays["example_labels"], matrix, meta["meta"])
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    """Shannon entropy per row (the review's "least sure first" order)."""
+    return -(p * np.log(np.clip(p, 1e-12, 1))).sum(axis=1)
+
+
+def log_loss_bits(p: float) -> float:
+    return -math.log2(max(p, 1e-12))

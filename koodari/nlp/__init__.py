@@ -1,0 +1,1 @@
+"""Finnish NLP for koodari: dialect normalisation and offline stanza lemmatisation."""

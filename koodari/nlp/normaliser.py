@@ -1,0 +1,260 @@
+"""Dialect and spoken-Finnish normaliser: proposes a standard form for each token.
+
+Sources of evidence, in order:
+
+1. a lexicon of observed dialect → standard pairs learned from the SKN corpus (word-aligned dialect
+   speech, CC BY 4.0) plus a short hand-written list of colloquial words (``mä`` → ``minä``);
+2. a *standard vocabulary* (word forms of the UD Finnish training data and of SKN's standard side,
+   and simplemma's lemma list): a token found there is standard and is never changed;
+3. candidate rewrites for the rest, from rules for the phenomena of Finnish dialects (gemination,
+   ``ee`` for ``eA``, epenthetic vowels, lost ``d``, ``ae`` for ``ai``, short verb forms, clitics) and
+   from suffix rewrites learned from the lexicon. A candidate is accepted only when it is a known
+   Finnish word; otherwise the token stays as spoken.
+
+The original token is always kept by callers; this module only proposes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+VOWELS = "aeiouyäö"
+BACK = set("aou")
+CONSONANTS = "bcdfghjklmnpqrstvwxz"
+WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜü-]+$")
+
+
+def harmony(word: str) -> str:
+    """'a' for back-vowel words, 'ä' for front-vowel ones (Finnish vowel harmony)."""
+    return "a" if any(ch in BACK for ch in word) else "ä"
+
+
+def _degeminate(word: str) -> Iterable[tuple[str, float]]:
+    # yleisgeminaatio: tullee, ossaa, pittää, jokkainen, kiertämmään, pyritäkkään
+    for i in range(1, len(word) - 1):
+        if word[i] == word[i + 1] and word[i] in CONSONANTS and word[i - 1] in VOWELS:
+            yield word[:i] + word[i + 1 :], 1.0
+
+
+def _long_vowel(word: str) -> Iterable[tuple[str, float]]:
+    # tärkee -> tärkeä, hirveen -> hirveän, tietoo -> tietoa, kaikkee -> kaikkea
+    a = harmony(word)
+    for m in re.finditer(r"(?<=[^aeiouyäö])(ee|oo|öö)(?![aeiouyäö])|(?<=[^aeiouyäö])(ii|uu|yy)(?=[nt]?$)", word):
+        first = m.group()[0]
+        yield word[: m.start() + 1] + a + word[m.end() :], 1.0
+        if first in "eo":
+            yield word[: m.start() + 1] + ("a" if first == "o" else a) + word[m.end() :], 1.1
+
+
+def _epenthesis(word: str) -> Iterable[tuple[str, float]]:
+    # vanahemmat -> vanhemmat, palakka -> palkka, helepompi -> helpompi
+    for m in re.finditer(r"([aeiouyäö])([lhrn])\1(?=[bcdfghjklmnpqrstvwxz])", word):
+        yield word[: m.start() + 2] + word[m.end() :], 1.0
+    for m in re.finditer(r"(?<=[lh])i(?=j)", word):  # palijon -> paljon
+        yield word[: m.start()] + word[m.end() :], 1.0
+
+
+def _lost_d(word: str) -> Iterable[tuple[str, float]]:
+    # viiä -> viedä, voijaan -> voidaan, tehä -> tehdä, yhessä -> yhdessä, kuukauen -> kuukauden
+    for m in re.finditer(r"(?<=[aeiouyäö])j(?=[aeiouyäö])", word):
+        yield word[: m.start()] + "d" + word[m.end() :], 1.0
+    for m in re.finditer(r"h(?=[aeiouyäö])", word):
+        if m.start() > 0:
+            yield word[: m.end()] + "d" + word[m.end() :], 1.2
+    for m in re.finditer(r"(?<=h)e(ss|ks)", word):
+        yield word[: m.start()] + "d" + word[m.start() :], 1.0
+    for m in re.finditer(r"(?<=[aeiouyäö])(?=[aeiouyäö])", word):
+        yield word[: m.start()] + "d" + word[m.start() :], 1.3
+    for m in re.finditer(r"ii(?=[aä])", word):
+        yield word[: m.start()] + "ied" + word[m.end() :], 1.1
+    for m in re.finditer(r"(?<=[aeiouyäö])v(?=[aeiouyäö])", word):
+        yield word[: m.start()] + "d" + word[m.end() :], 1.3
+
+
+def _diphthong(word: str) -> Iterable[tuple[str, float]]:
+    # aekaa -> aikaa, vaekeista -> vaikeista; tärkiä -> tärkeä
+    for m in re.finditer(r"(?<=[aoäö])e", word):
+        yield word[: m.start()] + "i" + word[m.end() :], 1.0
+    for m in re.finditer(r"(?<=[^aeiouyäö])i(?=[aä])", word):
+        yield word[: m.start()] + "e" + word[m.end() :], 1.1
+
+
+def _verb_forms(word: str) -> Iterable[tuple[str, float]]:
+    # pitäs -> pitäisi, ollu -> ollut, saapi -> saa, tarvii -> tarvitsee
+    if word.endswith("is") and len(word) > 3:
+        yield word + "i", 1.0
+    elif word.endswith("s") and len(word) > 3 and word[-2] in VOWELS:
+        yield word[:-1] + "isi", 1.0
+    if word.endswith(("nu", "ny", "lu", "ly", "ru", "ry", "su", "sy")) and len(word) > 3:
+        yield word + "t", 1.0
+    if word.endswith("pi") and len(word) > 4 and word[-3] in VOWELS:
+        yield word[:-2], 1.0
+    if word.endswith("ko") or word.endswith("kö"):
+        yield word[:-2] + "isi" + word[-2:], 1.4
+
+
+def _clitics(word: str) -> Iterable[tuple[str, float]]:
+    # muuhi -> muukin, pitäski -> pitäisikin, tulostaki -> tulostakin, kuitenni -> kuitenkin
+    for suffix in ("hin", "hi"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            yield word[: -len(suffix)] + "kin", 1.0
+    if word.endswith("ki") and len(word) > 4:
+        yield word + "n", 1.0
+        if word.endswith("ski") and len(word) > 5:
+            yield word[:-3] + "isikin", 0.9
+    if word.endswith("nni"):
+        yield word[:-3] + "nkin", 1.1
+    for m in re.finditer(r"kk(?=[aä]{2}n$|in$)", word):
+        yield word[: m.start()] + "k" + word[m.end() :], 1.0
+
+
+def _ts(word: str) -> Iterable[tuple[str, float]]:
+    # kattoo -> katsoa, itteeni -> itseäni, ite -> itse
+    for m in re.finditer(r"(?<=[aeiouyäö])tt?(?=[aeiouyäö])", word):
+        yield word[: m.start()] + "ts" + word[m.end() :], 1.2
+
+
+def _oi(word: str) -> Iterable[tuple[str, float]]:
+    # kuntonen -> kuntoinen, tavotteet -> tavoitteet, lähtösin -> lähtöisin
+    for m in re.finditer(r"(?<=[oöuy])(?=[nst])", word):
+        yield word[: m.start()] + "i" + word[m.start() :], 1.1
+
+
+RULES: list[Callable[[str], Iterable[tuple[str, float]]]] = [
+    _degeminate,
+    _long_vowel,
+    _epenthesis,
+    _lost_d,
+    _diphthong,
+    _verb_forms,
+    _clitics,
+    _ts,
+    _oi,
+]
+
+
+@dataclass(eq=False)
+class Normaliser:
+    """Proposes standard forms. Build with ``Normaliser.load()`` (the shipped resources)."""
+
+    lexicon: dict[str, str]
+    lexicon_counts: dict[str, int]
+    standard: frozenset[str]
+    known: Callable[[str], bool]
+    suffix_rules: list[tuple[str, str, float]]
+    frequency: dict[str, int] = field(default_factory=dict)
+    context: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    frequency_weight: float = 0.3
+    protect_known: bool = True
+
+    @classmethod
+    def load(cls, folder: Path | None = None, use_simplemma: bool = True) -> Normaliser:
+        from koodari.nlp.resources import load_normaliser_resources
+
+        return load_normaliser_resources(folder, use_simplemma)
+
+    def normalise(self, token: str) -> str:
+        """The standard form of one token (the token itself when it is standard or unknown)."""
+        return _normalise_cached(self, token)
+
+    def normalise_tokens(self, tokens: Iterable[str]) -> list[str]:
+        """Normalise a sentence; a neighbouring word may decide between readings (`ko` → `kun`/`kuin`)."""
+        tokens = list(tokens)
+        lower = [t.lower() for t in tokens]
+        out = []
+        for i, token in enumerate(tokens):
+            chosen = None
+            if i + 1 < len(tokens):
+                chosen = self.context.get(("next", lower[i + 1], lower[i]))
+            if chosen is None and i > 0:
+                chosen = self.context.get(("prev", lower[i - 1], lower[i]))
+            out.append(_restore_case(token, chosen) if chosen else self.normalise(token))
+        return out
+
+    def _normalise(self, token: str) -> str:
+        if not WORD_RE.match(token):
+            return token
+        lower = token.lower()
+        mapped = self.lexicon.get(lower)
+        if mapped is None and (lower in self.standard or (self.protect_known and self.is_known(lower))):
+            return token
+        if mapped is None:
+            mapped = self._candidate(lower)
+        elif self.lexicon_counts.get(lower, 2) < 2 and mapped != lower:
+            # a pair seen once is weak evidence: a cheap rule rewrite to a known word wins over it
+            mapped = self._candidate(lower, max_cost=1.0) or mapped
+        if mapped is None or mapped == lower:
+            return token
+        return _restore_case(token, mapped)
+
+    def candidates(self, word: str) -> list[tuple[float, str]]:
+        """All rewrites of a word by one or two rule steps, cheapest first."""
+        seen: dict[str, float] = {}
+        frontier = [(0.0, word)]
+        for _ in range(2):
+            nxt = []
+            for cost, form in frontier:
+                for rule in RULES:
+                    for cand, c in rule(form):
+                        total = cost + c
+                        if cand != word and total < seen.get(cand, 99):
+                            seen[cand] = total
+                            nxt.append((total, cand))
+                for cand, c in self._suffix_candidates(form):
+                    total = cost + c
+                    if cand != word and total < seen.get(cand, 99):
+                        seen[cand] = total
+                        nxt.append((total, cand))
+            frontier = nxt
+        return sorted((c, w) for w, c in seen.items())
+
+    def _suffix_candidates(self, word: str) -> Iterable[tuple[str, float]]:
+        for src, dst, cost in self.suffix_rules:
+            if word.endswith(src) and len(word) > len(src) + 1:
+                yield word[: len(word) - len(src)] + dst, cost
+
+    def _candidate(self, word: str, max_cost: float = 99.0) -> str | None:
+        best: tuple[float, str] | None = None
+        for cost, cand in self.candidates(word):
+            if cost > max_cost:
+                break
+            if cand in self.standard:
+                score = cost
+            elif self.is_known(cand):
+                score = cost + 0.5
+            else:
+                continue
+            score -= self.frequency_weight * math.log10(1 + self.frequency.get(cand, 0))
+            if best is None or score < best[0]:
+                best = (score, cand)
+        return best[1] if best else None
+
+    def is_known(self, word: str) -> bool:
+        """A Finnish word: known as such or after taking off its clitic (-kin, -kaan, -han, ...)."""
+        if self.known(word):
+            return True
+        for clitic in CLITICS:
+            if word.endswith(clitic) and len(word) > len(clitic) + 2 and self.known(word[: -len(clitic)]):
+                return True
+        return False
+
+
+CLITICS = ("kaan", "kään", "kin", "han", "hän", "pa", "pä", "ko", "kö", "s")
+
+
+@lru_cache(maxsize=200_000)
+def _normalise_cached(normaliser: Normaliser, token: str) -> str:
+    return normaliser._normalise(token)
+
+
+def _restore_case(original: str, mapped: str) -> str:
+    if original.isupper() and len(original) > 1:
+        return mapped.upper()
+    if original[:1].isupper():
+        return mapped[:1].upper() + mapped[1:]
+    return mapped

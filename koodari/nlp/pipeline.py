@@ -1,0 +1,220 @@
+"""Offline Finnish lemmatisation: stanza's tokenizer, tagger and lemmatizer behind the dialect normaliser.
+
+Flow: text → stanza tokenizer (tokens with character offsets) → normaliser (standard form per token)
+→ stanza POS tagger and lemmatizer on the normalised tokens → ``Token(text, normalised, lemma, upos)``.
+
+Models are loaded from explicit paths with ``download_method=None``: nothing is fetched, ever.
+By default the models shipped in ``models/stanza`` are used; ``KOODARI_STANZA_DIR`` (or
+``ModelSource.official(path)``) points koodari at a user's own copy of stanza's official Finnish models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import zipfile
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+
+from koodari.errors import KoodariError
+from koodari.nlp.normaliser import Normaliser
+
+MODEL_FILES = {
+    "tokenize": "fi_koodari_tokenizer.pt",
+    "pos": "fi_koodari_tagger.pt",
+    "lemma": "fi_koodari_lemmatizer.pt",
+}
+ENV_OFFICIAL = "KOODARI_STANZA_DIR"
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    normalised: str
+    lemma: str
+    upos: str
+    start: int | None = None
+    end: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the stanza models come from: koodari's own files, or a folder of stanza's official models."""
+
+    kind: str  # "koodari" or "official"
+    path: Path
+
+    @classmethod
+    def shipped(cls) -> ModelSource:
+        from koodari.corpus import data_root
+
+        return cls("koodari", data_root("models") / "stanza")
+
+    @classmethod
+    def official(cls, path: str | Path) -> ModelSource:
+        return cls("official", Path(path))
+
+    @classmethod
+    def default(cls) -> ModelSource:
+        env = os.environ.get(ENV_OFFICIAL)
+        return cls.official(env) if env else cls.shipped()
+
+    def model_paths(self) -> dict[str, Path]:
+        if self.kind == "koodari":
+            return {proc: self.path / name for proc, name in MODEL_FILES.items()}
+        return {}
+
+    def check(self) -> None:
+        """Fail with a clear error naming the path when a model is missing or not a torch file."""
+        if not self.path.is_dir():
+            raise KoodariError("stanza model folder does not exist", self.path)
+        if self.kind == "official":
+            if not (self.path / "fi").is_dir():
+                raise KoodariError("no Finnish ('fi') models in this stanza resources folder", self.path)
+            return
+        for path in self.model_paths().values():
+            if not path.is_file():
+                raise KoodariError("stanza model file is missing (train it with models/train_models.py)", path)
+            if not _looks_like_torch_file(path):
+                raise KoodariError("stanza model file is corrupt (not a torch archive)", path)
+
+    def fingerprint(self) -> str:
+        """A short id of the models, stored with cached lemmas so a model change invalidates the cache."""
+        digest = hashlib.sha256(self.kind.encode())
+        if self.kind == "koodari":
+            for path in self.model_paths().values():
+                stat = path.stat()
+                digest.update(f"{path.name}:{stat.st_size}".encode())
+                with path.open("rb") as fh:
+                    digest.update(fh.read(1 << 16))
+        else:
+            digest.update(str(self.path.resolve()).encode())
+        return digest.hexdigest()[:12]
+
+
+class FinnishPipeline:
+    """Tokenise, normalise and lemmatise Finnish text offline."""
+
+    def __init__(
+        self, source: ModelSource | None = None, normaliser: Normaliser | None = None, normalise: bool = True
+    ) -> None:
+        self.source = source or ModelSource.default()
+        self.source.check()
+        self._normaliser = normaliser
+        self.normalise = normalise
+        self.calls = 0  # analyses run (tests use it to prove the cache works)
+
+    @cached_property
+    def normaliser(self) -> Normaliser:
+        return self._normaliser or Normaliser.load()
+
+    @cached_property
+    def id(self) -> str:
+        return f"stanza:{self.source.fingerprint()}+norm:{int(self.normalise)}"
+
+    def _stanza(self, processors: str, pretokenized: bool):
+        import stanza
+
+        logging.getLogger("stanza").setLevel(logging.ERROR)
+        kwargs: dict = {
+            "lang": "fi",
+            "processors": processors,
+            "download_method": None,
+            "use_gpu": False,
+            "logging_level": "ERROR",
+            "tokenize_pretokenized": pretokenized,
+            "allow_unknown_language": True,
+        }
+        if self.source.kind == "koodari":
+            kwargs["dir"] = str(self.source.path)
+            paths = self.source.model_paths()
+            for proc in processors.split(","):
+                kwargs[f"{proc}_model_path"] = str(paths[proc])
+        else:
+            kwargs["dir"] = str(self.source.path)
+        try:
+            return stanza.Pipeline(**kwargs)
+        except Exception as exc:  # stanza raises many kinds; the user needs the path and the reason
+            raise KoodariError(f"cannot load stanza models ({type(exc).__name__}: {exc})", self.source.path) from exc
+
+    @cached_property
+    def _tokenizer(self):
+        processors = "tokenize" if self.source.kind == "koodari" else "tokenize,mwt"
+        return self._stanza(processors, pretokenized=False)
+
+    @cached_property
+    def _tagger(self):
+        return self._stanza("tokenize,pos,lemma", pretokenized=True)
+
+    def tokenize(self, text: str) -> list[list[tuple[str, int, int]]]:
+        """Sentences of (token, start, end) with character offsets into ``text``."""
+        if not text.strip():
+            return []
+        doc = self._tokenizer(text)
+        return [[(t.text, t.start_char, t.end_char) for t in s.tokens] for s in doc.sentences]
+
+    def analyse(self, text: str) -> list[list[Token]]:
+        """Tokenise, normalise and lemmatise raw text; one list of tokens per sentence."""
+        sentences = self.tokenize(text)
+        return self._tag(sentences)
+
+    def analyse_pretokenized(self, sentences: list[list[str]]) -> list[list[Token]]:
+        """Keep the given tokenisation (one list of tokens per sentence)."""
+        return self._tag([[(t, None, None) for t in s] for s in sentences if s])
+
+    def analyse_many(self, texts: list[str]) -> list[list[Token]]:
+        """One flat token list per text, tagged in a single batch (the fast path for many units)."""
+        tokenized = [self.tokenize(t) for t in texts]
+        flat = [sent for sents in tokenized for sent in sents]
+        tagged = self._tag(flat)
+        out, i = [], 0
+        for sents in tokenized:
+            tokens: list[Token] = []
+            for _ in sents:
+                tokens.extend(tagged[i])
+                i += 1
+            out.append(tokens)
+        return out
+
+    def _tag(self, sentences: list[list[tuple[str, int | None, int | None]]]) -> list[list[Token]]:
+        self.calls += 1
+        if not sentences:
+            return []
+        normalised = [[self.normaliser.normalise(t) if self.normalise else t for t, _, _ in s] for s in sentences]
+        # a normalised form may be several words ("niinku" → "niin kuin"): tag the words, join the lemmas
+        words = [[w for form in s for w in form.split()] for s in normalised]
+        doc = self._tagger(words)
+        out: list[list[Token]] = []
+        for sent, norms, tagged in zip(sentences, normalised, doc.sentences, strict=True):
+            tagged_words = iter(tagged.words)
+            tokens = []
+            for (text, start, end), norm in zip(sent, norms, strict=True):
+                parts = [next(tagged_words) for _ in norm.split()]
+                lemma = " ".join(fix_lemma(p.lemma, p.text) for p in parts)
+                upos = parts[0].upos if len(parts) == 1 else "+".join(p.upos or "X" for p in parts)
+                tokens.append(Token(text, norm, lemma, upos or "X", start, end))
+            out.append(tokens)
+        return out
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive, or (legacy format, as stanza's tokenizer) a pickle stream."""
+    if zipfile.is_zipfile(path):
+        return True
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x80\x02" and path.stat().st_size > 1024
+
+
+def fix_lemma(lemma: str | None, word: str) -> str:
+    """stanza may return no lemma for odd tokens; fall back to the lower-cased word."""
+    return lemma if lemma else word.lower()
+
+
+def lemma_parts(lemma: str) -> list[str]:
+    """Compound parts of a UD lemma: ``työ#valmentaja`` → ``['työ', 'valmentaja']``."""
+    return [p for p in lemma.replace("#", " ").split() if p]

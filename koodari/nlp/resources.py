@@ -1,0 +1,83 @@
+"""Loading the normaliser's shipped resources (models/normaliser/)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+
+from koodari.errors import KoodariError
+
+LEXICON = "skn-lexicon.tsv"
+COLLOQUIAL = "colloquial.tsv"
+STANDARD = "standard-vocabulary.txt.gz"
+SUFFIX_RULES = "suffix-rules.tsv"
+FREQUENCY = "standard-frequency.tsv"
+CONTEXT = "skn-context.tsv"
+
+
+def normaliser_dir() -> Path:
+    from koodari.corpus import data_root
+
+    return data_root("models") / "normaliser"
+
+
+def read_pairs(path: Path) -> dict[str, str]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh, delimiter="\t")
+        return {row[0]: row[1] for row in rows if len(row) >= 2 and not row[0].startswith("#")}
+
+
+def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = True):
+    from koodari.nlp.normaliser import Normaliser
+
+    folder = folder or normaliser_dir()
+    for name in (LEXICON, COLLOQUIAL, STANDARD, SUFFIX_RULES, FREQUENCY, CONTEXT):
+        if not (folder / name).is_file():
+            raise KoodariError(
+                f"normaliser resource {name} is missing (build it with models/build_normaliser.py)", folder / name
+            )
+    lexicon, counts = {}, {}
+    with (folder / LEXICON).open(encoding="utf-8") as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if len(row) == 3 and not row[0].startswith("#"):
+                lexicon[row[0]], counts[row[0]] = row[1], int(row[2])
+    # the hand-written list fills gaps; where SKN observed a word, the observed pair stands unless the
+    # hand-written row says `override` (a Savo/Kainuu reading that SKN's other dialects contradict)
+    with (folder / COLLOQUIAL).open(encoding="utf-8") as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            wanted = len(row) >= 2 and not row[0].startswith("#")
+            if wanted and (row[0] not in lexicon or row[2:3] == ["override"]):
+                lexicon[row[0]], counts[row[0]] = row[1], 100
+    with gzip.open(folder / STANDARD, "rt", encoding="utf-8") as fh:
+        standard = frozenset(line.strip() for line in fh if line.strip())
+    rules = []
+    with (folder / SUFFIX_RULES).open(encoding="utf-8") as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if row and not row[0].startswith("#"):
+                rules.append((row[0], row[1], float(row[2])))
+    context: dict[tuple[str, str, str], str] = {}
+    with (folder / CONTEXT).open(encoding="utf-8") as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if len(row) == 5 and not row[0].startswith("#"):
+                context[(row[0], row[1], row[2])] = row[3]
+    frequency = {word: int(n) for word, n in read_pairs(folder / FREQUENCY).items()}
+    if use_simplemma:
+        import simplemma
+
+        def known(word: str) -> bool:
+            return word in standard or simplemma.is_known(word, lang="fi")
+    else:
+
+        def known(word: str) -> bool:
+            return word in standard
+
+    return Normaliser(
+        lexicon=lexicon,
+        lexicon_counts=counts,
+        standard=standard,
+        known=known,
+        suffix_rules=rules,
+        frequency=frequency,
+        context=context,
+    )

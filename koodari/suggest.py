@@ -1,0 +1,318 @@
+"""Training, storing and asking the suggestion model of a study.
+
+This is the service layer between the study file and ``koodari.classify``: it gathers the coded
+material, analyses it (cached), trains and records model versions, and turns class probabilities
+into ranked, hierarchy-aware suggestions with reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from koodari.classify import Doc, Example, SuggestionModel, doc_from_tokens
+from koodari.errors import KoodariError
+from koodari.nlp.cache import analyse_texts, analyse_units
+from koodari.nlp.pipeline import FinnishPipeline
+from koodari.store import LEVELS, Study, now
+
+NEW_CATEGORY_PROBABILITY = 0.25  # below this top-1 probability (sub level) a unit may need a new category
+NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar
+CONSENSUS = "consensus"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    category_id: int
+    category: str
+    level: str
+    probability: float
+    path: list[str | None]
+    reason: str
+    new: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "level": self.level,
+            "probability": round(self.probability, 4),
+            "path": self.path,
+            "reason": self.reason,
+            "new": self.new,
+        }
+
+
+class Tree:
+    """The category tree of a study, in memory: parents, levels, names, questions."""
+
+    def __init__(self, study: Study) -> None:
+        self.categories = {c.id: c for c in study.categories()}
+
+    def ancestor(self, category_id: int, level: str) -> int | None:
+        current: int | None = category_id
+        want = LEVELS.index(level)
+        while current is not None:
+            cat = self.categories[current]
+            have = LEVELS.index(cat.level)
+            if have == want:
+                return current
+            if have > want:
+                return None
+            current = cat.parent_id
+        return None
+
+    def path(self, category_id: int) -> list[str | None]:
+        names: dict[str, str | None] = dict.fromkeys(LEVELS)
+        current: int | None = category_id
+        while current is not None:
+            cat = self.categories[current]
+            names[cat.level] = cat.name
+            current = cat.parent_id
+        return [names["sub"], names["upper"], names["combining"]]
+
+
+# -- gathering coded material --------------------------------------------------------------------
+
+
+def coded_examples(
+    study: Study,
+    exclude_coders: set[str] | None = None,
+    only_coders: set[str] | None = None,
+    exclude_units: set[str] | None = None,
+) -> list[Example]:
+    """Every coding in the study as a training example; a unit with a consensus code keeps only that."""
+    rows = study.conn.execute(
+        """SELECT r.id, r.segment_id, r.unit, r.original, r.reduction, r.category_id, r.coder, r.source,
+                  coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, c.question_id
+           FROM reductions r JOIN categories c ON c.id = r.category_id
+           LEFT JOIN segments s ON s.id = r.segment_id ORDER BY r.id"""
+    ).fetchall()
+    consensus_units = {unit_key(r) for r in rows if r["coder"] == CONSENSUS}
+    examples = []
+    for r in rows:
+        key = unit_key(r)
+        if exclude_coders and r["coder"] in exclude_coders:
+            continue
+        if only_coders and r["coder"] not in only_coders:
+            continue
+        if exclude_units and key in exclude_units:
+            continue
+        if key in consensus_units and r["coder"] != CONSENSUS:
+            continue
+        text = " ".join(t for t in (r["reduction"], r["original"] or r["unit_text"]) if t)
+        examples.append(
+            Example(
+                text=text,
+                label=r["category_id"],
+                question_id=r["question_id"],
+                source=r["source"],
+                unit=key,
+                speaker=r["speaker"],
+                coder=r["coder"],
+            )
+        )
+    return examples
+
+
+def unit_key(row) -> str:
+    """The analysis unit a coding belongs to: a study unit (`S12`), a CSV/corpus unit id, or the coding itself."""
+    if row["segment_id"] is not None:
+        return f"S{row['segment_id']}"
+    if row["unit"]:
+        return str(row["unit"])
+    return f"R{row['id']}"
+
+
+def category_examples(study: Study) -> list[Example]:
+    """The category names (and descriptions) as evidence: every subcategory stays suggestible."""
+    tree = Tree(study)
+    has_sub = {c.parent_id for c in tree.categories.values() if c.level == "sub"}
+    out = []
+    for cat in tree.categories.values():
+        if cat.level == "sub" or (cat.level == "upper" and cat.id not in has_sub):
+            parts = [cat.name, cat.description or ""]
+            out.append(
+                Example(
+                    text=" ".join(p for p in parts if p), label=cat.id, question_id=cat.question_id, source="category"
+                )
+            )
+    return out
+
+
+def attach_tokens(study: Study, pipeline: FinnishPipeline, examples: list[Example]) -> list[Example]:
+    analyses = analyse_texts(study, pipeline, [e.text for e in examples])
+    for example, tokens in zip(examples, analyses, strict=True):
+        example.tokens = tokens
+    return examples
+
+
+# -- training and model versions -----------------------------------------------------------------
+
+
+def train(
+    study: Study,
+    pipeline: FinnishPipeline,
+    kind: str = "linear",
+    evaluate_folds: int = 0,
+    exclude_coders: set[str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Train on all coded material, store a new model version, return (version id, its record)."""
+    examples = attach_tokens(study, pipeline, coded_examples(study, exclude_coders=exclude_coders))
+    always = attach_tokens(study, pipeline, category_examples(study))
+    if not examples:
+        raise KoodariError(
+            "the study has no coded material yet (import reductions or code units in review)", study.path
+        )
+    started = time.perf_counter()
+    model = SuggestionModel.fit(examples, always, kind=kind)
+    seconds = time.perf_counter() - started
+    metrics: dict[str, Any] = {"train_seconds": round(seconds, 3), "temperature": model.estimator.temperature_}
+    if evaluate_folds:
+        from koodari.evaluate import cross_validate
+
+        metrics.update(cross_validate(examples, always, Tree(study), folds=evaluate_folds, kind=kind).summary())
+    coders: dict[str, int] = {}
+    for e in examples:
+        coders[e.coder or "?"] = coders.get(e.coder or "?", 0) + 1
+    training = {
+        "examples": len(examples),
+        "category_names": len(always),
+        "classes": int(len(model.classes)),
+        "coders": coders,
+        "kind": kind,
+        "pipeline": pipeline.id,
+    }
+    with study.transaction():
+        cur = study.conn.execute(
+            "INSERT INTO model_versions (created_at, kind, training, metrics, model) VALUES (?, ?, ?, ?, ?)",
+            (now(), kind, json.dumps(training, ensure_ascii=False), json.dumps(metrics), model.to_bytes()),
+        )
+    return int(cur.lastrowid), {"version": int(cur.lastrowid), **training, "metrics": metrics}
+
+
+def latest_model(study: Study) -> tuple[int, SuggestionModel] | None:
+    row = study.conn.execute("SELECT id, model FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    model = SuggestionModel.from_bytes(row["model"])
+    return row["id"], model
+
+
+def ensure_model(study: Study, pipeline: FinnishPipeline) -> tuple[int, SuggestionModel]:
+    """The latest model version, training one first when the study has none."""
+    found = latest_model(study)
+    if found is not None:
+        return found
+    version, _ = train(study, pipeline)
+    found = latest_model(study)
+    assert found is not None and found[0] == version
+    return found
+
+
+# -- suggesting ----------------------------------------------------------------------------------
+
+
+class Suggester:
+    """Ranked suggestions for texts or units from a study's model."""
+
+    def __init__(
+        self, study: Study, pipeline: FinnishPipeline, version: int | None = None, model: SuggestionModel | None = None
+    ) -> None:
+        self.study = study
+        self.pipeline = pipeline
+        if model is None:
+            version, model = ensure_model(study, pipeline)
+        self.version = version
+        self.model = model
+        self.tree = Tree(study)
+        self.class_questions = np.array(
+            [self.tree.categories[c].question_id if c in self.tree.categories else -1 for c in model.classes]
+        )
+
+    def docs_for_texts(self, texts: list[str]) -> list[Doc]:
+        return [doc_from_tokens(t) for t in self.pipeline.analyse_many(texts)]
+
+    def docs_for_units(self, segment_ids: list[int]) -> list[Doc]:
+        return [doc_from_tokens(t) for t in analyse_units(self.study, self.pipeline, segment_ids)]
+
+    def suggest_docs(
+        self, docs: list[Doc], questions: list[int | None], level: str = "sub", top: int = 5
+    ) -> list[list[Suggestion]]:
+        if level not in LEVELS:
+            raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
+        X = self.model.transform(docs)
+        proba = self.model.estimator.predict_proba(X)
+        nearest = self.model.max_similarity(X)
+        results = []
+        for i, doc in enumerate(docs):
+            ranked = self._rank(proba[i], questions[i], level)
+            sub_ranked = ranked if level == "sub" else self._rank(proba[i], questions[i], "sub")
+            top_sub = sub_ranked[0][1] if sub_ranked else 0.0
+            new = top_sub < NEW_CATEGORY_PROBABILITY or nearest[i] < NEW_CATEGORY_SIMILARITY
+            out = []
+            for category_id, p in ranked[:top]:
+                out.append(
+                    Suggestion(
+                        category_id,
+                        self.tree.categories[category_id].name,
+                        level,
+                        p,
+                        self.tree.path(category_id),
+                        self._reason(doc, X[i], category_id),
+                        new,
+                    )
+                )
+            results.append(out)
+        return results
+
+    def _rank(self, p: np.ndarray, question: int | None, level: str) -> list[tuple[int, float]]:
+        return rank(p, self.model.classes, self.class_questions, self.tree, question, level)
+
+    def _reason(self, doc: Doc, x_row, category_id: int) -> str:
+        leaves = [
+            int(c)
+            for c in self.model.classes
+            if int(c) in self.tree.categories
+            and self.tree.ancestor(int(c), self.tree.categories[category_id].level) == category_id
+        ]
+        lemmas: list[str] = []
+        similar: list[tuple[float, str]] = []
+        for leaf in leaves:
+            lemmas += [lemma for lemma in self.model.top_lemmas(doc, leaf) if lemma not in lemmas]
+            similar += self.model.similar_examples(x_row, leaf)
+        parts = []
+        if lemmas:
+            parts.append("lemmas: " + ", ".join(lemmas[:3]))
+        if similar:
+            best = sorted(similar, reverse=True)[:2]
+            parts.append("like: " + "; ".join(f"“{_short(text)}” ({sim:.2f})" for sim, text in best))
+        return " | ".join(parts) if parts else "category name only"
+
+
+def rank(
+    p: np.ndarray, classes: np.ndarray, class_questions: np.ndarray, tree: Tree, question: int | None, level: str
+) -> list[tuple[int, float]]:
+    """Categories at ``level`` ranked by probability: leaf probabilities restricted to the question's
+    tree, renormalised, and summed up the hierarchy."""
+    mask = np.ones(len(p), dtype=bool) if question is None else class_questions == question
+    if not mask.any():
+        mask = np.ones(len(p), dtype=bool)
+    mass: dict[int, float] = {}
+    for j in np.flatnonzero(mask):
+        cid = int(classes[j])
+        if cid not in tree.categories:
+            continue  # a category deleted since training
+        target = tree.ancestor(cid, level)
+        if target is not None:
+            mass[target] = mass.get(target, 0.0) + float(p[j])
+    total = sum(mass.values()) or 1.0
+    return sorted(((c, v / total) for c, v in mass.items()), key=lambda item: -item[1])
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

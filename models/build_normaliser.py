@@ -1,0 +1,158 @@
+"""Build the dialect normaliser's resources in models/normaliser/ (run from the repository root).
+
+    python models/build_normaliser.py [--skn ../shared/dialect-skn] [--ud ../shared/ud-finnish]
+
+* skn-lexicon.tsv: dialect → standard pairs observed in SKN (CC BY 4.0), from the *training* part
+  only: every 5th utterance (index % 5 == 4) is held out for bench/lemma.py.
+* suffix-rules.tsv: suffix rewrites learned from those pairs, with a cost from their reliability.
+* standard-vocabulary.txt.gz: standard word forms: UD Finnish-TDT dev and -FTB dev/test forms
+  (tokens marked Style=Coll left out; never TDT test), SKN's standard side (training part), and the
+  lemmas of simplemma's Finnish dictionary.
+* colloquial.tsv is hand-written and not touched here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "models" / "normaliser"
+HOLDOUT_EVERY = 5
+UD_TRAIN = ("fi_tdt-ud-dev.conllu", "fi_ftb-ud-dev.conllu", "fi_ftb-ud-test.conllu")
+
+
+def read_skn(path: Path) -> list[list[tuple[str, str]]]:
+    utterances, current = [], []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            if current:
+                utterances.append(current)
+                current = []
+            continue
+        dialect, standard = line.split("\t")
+        current.append((dialect.strip(), standard.strip()))
+    if current:
+        utterances.append(current)
+    return utterances
+
+
+def split_skn(utterances):
+    train = [u for i, u in enumerate(utterances) if i % HOLDOUT_EVERY != HOLDOUT_EVERY - 1]
+    held_out = [u for i, u in enumerate(utterances) if i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1]
+    return train, held_out
+
+
+def learn_lexicon(train) -> dict[str, tuple[str, int]]:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for utterance in train:
+        for dialect, standard in utterance:
+            counts[dialect.lower()][standard.lower()] += 1
+    return {d: c.most_common(1)[0] for d, c in counts.items()}
+
+
+def learn_context(
+    train, lexicon: dict[str, tuple[str, int]], min_count: int = 2
+) -> list[tuple[str, str, str, str, int]]:
+    """Pairs (previous or next spoken word, word) whose standard form differs from the word's usual one."""
+    counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
+    for utterance in train:
+        words = [(d.lower(), s.lower()) for d, s in utterance]
+        for i, (dialect, standard) in enumerate(words):
+            if i > 0:
+                counts[("prev", words[i - 1][0], dialect)][standard] += 1
+            if i + 1 < len(words):
+                counts[("next", words[i + 1][0], dialect)][standard] += 1
+    rules = []
+    for (side, context, dialect), c in counts.items():
+        standard, n = c.most_common(1)[0]
+        if n >= min_count and n / sum(c.values()) >= 0.75 and standard != lexicon[dialect][0]:
+            rules.append((side, context, dialect, standard, n))
+    return sorted(rules)
+
+
+def learn_suffix_rules(
+    lexicon: dict[str, tuple[str, int]], max_len: int = 5, min_count: int = 2, min_reliability: float = 0.02
+) -> list[tuple[str, str, float]]:
+    rule_counts: Counter = Counter()
+    for dialect, (standard, _) in lexicon.items():
+        if dialect == standard or " " in standard:
+            continue
+        p = 0
+        while p < min(len(dialect), len(standard)) and dialect[p] == standard[p]:
+            p += 1
+        for context in (1, 2):
+            start = max(0, p - context)
+            src, dst = dialect[start:], standard[start:]
+            if 0 < len(src) <= max_len and len(dialect) - len(src) >= 2:
+                rule_counts[(src, dst)] += 1
+    ending: Counter = Counter()
+    sources = {src for src, _ in rule_counts}
+    for dialect in lexicon:
+        for k in range(1, max_len + 1):
+            if dialect[-k:] in sources:
+                ending[dialect[-k:]] += 1
+    rules = []
+    for (src, dst), n in rule_counts.items():
+        reliability = n / max(1, ending[src])
+        if n >= min_count and reliability >= min_reliability:
+            rules.append((src, dst, round(1.0 + (1.0 - reliability), 3)))
+    return sorted(rules, key=lambda r: (r[2], -len(r[0])))
+
+
+def ud_forms(ud: Path) -> set[str]:
+    forms = set()
+    for name in UD_TRAIN:
+        for line in (ud / name).read_text(encoding="utf-8").splitlines():
+            cols = line.split("\t")
+            if len(cols) == 10 and cols[0].isdigit() and "Style=Coll" not in cols[5]:
+                forms.add(cols[1].lower())
+    return forms
+
+
+def simplemma_lemmas() -> set[str]:
+    from simplemma.strategies.dictionaries import DefaultDictionaryFactory
+
+    return {v.lower() for v in set(DefaultDictionaryFactory().get_dictionary("fi").values())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
+    parser.add_argument("--ud", type=Path, default=ROOT.parent / "shared" / "ud-finnish")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    train, _ = split_skn(read_skn(args.skn / "skn3a-dev.norm"))
+    lexicon = learn_lexicon(train)
+    with (OUT / "skn-lexicon.tsv").open("w", encoding="utf-8") as fh:
+        fh.write(
+            "# dialect\tstandard\tcount — learned from SKN (Kotus / Kielipankki, CC BY 4.0) via Kuparinen,"
+            " Miletić & Scherrer (2023), split 3a dev, training part (utterance index % 5 != 4)\n"
+        )
+        for dialect in sorted(lexicon):
+            standard, n = lexicon[dialect]
+            fh.write(f"{dialect}\t{standard}\t{n}\n")
+    with (OUT / "skn-context.tsv").open("w", encoding="utf-8") as fh:
+        fh.write("# side\tcontext word\tdialect\tstandard\tcount — SKN training part: where a neighbour decides\n")
+        for row in learn_context(train, lexicon):
+            fh.write("\t".join(map(str, row)) + "\n")
+    rules = learn_suffix_rules(lexicon)
+    with (OUT / "suffix-rules.tsv").open("w", encoding="utf-8") as fh:
+        fh.write("# dialect suffix\tstandard suffix\tcost — learned from skn-lexicon.tsv\n")
+        for src, dst, cost in rules:
+            fh.write(f"{src}\t{dst}\t{cost}\n")
+    frequency = Counter(w.lower() for u in train for _, s in u for w in s.split())
+    with (OUT / "standard-frequency.tsv").open("w", encoding="utf-8") as fh:
+        fh.write("# standard word\tcount in SKN's standard side (training part)\n")
+        for word, n in sorted(frequency.items(), key=lambda x: (-x[1], x[0])):
+            fh.write(f"{word}\t{n}\n")
+    standard = ud_forms(args.ud) | {s.lower() for u in train for _, s in u for s in s.split()} | simplemma_lemmas()
+    with gzip.GzipFile(OUT / "standard-vocabulary.txt.gz", "wb", mtime=0) as gz:
+        gz.write("\n".join(sorted(w for w in standard if w)).encode("utf-8") + b"\n")
+    print(f"lexicon {len(lexicon)} pairs, {len(rules)} suffix rules, {len(standard)} standard forms")
+
+
+if __name__ == "__main__":
+    main()
