@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,9 @@ import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import normalize
+from sklearn.svm import LinearSVC
 
 from koodari.errors import KoodariError
 
@@ -143,14 +144,19 @@ def doc_from_tokens(tokens: list[dict]) -> Doc:
     return Doc(" ".join(lemmas), normalised)
 
 
+STEM = 5  # Finnish stems by truncation: työtön/työttömyys, motivointi/motivoida share "~tyött", "~motiv"
+
+
 def lemma_analyzer(text: str) -> list[str]:
-    """Lemma unigrams and bigrams; a compound lemma also yields its parts (`työ#valmentaja` → työ, valmentaja)."""
+    """Lemma unigrams and bigrams, compound parts (`työ#valmentaja` → +työ, +valmentaja) and 5-letter stems."""
     lemmas = text.split()
     plain = [lemma.replace("#", "") for lemma in lemmas]
     features = list(plain)
     for lemma in lemmas:
-        if "#" in lemma:
-            features.extend("+" + part for part in lemma.split("#") if len(part) > 2)
+        parts = lemma.split("#")
+        if len(parts) > 1:
+            features.extend("+" + part for part in parts if len(part) > 2)
+        features.extend("~" + part[:STEM] for part in {lemma.replace("#", ""), *parts} if len(part) > STEM)
     features.extend(f"{a} {b}" for a, b in zip(plain, plain[1:], strict=False))
     return features
 
@@ -166,7 +172,7 @@ def _char_vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorize
 class Features:
     """The joint feature space: lemma TF-IDF and character TF-IDF, each L2-normalised, side by side."""
 
-    def __init__(self, char_weight: float = 0.7) -> None:
+    def __init__(self, char_weight: float = 1.5) -> None:
         self.char_weight = char_weight
         self.lemma = _lemma_vectorizer()
         self.char = _char_vectorizer()
@@ -267,9 +273,10 @@ class _Suggester(BaseEstimator, ClassifierMixin):
 
 
 class LinearSuggester(_Suggester):
-    """Multinomial logistic regression on the joint features."""
+    """A linear SVM (one-vs-rest) on the joint features; its scores become probabilities by softmax
+    with a temperature fitted on out-of-fold predictions (``calibrate``)."""
 
-    def __init__(self, C: float = 20.0) -> None:
+    def __init__(self, C: float = 0.3) -> None:
         self.C = C
 
     def fit(self, X, y, sample_weight=None, always=None) -> LinearSuggester:
@@ -279,8 +286,10 @@ class LinearSuggester(_Suggester):
             self.coef_ = np.zeros((1, X.shape[1]))
             self.intercept_ = np.zeros(1)
             return self
-        model = LogisticRegression(C=self.C, max_iter=300, tol=1e-3)
-        model.fit(X, y, sample_weight=w)
+        model = LinearSVC(C=self.C, tol=1e-3, max_iter=2000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y, sample_weight=w)
         coef, intercept = model.coef_, model.intercept_
         if len(self.classes_) == 2:  # sklearn stores one row for two classes
             coef = np.vstack([-coef[0] / 2, coef[0] / 2])
@@ -295,18 +304,22 @@ class LinearSuggester(_Suggester):
 class NeighbourSuggester(_Suggester):
     """Cosine similarity to the coded examples; a category scores the mean of its k best matches."""
 
-    def __init__(self, k: int = 2) -> None:
+    def __init__(self, k: int = 2, name_weight: float = 6.0) -> None:
         self.k = k
+        self.name_weight = name_weight
 
     def fit(self, X, y, sample_weight=None, always=None) -> NeighbourSuggester:
+        n_coded = X.shape[0]
         X, y, _ = _with_always(X, y, sample_weight, always)
         self.classes_ = np.unique(y)
         self.X_ = sp.csr_matrix(X)
         self.y_index_ = np.searchsorted(self.classes_, y)
+        # short category names match long utterances weakly; name_weight rescales their similarity
+        self.row_weight_ = np.where(np.arange(X.shape[0]) < n_coded, 1.0, self.name_weight)
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        sims = np.asarray((X @ self.X_.T).todense())
+        sims = np.asarray((X @ self.X_.T).todense()) * self.row_weight_
         scores = np.zeros((X.shape[0], len(self.classes_)))
         for c in range(len(self.classes_)):
             cols = sims[:, self.y_index_ == c]
@@ -329,6 +342,7 @@ def _with_always(X, y, sample_weight, always):
 
 
 ESTIMATORS = {"linear": LinearSuggester, "neighbours": NeighbourSuggester}
+DEFAULT_KIND = "neighbours"  # it won on the seed study (BENCHMARKS.md, bench/suggest.py)
 
 
 # -- the fitted model with its training examples -------------------------------------------------
@@ -373,13 +387,15 @@ class SuggestionModel:
         X = features.transform(docs) if docs else sp.csr_matrix((0, 1))
         y = np.array([e.label for e in examples], dtype=np.int64)
         w = np.array([e.weight for e in examples], dtype=float)
-        Xa = features.transform(always_docs)
-        extra = (Xa, np.array([e.label for e in always], dtype=np.int64), np.array([e.weight for e in always]))
+        extra = None
+        if always:
+            Xa = features.transform(always_docs)
+            extra = (Xa, np.array([e.label for e in always], dtype=np.int64), np.array([e.weight for e in always]))
         estimator = ESTIMATORS[kind](**params)
         if calibrate and len(examples) >= 9:
             estimator.calibrate(X, y, w, extra)
         else:
-            estimator.fit(X if docs else Xa[:0], y, w, extra)
+            estimator.fit(X if docs else extra[0][:0], y, w, extra)
         return cls(kind, features, estimator, [e.text for e in examples], y, sp.csr_matrix(X))
 
     @property
@@ -445,6 +461,8 @@ class SuggestionModel:
                 nn_data=X.data, nn_indices=X.indices, nn_indptr=X.indptr, nn_shape=np.array(X.shape), nn_y=est.y_index_
             )
             params["k"] = est.k
+            params["name_weight"] = est.name_weight
+            arrays["nn_row_weight"] = est.row_weight_
         meta = {
             "format": 1,
             "kind": self.kind,
@@ -473,7 +491,8 @@ class SuggestionModel:
             est: _Suggester = LinearSuggester(C=params["C"])
             est.coef_, est.intercept_ = arrays["coef"], arrays["intercept"]
         else:
-            est = NeighbourSuggester(k=params["k"])
+            est = NeighbourSuggester(k=params["k"], name_weight=params["name_weight"])
+            est.row_weight_ = arrays["nn_row_weight"]
             est.X_ = sp.csr_matrix(
                 (arrays["nn_data"], arrays["nn_indices"], arrays["nn_indptr"]), shape=tuple(arrays["nn_shape"])
             )

@@ -259,6 +259,127 @@ def analyse(study: StudyArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 @guarded
+def train(
+    study: StudyArg,
+    kind: Annotated[str, typer.Option(help="neighbours (default) or linear.")] = "neighbours",
+    folds: Annotated[int, typer.Option(help="Also cross-validate with this many folds (0: skip).")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the suggestion model on all coded material and record it as a new model version."""
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.suggest import train as train_model
+
+    if kind not in ("linear", "neighbours"):
+        raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
+    with open_study(study) as s:
+        _, record = train_model(s, FinnishPipeline(), kind=kind, evaluate_folds=folds)
+    if as_json:
+        print_json(record)
+        return
+    m = record["metrics"]
+    console.print(
+        f"model version {record['version']} ({kind}): {record['examples']} coded examples +"
+        f" {record['category_names']} category names, {record['classes']} classes, trained in {m['train_seconds']} s"
+        + (f"; {folds}-fold top-1 {m['top1']:.2f}, top-3 {m['top3']:.2f}" if m.get("top1") is not None else "")
+    )
+
+
+@app.command()
+@guarded
+def suggest(
+    study: StudyArg,
+    text: Annotated[str | None, typer.Option("--text", help="One utterance.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Utterances, one per line.")] = None,
+    question: Annotated[str | None, typer.Option(help="Suggest from this research question's tree.")] = None,
+    top: Annotated[int, typer.Option(help="How many suggestions.")] = 5,
+    level: Annotated[str, typer.Option(help="sub, upper or combining.")] = "sub",
+    as_json: JsonOpt = False,
+) -> None:
+    """Suggest categories for new utterances, with calibrated probabilities and reasons."""
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.suggest import Suggester
+    from koodari.textio import read_text_file
+
+    if (text is None) == (file is None):
+        raise KoodariError("give exactly one of --text or --file")
+    utterances = [text] if text is not None else [
+        line.strip() for line in read_text_file(file).text.splitlines() if line.strip()]
+    with open_study(study) as s:
+        question_id = None
+        if question is not None:
+            question_id = s.find_question(question)
+            if question_id is None:
+                raise KoodariError(f"no research question '{question}'", study)
+        suggester = Suggester(s, FinnishPipeline())
+        docs = suggester.docs_for_texts(utterances)
+        results = suggester.suggest_docs(docs, [question_id] * len(docs), level=level, top=top)
+    if as_json:
+        if text is not None:
+            print_json([r.as_dict() for r in results[0]])
+        else:
+            for result in results:
+                print_json([r.as_dict() for r in result])
+        return
+    from rich.table import Table
+
+    for utterance, result in zip(utterances, results, strict=True):
+        flag = "  [yellow](possibly a new category)[/]" if result and result[0].new else ""
+        table = Table("#", "p", "category", "path (sub → upper → combining)", "why",
+                      title=f"“{utterance}”{flag}  [dim]model v{suggester.version}[/]", title_justify="left")
+        for i, r in enumerate(result, 1):
+            table.add_row(str(i), f"{r.probability:.2f}", r.category, " → ".join(p or "–" for p in r.path), r.reason)
+        console.print(table)
+
+
+@app.command()
+@guarded
+def evaluate(
+    study: StudyArg,
+    folds: Annotated[int, typer.Option(help="Number of folds.")] = 5,
+    level: Annotated[str, typer.Option(help="sub, upper or combining.")] = "sub",
+    kind: Annotated[str, typer.Option(help="neighbours or linear.")] = "neighbours",
+    as_json: JsonOpt = False,
+) -> None:
+    """Cross-validate the suggestions on the study's own coded material, with a learning curve."""
+    from koodari.evaluate import cross_validate
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.suggest import Tree, attach_tokens, category_examples, coded_examples
+
+    if level not in ("sub", "upper", "combining"):
+        raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
+    if folds < 2:
+        raise KoodariError("--folds must be at least 2")
+    with open_study(study) as s:
+        pipeline = FinnishPipeline()
+        examples = attach_tokens(s, pipeline, coded_examples(s))
+        if not examples:
+            raise KoodariError("the study has no coded material yet", study)
+        always = attach_tokens(s, pipeline, category_examples(s))
+        result = cross_validate(examples, always, Tree(s), folds=folds, level=level, kind=kind, curve=True)
+    summary = {**result.summary(), "level": level, "folds": folds, "learning_curve": result.learning_curve}
+    if as_json:
+        print_json(summary)
+        return
+    from rich.table import Table
+
+    table = Table("n", "top-1", "top-3", "macro F1", "Cohen's κ", title=f"{folds}-fold cross-validation, {level} level")
+    if summary["n"]:
+        table.add_row(str(summary["n"]), f"{summary['top1']:.3f}", f"{summary['top3']:.3f}",
+                      f"{summary['macro_f1']:.3f}", f"{summary['kappa']:.3f}")
+    console.print(table)
+    curve = Table("coded examples", "top-1", title="learning curve")
+    for point in result.learning_curve:
+        curve.add_row(str(point["examples"]), f"{point['top1']:.3f}")
+    console.print(curve)
+    if result.learning_curve:
+        from koodari.plots import line_plot
+
+        console.print(line_plot([p["examples"] for p in result.learning_curve],
+                                [p["top1"] for p in result.learning_curve], "top-1 vs coded examples"))
+
+
+@app.command()
+@guarded
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to write the demo study.")] = Path("koodari-demo"),
 ) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from koodari.classify import Example, SuggestionModel, doc_from_tokens
+from koodari.classify import DEFAULT_KIND, Example, SuggestionModel, doc_from_tokens
 from koodari.suggest import Tree, rank
 
 LEARNING_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
@@ -63,7 +63,7 @@ def cross_validate(
     tree: Tree | None = None,
     folds: int = 5,
     level: str = "sub",
-    kind: str = "linear",
+    kind: str = DEFAULT_KIND,
     curve: bool = False,
     seed: int = 0,
 ) -> Evaluation:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from koodari.classify import Doc, Example, SuggestionModel, doc_from_tokens
+from koodari.classify import DEFAULT_KIND, Doc, Example, SuggestionModel, doc_from_tokens
 from koodari.errors import KoodariError
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
@@ -128,12 +128,14 @@ def unit_key(row) -> str:
 
 
 def category_examples(study: Study) -> list[Example]:
-    """The category names (and descriptions) as evidence: every subcategory stays suggestible."""
+    """The category names (and descriptions) as evidence: every category stays suggestible.
+
+    Each name is an example of its own category; an upper or combining name counts at its own level
+    and above (``rank`` drops it at the levels below)."""
     tree = Tree(study)
-    has_sub = {c.parent_id for c in tree.categories.values() if c.level == "sub"}
     out = []
     for cat in tree.categories.values():
-        if cat.level == "sub" or (cat.level == "upper" and cat.id not in has_sub):
+        if True:
             parts = [cat.name, cat.description or ""]
             out.append(
                 Example(
@@ -156,7 +158,7 @@ def attach_tokens(study: Study, pipeline: FinnishPipeline, examples: list[Exampl
 def train(
     study: Study,
     pipeline: FinnishPipeline,
-    kind: str = "linear",
+    kind: str = DEFAULT_KIND,
     evaluate_folds: int = 0,
     exclude_coders: set[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
@@ -234,7 +236,7 @@ class Suggester:
         )
 
     def docs_for_texts(self, texts: list[str]) -> list[Doc]:
-        return [doc_from_tokens(t) for t in self.pipeline.analyse_many(texts)]
+        return [doc_from_tokens([t.as_dict() for t in tokens]) for tokens in self.pipeline.analyse_many(texts)]
 
     def docs_for_units(self, segment_ids: list[int]) -> list[Doc]:
         return [doc_from_tokens(t) for t in analyse_units(self.study, self.pipeline, segment_ids)]
@@ -252,7 +254,7 @@ class Suggester:
             ranked = self._rank(proba[i], questions[i], level)
             sub_ranked = ranked if level == "sub" else self._rank(proba[i], questions[i], "sub")
             top_sub = sub_ranked[0][1] if sub_ranked else 0.0
-            new = top_sub < NEW_CATEGORY_PROBABILITY or nearest[i] < NEW_CATEGORY_SIMILARITY
+            new = bool(top_sub < NEW_CATEGORY_PROBABILITY or nearest[i] < NEW_CATEGORY_SIMILARITY)
             out = []
             for category_id, p in ranked[:top]:
                 out.append(

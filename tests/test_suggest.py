@@ -1,0 +1,140 @@
+"""Suggestions learned from the researcher's coding: train, suggest, evaluate through the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from koodari.classify import Example, SuggestionModel, doc_from_tokens
+from koodari.store import Study
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained_seed(seed_study_template, tmp_path_factory):
+    """A seed study copy with a trained model (training analyses ~600 texts once)."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from koodari.cli import app
+
+    path = tmp_path_factory.mktemp("trained") / "seed.koodari"
+    src, dst = sqlite3.connect(seed_study_template), sqlite3.connect(path)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    result = CliRunner().invoke(app, ["train", str(path), "--json", "--folds", "3"])
+    assert result.exit_code == 0, result.output
+    return path, json.loads(result.output)
+
+
+def test_train_records_a_model_version(trained_seed):
+    path, record = trained_seed
+    assert record["version"] == 1
+    assert record["examples"] == 144 and record["classes"] > 300
+    assert record["metrics"]["train_seconds"] < 30
+    assert 0 <= record["metrics"]["top3"] <= 1
+    with Study.open(path) as study:
+        row = study.conn.execute("SELECT kind, training, metrics, model FROM model_versions").fetchone()
+        assert row["kind"] == "neighbours" and json.loads(row["training"])["coders"]
+        assert not row["model"].startswith(b"\x80")  # not a pickle: a numpy .npz archive (zip)
+        assert row["model"][:2] == b"PK"
+
+
+def test_suggest_text_json(cli, trained_seed):
+    path, _ = trained_seed
+    result = cli("suggest", path, "--text", "Te-toimisto on tosi tärkee yhteistyökumppani", "--question", "T8",
+                 "--top", "3", "--json")
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert len(items) == 3
+    assert set(items[0]) >= {"category", "level", "probability", "path", "reason"}
+    assert items[0]["level"] == "sub" and items[0]["path"][0] == items[0]["category"]
+    assert items[0]["probability"] >= items[1]["probability"] >= items[2]["probability"]
+    assert "Työ- ja elinkeinotoimisto" in [item["category"] for item in items]
+    assert "lemmas:" in items[0]["reason"] or "like:" in items[0]["reason"]
+    with Study.open(path) as study:
+        t8 = study.find_question("T8")
+        names = {c.name for c in study.categories(t8)}
+    assert all(item["category"] in names for item in items)  # candidates come from the question's tree
+
+
+def test_suggest_file_and_levels(cli, trained_seed, tmp_path):
+    path, _ = trained_seed
+    utterances = tmp_path / "u.txt"
+    utterances.write_text("Kiire kuormittaa ja asiakkaita on liikaa\nMotivointi on hirveen tärkee taito\n",
+                          encoding="utf-8")
+    result = cli("suggest", path, "--file", utterances, "--level", "upper", "--top", "2", "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert len(lines) == 2 and all(len(items) == 2 for items in lines)
+    assert all(item["level"] == "upper" and item["path"][0] is None for items in lines for item in items)
+    combining = json.loads(cli("suggest", path, "--text", "kiire", "--level", "combining", "--json").output)
+    assert combining[0]["path"][:2] == [None, None] and combining[0]["path"][2] == combining[0]["category"]
+    table = cli("suggest", path, "--text", "Motivointi on hirveen tärkee taito", "--question", "T4")
+    assert table.exit_code == 0 and "asiakkaan motivointi" in table.output
+
+
+def test_probabilities_are_calibrated_distributions(trained_seed):
+    path, _ = trained_seed
+    with Study.open(path) as study:
+        model = SuggestionModel.from_bytes(
+            study.conn.execute("SELECT model FROM model_versions").fetchone()[0])
+    p = model.predict_proba([doc_from_tokens([{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}])])
+    assert np.isclose(p.sum(), 1.0) and (p >= 0).all()
+    assert 0.02 < model.estimator.temperature_ < 20  # fitted on out-of-fold predictions
+
+
+def test_a_subcategory_with_no_coded_example_is_still_suggestible(tmp_path, cli):
+    study = tmp_path / "s.koodari"
+    cli("init", study)
+    csv = tmp_path / "r.csv"
+    csv.write_text("reduction,subcategory,upper,question\n"
+                   "kiire kuormittaa,kiire,työn kuormitus,Q1\n"
+                   "liikaa asiakkaita,asiakkaiden määrä,työn kuormitus,Q1\n"
+                   "esimies tukee,esimiehen tuki,työyhteisö,Q1\n", encoding="utf-8")
+    assert cli("reductions", "import", study, csv).exit_code == 0
+    with Study.open(study) as s:
+        q = s.find_question("Q1")
+        s.ensure_path(q, "työnohjaus", "työyhteisö")  # a category without any reduction yet
+    assert cli("train", study, "--folds", "0").exit_code == 0
+    items = json.loads(cli("suggest", study, "--text", "työnohjausta tarvittaisiin", "--json").output)
+    assert items[0]["category"] == "työnohjaus"
+
+
+def test_low_confidence_is_flagged_as_possible_new_category(trained_seed, cli):
+    path, _ = trained_seed
+    items = json.loads(cli("suggest", path, "--text", "Kävin eilen kalassa ja sain hauen.", "--json").output)
+    assert items[0]["new"] is True
+
+
+def test_no_coded_material_is_a_clear_error(cli, study_path):
+    result = cli("suggest", study_path, "--text", "kiire", "--json")
+    assert result.exit_code != 0
+    assert "no coded material" in result.output and str(study_path) in result.output
+    assert cli("train", study_path).exit_code != 0
+
+
+def test_evaluate_cli(cli, trained_seed):
+    path, _ = trained_seed
+    result = cli("evaluate", path, "--folds", "3", "--level", "upper", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert set(summary) >= {"n", "top1", "top3", "macro_f1", "kappa", "learning_curve"}
+    assert summary["n"] == 144 and 0 < summary["top1"] <= summary["top3"] <= 1
+    assert [p["fraction"] for p in summary["learning_curve"]] == [0.1, 0.25, 0.5, 0.75, 1.0]
+    table = cli("evaluate", path, "--folds", "3")
+    assert table.exit_code == 0 and "learning curve" in table.output and "top-1 vs coded examples" in table.output
+    assert any(0x2801 <= ord(ch) <= 0x28FF for ch in table.output)  # the braille line of the terminal plot
+
+
+def test_model_roundtrip_without_pickle():
+    tokens = [[{"text": w, "lemma": w, "normalised": w}] for w in ("kiire", "motivointi", "kela", "asunto")]
+    examples = [Example(text=w[0]["text"], label=i % 2 + 1, question_id=1, tokens=w) for i, w in enumerate(tokens)]
+    for kind in ("linear", "neighbours"):
+        model = SuggestionModel.fit(examples, [], kind=kind, calibrate=False)
+        again = SuggestionModel.from_bytes(model.to_bytes())
+        docs = [doc_from_tokens(t) for t in tokens]
+        assert np.allclose(model.predict_proba(docs), again.predict_proba(docs))
