@@ -418,13 +418,10 @@ class SuggestionModel:
             row = int(np.searchsorted(self.classes, label))
             weights = self.estimator.coef_[row, : self.features.n_lemma]
             scored = [(float(v * weights[j]), names[j]) for j, v in zip(x.col, x.data, strict=True)]
-        else:
-            mask = self.example_labels == label
-            centroid = (
-                np.asarray(self.example_matrix[mask][:, : self.features.n_lemma].sum(axis=0)).ravel()
-                if mask.any()
-                else np.zeros(self.features.n_lemma)
-            )
+        else:  # neighbours: the lemmas shared with the category's examples and its name
+            est = self.estimator
+            rows = est.X_[est.y_index_ == int(np.searchsorted(self.classes, label))][:, : self.features.n_lemma]
+            centroid = np.asarray(rows.sum(axis=0)).ravel() if rows.shape[0] else np.zeros(self.features.n_lemma)
             scored = [(float(v * centroid[j]), names[j]) for j, v in zip(x.col, x.data, strict=True)]
         return [name for score, name in sorted(scored, reverse=True)[:n] if score > 0]
 

@@ -13,6 +13,7 @@ from koodari.tree import to_rich, tree_rows
 from koodari.views import unit_rows
 
 CORPUS = "kainuu-2012"
+DEMO_SUGGESTIONS = 5
 
 
 def build_demo_study(directory: Path) -> Path:
@@ -53,10 +54,37 @@ def run_demo(directory: Path, console: Console) -> Path:
         for r in rows:
             table.add_row(str(r["id"]), r["speaker"] or "", r["question"] or "", f"{r['start']}–{r['end']}", r["text"])
         console.print(table)
-        console.print(f"The category trees of the demo's questions follow; the whole tree: koodari tree {path}")
+        console.print(f"The category trees of the demo's questions; the whole tree: koodari tree {path}")
         questions = sorted({r["question"] for r in rows if r["question"]}, key=lambda c: int(c[1:]))
         for code in questions:
             for rich_table in to_rich(tree_rows(study, code)):
                 console.print(rich_table)
         assert all(theme_question(study, r["theme"]) for r in rows)
+        show_suggestions(study, rows[:DEMO_SUGGESTIONS], console)
     return path
+
+
+def show_suggestions(study: Study, rows: list[dict], console: Console) -> None:
+    """Train on the corpus (the demo's own quotes held out) and suggest for the first units."""
+    from rich.table import Table
+
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.suggest import Suggester, train
+
+    console.print("\nTraining the suggestion model on the thesis's coding (category names, reductions, quotes)…")
+    pipeline = FinnishPipeline()
+    version, record = train(study, pipeline)
+    suggester = Suggester(study, pipeline)
+    ids = [r["id"] for r in rows]
+    docs = suggester.docs_for_units(ids)
+    questions = [study.segment(i)["question_id"] for i in ids]
+    results = suggester.suggest_docs(docs, questions, top=3)
+    console.print(f"model version {version}: {record['examples']} coded examples + {record['category_names']} category"
+                  f" names, trained in {record['metrics']['train_seconds']} s")
+    for row, result in zip(rows, results, strict=True):
+        flag = "  [yellow](possibly a new category)[/]" if result and result[0].new else ""
+        table = Table("#", "p", "subcategory → upper → combining", "why", title_justify="left",
+                      title=f"unit {row['id']} ({row['speaker']}, {row['question']}): “{row['text']}”{flag}")
+        for i, r in enumerate(result, 1):
+            table.add_row(str(i), f"{r.probability:.2f}", " → ".join(p or "–" for p in r.path), r.reason)
+        console.print(table)

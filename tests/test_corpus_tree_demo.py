@@ -4,6 +4,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from koodari.store import Study
 
 
@@ -62,15 +64,18 @@ def test_tree_unknown_question_and_format(cli, seed_study):
     assert bad.exit_code != 0 and "unknown format" in bad.output
 
 
-def test_demo_builds_a_real_study_and_ends_with_the_tree(tmp_path, cli):
+@pytest.mark.slow
+def test_demo_builds_a_real_study_and_ends_with_suggestions(tmp_path, cli):
     result = cli("demo", tmp_path / "demo")
     assert result.exit_code == 0, result.output
     study = tmp_path / "demo" / "kainuu-2012.koodari"
     assert study.exists()
     assert "Jokkainen voijaan tietää se kyllä" in result.output
-    last = result.output.rstrip().splitlines()
-    assert last[-1].startswith("└")  # it ends with the tree, printed from the study file
-    assert "T10: Millaiset asiat kuormittavat" in result.output.split("koodari tree")[-1]
+    assert "T10: Millaiset asiat kuormittavat" in result.output.split("koodari tree")[-1]  # the tree
+    # ... and it ends with suggestions for the first units, with their reasons
+    tail = result.output.split("Training the suggestion model")[-1]
+    assert tail.count("unit ") == 5 and "lemmas:" in tail and "→" in tail
+    assert result.output.rstrip().splitlines()[-1].startswith("└")
     assert "ulosottoasiat" in result.output  # T6's tree is printed
     with Study.open(study) as s:
         # the quotes the demo transcript was composed from are held out of the coded material

@@ -151,6 +151,7 @@ class Normaliser:
     context: dict[tuple[str, str, str], str] = field(default_factory=dict)
     frequency_weight: float = 0.3
     protect_known: bool = True
+    standard_rewrite_count: int = 3
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True) -> Normaliser:
@@ -181,8 +182,19 @@ class Normaliser:
             return token
         lower = token.lower()
         mapped = self.lexicon.get(lower)
-        if mapped is None and (lower in self.standard or (self.protect_known and self.is_known(lower))):
+        if mapped is not None and mapped != lower and lower in self.standard:
+            # a standard word that SKN speakers also used for another word (`sano` for `sanoi`): only
+            # frequent evidence rewrites it
+            if self.lexicon_counts.get(lower, 0) < self.standard_rewrite_count:
+                return token
+        if mapped is None and lower in self.standard:
             return token
+        if mapped is None and self.protect_known and self.is_known(lower):
+            # simplemma also knows colloquial forms (`katotaan`): a cheap rewrite into the strict standard
+            # vocabulary still wins; anything else known stays as it is
+            mapped = self._candidate(lower, max_cost=1.0, strict=True)
+            if mapped is None:
+                return token
         if mapped is None:
             mapped = self._candidate(lower)
         elif self.lexicon_counts.get(lower, 2) < 2 and mapped != lower:
@@ -218,14 +230,14 @@ class Normaliser:
             if word.endswith(src) and len(word) > len(src) + 1:
                 yield word[: len(word) - len(src)] + dst, cost
 
-    def _candidate(self, word: str, max_cost: float = 99.0) -> str | None:
+    def _candidate(self, word: str, max_cost: float = 99.0, strict: bool = False) -> str | None:
         best: tuple[float, str] | None = None
         for cost, cand in self.candidates(word):
             if cost > max_cost:
                 break
             if cand in self.standard:
                 score = cost
-            elif self.is_known(cand):
+            elif not strict and self.is_known(cand):
                 score = cost + 0.5
             else:
                 continue

@@ -101,12 +101,17 @@ class FinnishPipeline:
     """Tokenise, normalise and lemmatise Finnish text offline."""
 
     def __init__(
-        self, source: ModelSource | None = None, normaliser: Normaliser | None = None, normalise: bool = True
+        self,
+        source: ModelSource | None = None,
+        normaliser: Normaliser | None = None,
+        normalise: bool = True,
+        dictionary_backoff: bool = True,
     ) -> None:
         self.source = source or ModelSource.default()
         self.source.check()
         self._normaliser = normaliser
         self.normalise = normalise
+        self.dictionary_backoff = dictionary_backoff
         self.calls = 0  # analyses run (tests use it to prove the cache works)
 
     @cached_property
@@ -115,7 +120,8 @@ class FinnishPipeline:
 
     @cached_property
     def id(self) -> str:
-        return f"stanza:{self.source.fingerprint()}+norm:{int(self.normalise)}"
+        flags = f"norm:{int(self.normalise)}+dict:{int(self.dictionary_backoff)}"
+        return f"stanza:{self.source.fingerprint()}+{flags}"
 
     def _stanza(self, processors: str, pretokenized: bool):
         import stanza
@@ -150,6 +156,34 @@ class FinnishPipeline:
     @cached_property
     def _tagger(self):
         return self._stanza("tokenize,pos,lemma", pretokenized=True)
+
+    @cached_property
+    def _lemma_trainer(self):
+        return self._tagger.processors["lemma"]._trainer if self.source.kind == "koodari" else None
+
+    @cached_property
+    def _compounds(self) -> dict[str, str]:
+        return _compound_forms(self._lemma_trainer) if self._lemma_trainer is not None else {}
+
+    def _lemma(self, word) -> str:
+        """stanza's lemma; for a word its lemmatizer never saw in training (a seq2seq guess that leans on a
+        weak POS tag), simplemma's dictionary lemma when simplemma knows the word, with `#` boundaries
+        restored from the training lemmas."""
+        lemma = fix_lemma(word.lemma, word.text)
+        trainer = self._lemma_trainer
+        if not self.dictionary_backoff or trainer is None:
+            return lemma
+        form = word.text.lower() if trainer.caseless else word.text
+        if trainer._lookup(form, word.upos) is not None:
+            return lemma
+        import simplemma
+
+        if not simplemma.is_known(word.text, lang="fi"):
+            return lemma
+        known = simplemma.lemmatize(word.text, lang="fi")
+        if word.upos != "PROPN" and known[:1].isupper() and not word.text[:1].isupper():
+            known = known.lower()
+        return self._compounds.get(known.lower(), known) if "#" not in known else known
 
     def tokenize(self, text: str) -> list[list[tuple[str, int, int]]]:
         """Sentences of (token, start, end) with character offsets into ``text``."""
@@ -195,11 +229,21 @@ class FinnishPipeline:
             tokens = []
             for (text, start, end), norm in zip(sent, norms, strict=True):
                 parts = [next(tagged_words) for _ in norm.split()]
-                lemma = " ".join(fix_lemma(p.lemma, p.text) for p in parts)
+                lemma = " ".join(self._lemma(p) for p in parts)
                 upos = parts[0].upos if len(parts) == 1 else "+".join(p.upos or "X" for p in parts)
                 tokens.append(Token(text, norm, lemma, upos or "X", start, end))
             out.append(tokens)
         return out
+
+
+def _compound_forms(trainer) -> dict[str, str]:
+    """Plain lemma → lemma with UD compound boundaries, from the lemmatizer's own training dictionary."""
+    forms: dict[str, str] = {}
+    for entries in trainer.pos_dict.values():
+        for lemma in entries.values():
+            if lemma and "#" in lemma:
+                forms.setdefault(lemma.replace("#", "").lower(), lemma)
+    return forms
 
 
 def _looks_like_torch_file(path: Path) -> bool:
