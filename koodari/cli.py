@@ -380,6 +380,28 @@ def evaluate(
 
 @app.command()
 @guarded
+def review(
+    study: StudyArg,
+    coder: Annotated[str, typer.Option(help="Who is coding (codes are kept per coder; coders work blind).")],
+    document: Annotated[str | None, typer.Option(help="Only this document (name or id).")] = None,
+    question: Annotated[str | None, typer.Option(help="Only units of this research question.")] = None,
+    order: Annotated[str, typer.Option(help="document, or uncertain (least sure first).")] = "document",
+    retrain_every: Annotated[int, typer.Option(help="Retrain in the background after this many decisions.")] = 20,
+) -> None:
+    """Code uncoded units one at a time: accept or correct the suggestions (Enter, 1-9, /, n, r, s, u, q)."""
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.review import ReviewSession
+    from koodari.review_tui import Keys, run_review
+
+    with open_study(study) as s:
+        session = ReviewSession(s, coder, FinnishPipeline(), document=document, question=question, order=order,
+                                retrain_every=retrain_every)
+        with Keys() as keys:
+            run_review(session, console, keys)
+
+
+@app.command()
+@guarded
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to write the demo study.")] = Path("koodari-demo"),
 ) -> None:

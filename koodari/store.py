@@ -141,6 +141,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (sha256, pipeline)
     );
     """,
+    # 3: undo retracts a coding (the row stays, marked by the undo decision) instead of deleting it
+    """
+    ALTER TABLE reductions ADD COLUMN retracted_by INTEGER REFERENCES decisions(id);
+    CREATE INDEX reductions_segment ON reductions(segment_id, coder);
+    """,
 ]
 
 

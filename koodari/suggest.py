@@ -89,7 +89,7 @@ def coded_examples(
         """SELECT r.id, r.segment_id, r.unit, r.original, r.reduction, r.category_id, r.coder, r.source,
                   coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, c.question_id
            FROM reductions r JOIN categories c ON c.id = r.category_id
-           LEFT JOIN segments s ON s.id = r.segment_id ORDER BY r.id"""
+           LEFT JOIN segments s ON s.id = r.segment_id WHERE r.retracted_by IS NULL ORDER BY r.id"""
     ).fetchall()
     consensus_units = {unit_key(r) for r in rows if r["coder"] == CONSENSUS}
     examples = []

@@ -74,6 +74,7 @@ def _counts(study: Study) -> dict[int, tuple[int, set[str]]]:
     query = """
         SELECT r.category_id, count(*), group_concat(DISTINCT coalesce(r.speaker, s.speaker))
         FROM reductions r LEFT JOIN segments s ON s.id = r.segment_id
+        WHERE r.retracted_by IS NULL
         GROUP BY r.category_id
     """
     for category_id, n, speakers in study.conn.execute(query):

@@ -47,25 +47,29 @@ def build(seed: Path) -> None:
                         entry["name"] = f"{name} ({upper['name']})"
                         entry["note"] = f"named '{name}' in the thesis, under two upper categories"
                     subs.append(entry)
-                uppers.append({
-                    "name": upper["name"],
-                    "uncertain": bool(upper.get("uncertain", False)),
-                    "note": upper.get("note"),
-                    "subcategories": subs,
-                    "subcategories_from_text": bool(upper.get("sub_from_text", False)),
-                    "line": upper.get("line"),
-                })
+                uppers.append(
+                    {
+                        "name": upper["name"],
+                        "uncertain": bool(upper.get("uncertain", False)),
+                        "note": upper.get("note"),
+                        "subcategories": subs,
+                        "subcategories_from_text": bool(upper.get("sub_from_text", False)),
+                        "line": upper.get("line"),
+                    }
+                )
             tree.append({"name": comb["combining"], "line": comb.get("combining_line"), "upper": uppers})
-        questions.append({
-            "code": table_code(table["table"]),
-            "table": table["table"],
-            "title": table["title"],
-            "question": table["question"],
-            "source_group": table["source_group"],
-            "data_source": table.get("data_source"),
-            "interview_theme": table.get("interview_theme"),
-            "tree": tree,
-        })
+        questions.append(
+            {
+                "code": table_code(table["table"]),
+                "table": table["table"],
+                "title": table["title"],
+                "question": table["question"],
+                "source_group": table["source_group"],
+                "data_source": table.get("data_source"),
+                "interview_theme": table.get("interview_theme"),
+                "tree": tree,
+            }
+        )
     (HERE / "questions.json").write_text(json.dumps(questions, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
     with (HERE / "quotes.jsonl").open("w", encoding="utf-8") as out:
@@ -91,13 +95,25 @@ def build(seed: Path) -> None:
 
     with (HERE / "reductions.csv").open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["unit", "speaker", "question", "original", "reduction", "subcategory", "upper", "combining",
-                         "coder"])
+        writer.writerow(
+            ["unit", "speaker", "question", "original", "reduction", "subcategory", "upper", "combining", "coder"]
+        )
         for row in map(json.loads, (seed / "reductions.jsonl").read_text(encoding="utf-8").splitlines()):
             if row.get("duplicate_of"):
                 continue
-            writer.writerow([row["source_id"], row["speaker"], "T4", row.get("original_expression") or "",
-                             row["reduction"], row["subcategory"], row["upper"], row["combining"], CODER])
+            writer.writerow(
+                [
+                    row["source_id"],
+                    row["speaker"],
+                    "T4",
+                    row.get("original_expression") or "",
+                    row["reduction"],
+                    row["subcategory"],
+                    row["upper"],
+                    row["combining"],
+                    CODER,
+                ]
+            )
 
 
 if __name__ == "__main__":

@@ -182,11 +182,11 @@ class Normaliser:
             return token
         lower = token.lower()
         mapped = self.lexicon.get(lower)
-        if mapped is not None and mapped != lower and lower in self.standard:
-            # a standard word that SKN speakers also used for another word (`sano` for `sanoi`): only
-            # frequent evidence rewrites it
-            if self.lexicon_counts.get(lower, 0) < self.standard_rewrite_count:
-                return token
+        # a standard word that SKN speakers also used for another word (`sano` for `sanoi`): only frequent
+        # evidence rewrites it
+        weak = self.lexicon_counts.get(lower, 0) < self.standard_rewrite_count
+        if mapped is not None and mapped != lower and lower in self.standard and weak:
+            return token
         if mapped is None and lower in self.standard:
             return token
         if mapped is None and self.protect_known and self.is_known(lower):

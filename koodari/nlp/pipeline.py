@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import zipfile
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -113,6 +114,7 @@ class FinnishPipeline:
         self.normalise = normalise
         self.dictionary_backoff = dictionary_backoff
         self.calls = 0  # analyses run (tests use it to prove the cache works)
+        self._lock = threading.RLock()  # stanza pipelines are shared by review's background retraining
 
     @cached_property
     def normaliser(self) -> Normaliser:
@@ -194,18 +196,20 @@ class FinnishPipeline:
 
     def analyse(self, text: str) -> list[list[Token]]:
         """Tokenise, normalise and lemmatise raw text; one list of tokens per sentence."""
-        sentences = self.tokenize(text)
-        return self._tag(sentences)
+        with self._lock:
+            return self._tag(self.tokenize(text))
 
     def analyse_pretokenized(self, sentences: list[list[str]]) -> list[list[Token]]:
         """Keep the given tokenisation (one list of tokens per sentence)."""
-        return self._tag([[(t, None, None) for t in s] for s in sentences if s])
+        with self._lock:
+            return self._tag([[(t, None, None) for t in s] for s in sentences if s])
 
     def analyse_many(self, texts: list[str]) -> list[list[Token]]:
         """One flat token list per text, tagged in a single batch (the fast path for many units)."""
-        tokenized = [self.tokenize(t) for t in texts]
-        flat = [sent for sents in tokenized for sent in sents]
-        tagged = self._tag(flat)
+        with self._lock:
+            tokenized = [self.tokenize(t) for t in texts]
+            flat = [sent for sents in tokenized for sent in sents]
+            tagged = self._tag(flat)
         out, i = [], 0
         for sents in tokenized:
             tokens: list[Token] = []

@@ -1,0 +1,430 @@
+"""Reviewing suggestions, one unit at a time: the session logic behind `koodari review`.
+
+Every decision is its own committed transaction (WAL, synchronous=FULL): a crash, Ctrl-C, a closed
+terminal or ``kill -9`` loses nothing, and the next session resumes at the first uncoded unit.
+Coders work blind: a coder's queue, codes and model never see another coder's review codes.
+Undo never deletes: it records an ``undo`` decision and retracts the coding it undid.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+
+from koodari.errors import KoodariError
+from koodari.nlp.pipeline import FinnishPipeline
+from koodari.store import Study, now
+from koodari.suggest import Suggester, Suggestion, train
+
+FILLERS = frozenset(
+    [
+        "niinku",
+        "niinkun",
+        "tuota",
+        "tota",
+        "niin",
+        "sitten",
+        "sit",
+        "siis",
+        "no",
+        "joo",
+        "ihan",
+        "kyllä",
+        "vaan",
+        "vain",
+        "just",
+        "eli",
+        "että",
+        "et",
+        "tavallaan",
+        "sanotaan",
+        "jotenkin",
+        "ehkä",
+        "vähän",
+        "aika",
+        "semmonen",
+        "semmoinen",
+        "mm",
+        "öö",
+        "ää",
+        "hmm",
+    ]
+)
+CODING_ACTIONS = ("accept", "pick", "search", "new")
+CONSENSUS = "consensus"
+
+
+@dataclass
+class UnitView:
+    """What the screen shows for one unit."""
+
+    id: int
+    text: str
+    normalised: str
+    speaker: str | None
+    theme: str | None
+    question_id: int | None
+    question: str | None
+    before: list[tuple[str | None, str]]
+    after: list[tuple[str | None, str]]
+    codes: list[list[str | None]]  # this coder's codes on this unit (paths)
+
+
+@dataclass
+class Progress:
+    coded: int
+    total: int
+    decisions: int
+    first_accepts: int
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def accept_rate(self) -> float | None:
+        return self.first_accepts / self.decisions if self.decisions else None
+
+    @property
+    def seconds_per_unit(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def eta_seconds(self) -> float | None:
+        per = self.seconds_per_unit
+        return per * (self.total - self.coded) if per is not None else None
+
+
+class ReviewSession:
+    """The queue of uncoded units for one coder, and the decisions taken on them."""
+
+    def __init__(
+        self,
+        study: Study,
+        coder: str,
+        pipeline: FinnishPipeline | None = None,
+        document: str | None = None,
+        question: str | None = None,
+        order: str = "document",
+        retrain_every: int = 20,
+        background: bool = True,
+    ) -> None:
+        if not coder.strip():
+            raise KoodariError("--coder must name the coder")
+        if order not in ("document", "uncertain"):
+            raise KoodariError(f"unknown order '{order}' (document, uncertain)")
+        self.study = study
+        self.coder = coder.strip()
+        self.pipeline = pipeline or FinnishPipeline()
+        self.order = order
+        self.retrain_every = max(1, retrain_every)
+        self.background = background
+        self.document_id = self._document(document)
+        self.question_id = self._question(question)
+        self.skipped: set[int] = set()
+        self.pending_reduction: str | None = None
+        self.keep_open = False
+        self.decisions_since_training = 0
+        self.progress_seconds: list[float] = []
+        self.first_accepts = 0
+        self.session_decisions = 0
+        self.shown_at = time.monotonic()
+        self._training: threading.Thread | None = None
+        self._new_model: tuple[int, object] | None = None
+        self.suggester = self._make_suggester()
+        self._cache: dict[int, list[Suggestion]] = {}
+
+    # -- scope ---------------------------------------------------------------------------------
+
+    def _document(self, document: str | None) -> int | None:
+        if document is None:
+            return None
+        row = self.study.conn.execute(
+            "SELECT id FROM documents WHERE name = ? OR CAST(id AS TEXT) = ?", (document, document)
+        ).fetchone()
+        if row is None:
+            raise KoodariError(f"no document '{document}' in the study", self.study.path)
+        return row[0]
+
+    def _question(self, question: str | None) -> int | None:
+        if question is None:
+            return None
+        found = self.study.find_question(question)
+        if found is None:
+            raise KoodariError(f"no research question '{question}'", self.study.path)
+        return found
+
+    def _scope_sql(self) -> tuple[str, list]:
+        sql, args = "s.is_interviewer = 0", []
+        if self.document_id is not None:
+            sql += " AND s.document_id = ?"
+            args.append(self.document_id)
+        if self.question_id is not None:
+            sql += " AND s.question_id = ?"
+            args.append(self.question_id)
+        return sql, args
+
+    def coded_ids(self) -> set[int]:
+        """Units this coder has coded (an active coding) or explicitly finished."""
+        rows = self.study.conn.execute(
+            "SELECT DISTINCT segment_id FROM reductions WHERE coder = ? AND segment_id IS NOT NULL"
+            " AND retracted_by IS NULL",
+            (self.coder,),
+        )
+        return {r[0] for r in rows}
+
+    def uncoded(self) -> list[int]:
+        scope, args = self._scope_sql()
+        ids = [
+            r[0]
+            for r in self.study.conn.execute(
+                f"SELECT s.id FROM segments s WHERE {scope} ORDER BY s.document_id, s.seq", args
+            )
+        ]
+        coded = self.coded_ids()
+        return [i for i in ids if i not in coded]
+
+    def progress(self) -> Progress:
+        scope, args = self._scope_sql()
+        total = self.study.conn.execute(f"SELECT count(*) FROM segments s WHERE {scope}", args).fetchone()[0]
+        return Progress(
+            total - len(self.uncoded()), total, self.session_decisions, self.first_accepts, list(self.progress_seconds)
+        )
+
+    def next_unit(self) -> int | None:
+        """The first uncoded unit (document order), or the one the model is least sure of."""
+        self._swap_model()
+        queue = [i for i in self.uncoded() if i not in self.skipped]
+        if not queue:
+            return None
+        if self.order == "uncertain":
+            margins = {}
+            for unit in queue:
+                ranked = self.suggestions(unit)
+                top = [s.probability for s in ranked[:2]] + [0.0, 0.0]
+                margins[unit] = top[0] - top[1]
+            return min(queue, key=lambda u: (margins[u], u))
+        return queue[0]
+
+    # -- what the screen shows ------------------------------------------------------------------
+
+    def view(self, unit_id: int) -> UnitView:
+        seg = self.study.segment(unit_id)
+        neighbours = self.study.conn.execute(
+            "SELECT seq, speaker, text FROM segments WHERE document_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (seg["document_id"], seg["seq"] - 2, seg["seq"] + 2),
+        ).fetchall()
+        tokens = self._tokens(unit_id)
+        question = None
+        if seg["question_id"] is not None:
+            q = self.study.conn.execute(
+                "SELECT code, text FROM questions WHERE id = ?", (seg["question_id"],)
+            ).fetchone()
+            question = f"{q['code']}: {q['text']}" if q["code"] != q["text"] else q["text"]
+        codes = [
+            self.study.path_of(r[0])
+            for r in self.study.conn.execute(
+                "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
+                " ORDER BY id",
+                (unit_id, self.coder),
+            )
+        ]
+        return UnitView(
+            id=unit_id,
+            text=seg["text"],
+            normalised=" ".join(t["normalised"] for t in tokens),
+            speaker=seg["speaker"],
+            theme=seg["theme"],
+            question_id=seg["question_id"],
+            question=question,
+            before=[(r["speaker"], r["text"]) for r in neighbours if r["seq"] < seg["seq"]],
+            after=[(r["speaker"], r["text"]) for r in neighbours if r["seq"] > seg["seq"]],
+            codes=codes,
+        )
+
+    def _tokens(self, unit_id: int) -> list[dict]:
+        from koodari.nlp.cache import analyse_units
+
+        return analyse_units(self.study, self.pipeline, [unit_id])[0]
+
+    def suggestions(self, unit_id: int, top: int = 9) -> list[Suggestion]:
+        if unit_id not in self._cache:
+            seg = self.study.segment(unit_id)
+            docs = self.suggester.docs_for_units([unit_id])
+            self._cache[unit_id] = self.suggester.suggest_docs(docs, [seg["question_id"]], top=top)[0]
+        return self._cache[unit_id]
+
+    def draft_reduction(self, unit_id: int) -> str:
+        """A first draft of a reduction: the normalised text without fillers such as 'niinku', 'tuota'."""
+        words = [t["normalised"] for t in self._tokens(unit_id) if t.get("upos") != "PUNCT"]
+        kept = [w for w in " ".join(words).split() if w.lower() not in FILLERS]
+        return re.sub(r"\s+", " ", " ".join(kept)).strip()
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def code(self, unit_id: int, category_id: int, action: str, rank: int | None = None) -> int:
+        """Record a code for the unit (a coding row and its decision) in one transaction."""
+        if action not in CODING_ACTIONS:
+            raise ValueError(action)
+        seg = self.study.segment(unit_id)
+        elapsed = time.monotonic() - self.shown_at
+        with self.study.transaction():
+            reduction_id = self.study.add_reduction(
+                self.pending_reduction,
+                category_id,
+                self.coder,
+                source="review",
+                segment_id=unit_id,
+                original=seg["text"],
+                speaker=seg["speaker"],
+            )
+            cur = self.study.conn.execute(
+                "INSERT INTO decisions (segment_id, coder, action, category_id, reduction_id, suggestion_rank,"
+                " model_version_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (unit_id, self.coder, action, category_id, reduction_id, rank, self.suggester.version, now()),
+            )
+        self.pending_reduction = None
+        self.session_decisions += 1
+        self.first_accepts += rank == 1
+        self.progress_seconds.append(elapsed)
+        self.shown_at = time.monotonic()
+        self._after_decision()
+        return int(cur.lastrowid)
+
+    def accept(self, unit_id: int, rank: int = 1) -> int:
+        ranked = self.suggestions(unit_id)
+        if not 1 <= rank <= len(ranked):
+            raise KoodariError(f"no suggestion number {rank}")
+        return self.code(unit_id, ranked[rank - 1].category_id, "accept" if rank == 1 else "pick", rank)
+
+    def new_subcategory(self, unit_id: int, name: str, upper: str | None = None) -> int:
+        seg = self.study.segment(unit_id)
+        question_id = seg["question_id"] or self.study.question_for(None)
+        with self.study.transaction():
+            category_id = self.study.ensure_path(question_id, name, upper or None, created_by=self.coder)
+            decision = self.code(unit_id, category_id, "new")
+        self.suggester = self._make_suggester(reuse=True)  # the new category is in the tree now
+        return decision
+
+    def skip(self, unit_id: int) -> int:
+        with self.study.transaction():
+            cur = self.study.conn.execute(
+                "INSERT INTO decisions (segment_id, coder, action, model_version_id, created_at)"
+                " VALUES (?, ?, 'skip', ?, ?)",
+                (unit_id, self.coder, self.suggester.version, now()),
+            )
+        self.skipped.add(unit_id)
+        self.shown_at = time.monotonic()
+        return int(cur.lastrowid)
+
+    def undo(self) -> int | None:
+        """Undo this coder's last decision (of any session); returns the unit it was about."""
+        last = self.study.conn.execute(
+            "SELECT * FROM decisions d WHERE coder = ? AND action != 'undo'"
+            " AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY id DESC LIMIT 1",
+            (self.coder,),
+        ).fetchone()
+        if last is None:
+            return None
+        with self.study.transaction():
+            cur = self.study.conn.execute(
+                "INSERT INTO decisions (segment_id, coder, action, undoes, created_at) VALUES (?, ?, 'undo', ?, ?)",
+                (last["segment_id"], self.coder, last["id"], now()),
+            )
+            if last["reduction_id"] is not None:
+                self.study.conn.execute(
+                    "UPDATE reductions SET retracted_by = ? WHERE id = ?", (cur.lastrowid, last["reduction_id"])
+                )
+        self.skipped.discard(last["segment_id"])
+        if last["action"] in CODING_ACTIONS and self.session_decisions:
+            self.session_decisions -= 1
+            self.first_accepts -= last["suggestion_rank"] == 1
+            if self.progress_seconds:
+                self.progress_seconds.pop()
+        return last["segment_id"]
+
+    def search(self, query: str, question_id: int | None, limit: int = 9) -> list[tuple[int, list[str | None]]]:
+        """Subcategories matching a query: fuzzy on the names, and by lemma (an inflected or dialect word
+        finds its category)."""
+        from rapidfuzz import fuzz
+
+        from koodari.classify import doc_from_tokens
+        from koodari.nlp.cache import analyse_texts
+
+        cats = [c for c in self.study.categories(question_id, "sub")] or self.study.categories(level="sub")
+        if not query.strip() or not cats:
+            return []
+        query_lemmas = set(doc_from_tokens(analyse_texts(self.study, self.pipeline, [query])[0]).lemmas.split())
+        name_tokens = analyse_texts(self.study, self.pipeline, [c.name for c in cats])
+        scored = []
+        for cat, tokens in zip(cats, name_tokens, strict=True):
+            lemmas = set(doc_from_tokens(tokens).lemmas.split())
+            parts = {p for lemma in lemmas for p in lemma.split("#")} | {lemma.replace("#", "") for lemma in lemmas}
+            qparts = {p for lemma in query_lemmas for p in lemma.split("#")} | {
+                q.replace("#", "") for q in query_lemmas
+            }
+            lemma_hit = len(parts & qparts)
+            fuzzy = fuzz.partial_ratio(query.lower(), cat.name.lower())
+            scored.append((lemma_hit * 100 + fuzzy, cat.id))
+        scored.sort(reverse=True)
+        return [(cid, self.study.path_of(cid)) for score, cid in scored[:limit] if score >= 60]
+
+    # -- the model ----------------------------------------------------------------------------
+
+    def other_coders(self) -> set[str]:
+        rows = self.study.conn.execute(
+            "SELECT DISTINCT coder FROM reductions WHERE source = 'review' AND coder != ?", (self.coder,)
+        )
+        return {r[0] for r in rows}
+
+    def _make_suggester(self, reuse: bool = False) -> Suggester:
+        """A model that has never seen another coder's review codes (blind coding)."""
+        if reuse and getattr(self, "suggester", None) is not None:
+            return Suggester(self.study, self.pipeline, self.suggester.version, self.suggester.model)
+        others = self.other_coders()
+        row = self.study.conn.execute("SELECT id, training FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
+        import json
+
+        if row is not None and not (set(json.loads(row["training"]).get("coders", {})) & others):
+            return Suggester(self.study, self.pipeline)
+        version, _ = train(self.study, self.pipeline, exclude_coders=others)
+        return Suggester(self.study, self.pipeline)
+
+    def _after_decision(self) -> None:
+        self.decisions_since_training += 1
+        if self.decisions_since_training < self.retrain_every:
+            return
+        self.decisions_since_training = 0
+        if self.background:
+            if self._training is None or not self._training.is_alive():
+                self._training = threading.Thread(target=self._train_in_background, daemon=True)
+                self._training.start()
+        else:
+            version, _ = train(self.study, self.pipeline, exclude_coders=self.other_coders())
+            self._new_model = (version, None)
+            self._swap_model()
+
+    def _train_in_background(self) -> None:
+        try:
+            with Study.open(self.study.path) as study:
+                others = {
+                    r[0]
+                    for r in study.conn.execute(
+                        "SELECT DISTINCT coder FROM reductions WHERE source = 'review' AND coder != ?", (self.coder,)
+                    )
+                }
+                version, _ = train(study, self.pipeline, exclude_coders=others)
+            self._new_model = (version, None)
+        except Exception:  # a failed retraining keeps the current model; the session goes on
+            self._new_model = None
+
+    def _swap_model(self) -> None:
+        if self._new_model is None:
+            return
+        self._new_model = None
+        self.suggester = Suggester(self.study, self.pipeline)
+        self._cache.clear()
+
+    def wait_for_training(self, timeout: float = 120) -> None:
+        if self._training is not None:
+            self._training.join(timeout)

@@ -1,0 +1,291 @@
+"""`koodari review` driven in a real pseudo-terminal (pexpect), and the session logic behind it."""
+
+import os
+import shutil
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from koodari.nlp.pipeline import FinnishPipeline
+from koodari.review import ReviewSession
+from koodari.store import Study
+
+pytestmark = pytest.mark.slow
+
+REDUCTIONS = """\
+reduction,subcategory,upper,combining,question,coder
+kiire kuormittaa,kiire,työn kuormitus,työssä jaksaminen,T1,thesis
+asiakkaita on liikaa,asiakkaiden määrä,työn kuormitus,työssä jaksaminen,T1,thesis
+esimies tukee jaksamista,esimiehen tuki,työyhteisön tuki,työssä jaksaminen,T1,thesis
+työkaverit auttavat,työkavereiden tuki,työyhteisön tuki,työssä jaksaminen,T1,thesis
+motivointi on tärkeää,asiakkaan motivointi,asiakkaan voimavarat,asiakastyö,T1,thesis
+kannustaminen auttaa asiakasta,asiakkaan kannustaminen,asiakkaan voimavarat,asiakastyö,T1,thesis
+"""
+TRANSCRIPT = """\
+T1
+
+H: Mikä kuormittaa?
+P1: Kiire on hirvee. Asiakkaita on niin palijon ettei ehi.
+P2: Esimies tukkee hyvin. Työkaverit auttaa aina.
+P3: Niinku tuota motivointi on sitten tärkee taito.
+"""
+KOODARI = shutil.which("koodari")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory, runner=None) -> Path:
+    from typer.testing import CliRunner
+
+    from koodari.cli import app
+
+    folder = tmp_path_factory.mktemp("review")
+    (folder / "red.csv").write_text(REDUCTIONS, encoding="utf-8")
+    (folder / "h.txt").write_text(TRANSCRIPT, encoding="utf-8")
+    path = folder / "template.koodari"
+    run = CliRunner()
+    for args in (["init", path], ["reductions", "import", path, folder / "red.csv"], ["import", path, folder / "h.txt"],
+                 ["train", path, "--folds", "0"], ["analyse", path]):
+        result = run.invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture
+def study(template, tmp_path) -> Path:
+    path = tmp_path / "review.koodari"
+    src, dst = sqlite3.connect(template), sqlite3.connect(path)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return path
+
+
+def spawn(study: Path, coder: str, *extra: str) -> pexpect.spawn:
+    env = {**os.environ, "COLUMNS": "160", "LINES": "60", "TERM": "xterm"}
+    child = pexpect.spawn(KOODARI, ["review", str(study), "--coder", coder, *extra], env=env, encoding="utf-8",
+                          timeout=90, dimensions=(60, 160))
+    return child
+
+
+def screen(child: pexpect.spawn, coded: int) -> str:
+    """Wait for the screen that shows `coded N/` and its key prompt; returns the unit line."""
+    child.expect(rf"coded {coded}/5")
+    child.expect(r"unit (\d+) ·")
+    unit = child.match.group(1)
+    child.expect("q quit")
+    return unit
+
+
+def codings(study: Path, coder: str) -> list[tuple]:
+    conn = sqlite3.connect(study)
+    rows = conn.execute(
+        "SELECT r.segment_id, c.name, r.reduction, d.action, d.suggestion_rank FROM reductions r"
+        " JOIN categories c ON c.id = r.category_id JOIN decisions d ON d.reduction_id = r.id"
+        " WHERE r.coder = ? AND r.retracted_by IS NULL ORDER BY r.id", (coder,)).fetchall()
+    conn.close()
+    return rows
+
+
+def test_accept_pick_skip_quit_and_resume(study):
+    child = spawn(study, "anna")
+    first = screen(child, 0)
+    child.send("\r")  # Enter accepts suggestion 1
+    second = screen(child, 1)
+    child.send("2")  # pick suggestion 2
+    third = screen(child, 2)
+    child.send("s")  # skip
+    screen(child, 2)
+    child.send("q")
+    child.expect("saved: 2/5 units coded by anna")
+    child.expect(pexpect.EOF)
+    rows = codings(study, "anna")
+    assert [(str(r[0]), r[3], r[4]) for r in rows] == [(first, "accept", 1), (second, "pick", 2)]
+    # resume: the next review starts at the first uncoded unit, the skipped one
+    child = spawn(study, "anna")
+    assert screen(child, 2) == third
+    child.send("q")
+    child.expect(pexpect.EOF)
+
+
+def test_new_category_with_upper_suggestions(study):
+    child = spawn(study, "anna")
+    unit = screen(child, 0)
+    child.send("n")
+    child.expect("new subcategory name:")
+    child.sendline("kiireen tunne")
+    child.expect(r"1\. ")  # the upper categories suggested for this unit
+    child.expect("upper category")
+    child.sendline("työn kuormitus")
+    screen(child, 1)
+    child.send("q")
+    child.expect(pexpect.EOF)
+    with Study.open(study) as s:
+        sub = s.find_category(s.find_question("T1"), "sub", "kiireen tunne")
+        assert s.path_of(sub.id) == ["kiireen tunne", "työn kuormitus", "työssä jaksaminen"]
+    assert codings(study, "anna") == [(int(unit), "kiireen tunne", None, "new", None)]
+
+
+def test_reduction_draft_without_fillers(study):
+    child = spawn(study, "anna")
+    for coded in range(4):  # Enter past the first four units to reach P3's utterance
+        screen(child, coded)
+        child.send("\r")
+    screen(child, 4)
+    child.send("r")
+    child.expect("reduction: ")
+    child.expect("motivointi")  # the draft is prefilled: fillers (niinku, tuota, sitten) are gone
+    child.sendline("")
+    child.expect("goes with the next code")
+    child.expect("q quit")
+    child.send("\r")
+    child.expect("saved: 5/5 units coded by anna — all done")
+    child.expect(pexpect.EOF)
+    reduction = codings(study, "anna")[-1][2]
+    assert reduction and "motivointi" in reduction.lower()
+    assert "niin kuin" not in reduction and "tuota" not in reduction and "sitten" not in reduction
+
+
+def test_undo_retracts_and_shows_the_unit_again(study):
+    child = spawn(study, "anna")
+    first = screen(child, 0)
+    child.send("\r")
+    screen(child, 1)
+    child.send("u")
+    assert screen(child, 0) == first
+    child.send("q")
+    child.expect(pexpect.EOF)
+    assert codings(study, "anna") == []
+    conn = sqlite3.connect(study)
+    actions = [r[0] for r in conn.execute("SELECT action FROM decisions ORDER BY id")]
+    retracted = conn.execute("SELECT count(*) FROM reductions WHERE retracted_by IS NOT NULL").fetchone()[0]
+    conn.close()
+    assert actions == ["accept", "undo"] and retracted == 1  # nothing deleted, the coding is marked
+
+
+def test_search_by_dialect_or_inflected_form(study):
+    child = spawn(study, "anna")
+    unit = screen(child, 0)
+    child.send("/")
+    child.expect("search the tree")
+    child.sendline("työkavereilta")
+    child.expect("työkavereiden tuki")
+    child.expect("number")
+    child.sendline("1")
+    screen(child, 1)
+    child.send("q")
+    child.expect(pexpect.EOF)
+    assert codings(study, "anna") == [(int(unit), "työkavereiden tuki", None, "search", None)]
+
+
+def test_ctrl_c_and_kill_lose_nothing(study):
+    child = spawn(study, "anna")
+    screen(child, 0)
+    child.send("\r")
+    screen(child, 1)
+    child.sendintr()  # Ctrl-C
+    child.expect("everything decided so far is saved")
+    child.expect(pexpect.EOF)
+    assert len(codings(study, "anna")) == 1
+    child = spawn(study, "anna")
+    screen(child, 1)
+    child.send("\r")
+    screen(child, 2)
+    os.kill(child.pid, signal.SIGKILL)  # kill -9 in the middle of a session
+    child.expect(pexpect.EOF)
+    assert len(codings(study, "anna")) == 2
+    child = spawn(study, "anna")
+    screen(child, 2)  # resumes after the two committed decisions
+    child.send("q")
+    child.expect(pexpect.EOF)
+
+
+def test_two_concurrent_blind_reviewers(study):
+    anna, ben = spawn(study, "anna"), spawn(study, "ben")
+    first_anna, first_ben = screen(anna, 0), screen(ben, 0)
+    assert first_anna == first_ben  # ben does not see anna's work: his queue is his own
+    for coded in (1, 2):
+        anna.send("\r")
+        ben.send("1")
+        screen(anna, coded)
+        screen(ben, coded)
+    for child in (anna, ben):
+        child.send("q")
+        child.expect(pexpect.EOF)
+    assert len(codings(study, "anna")) == 2 and len(codings(study, "ben")) == 2
+    child = spawn(study, "ben")
+    screen(child, 2)
+    child.expect(pexpect.TIMEOUT, timeout=1)
+    assert "anna" not in child.before  # blind: nothing of anna's codes on ben's screen
+    child.send("q")
+    child.expect(pexpect.EOF)
+
+
+def test_help_key(study):
+    child = spawn(study, "anna")
+    screen(child, 0)
+    child.send("?")
+    child.expect("keep the unit open")
+    child.send("q")
+    child.expect(pexpect.EOF)
+
+
+# -- the session logic, called directly ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> FinnishPipeline:
+    return FinnishPipeline()
+
+
+def test_retraining_after_n_decisions(study, pipeline):
+    with Study.open(study) as s:
+        session = ReviewSession(s, "anna", pipeline, retrain_every=2, background=False)
+        before = session.suggester.version
+        for _ in range(2):
+            session.accept(session.next_unit())
+        session.next_unit()
+        assert session.suggester.version > before
+        progress = session.progress()
+        assert progress.coded == 2 and progress.accept_rate == 1.0 and progress.seconds_per_unit is not None
+
+
+def test_background_retraining_is_picked_up(study, pipeline):
+    with Study.open(study) as s:
+        session = ReviewSession(s, "anna", pipeline, retrain_every=1, background=True)
+        before = session.suggester.version
+        session.accept(session.next_unit())
+        session.wait_for_training()
+        session.next_unit()
+        assert session.suggester.version > before
+
+
+def test_uncertain_order_and_multiple_codes(study, pipeline):
+    with Study.open(study) as s:
+        session = ReviewSession(s, "anna", pipeline, order="uncertain")
+        queue = session.uncoded()
+        margins = {}
+        for unit in queue:
+            top = [x.probability for x in session.suggestions(unit)[:2]]
+            margins[unit] = top[0] - top[1]
+        assert session.next_unit() == min(queue, key=lambda u: (margins[u], u))
+        unit = queue[0]
+        session.accept(unit, 1)
+        session.accept(unit, 2)  # a long utterance can carry more than one code
+        assert len(session.view(unit).codes) == 2
+
+
+def test_blind_model_excludes_other_coders(study, pipeline):
+    with Study.open(study) as s:
+        ben = ReviewSession(s, "ben", pipeline)
+        ben.accept(ben.next_unit())
+        anna = ReviewSession(s, "anna", pipeline)
+        import json
+
+        training = json.loads(s.conn.execute(
+            "SELECT training FROM model_versions WHERE id = ?", (anna.suggester.version,)).fetchone()[0])
+        assert "ben" not in training["coders"]
+        assert anna.next_unit() not in ben.uncoded()  # ben's coded unit is still in anna's queue
