@@ -39,8 +39,15 @@ class Keys(AbstractContextManager):
     def __enter__(self) -> Keys:
         if self.tty:
             self._saved = termios.tcgetattr(self.fd)
-            tty.setcbreak(self.fd, termios.TCSADRAIN)  # TCSADRAIN: never drop keys typed ahead
+            self._keys_mode()
         return self
+
+    def _keys_mode(self) -> None:
+        """cbreak, and Ctrl-C read as a key (no signal): a quit that is handled like `q`, never mid-write."""
+        tty.setcbreak(self.fd, termios.TCSADRAIN)  # TCSADRAIN: never drop keys typed ahead
+        mode = termios.tcgetattr(self.fd)
+        mode[3] &= ~termios.ISIG
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, mode)
 
     def __exit__(self, *exc: object) -> None:
         if self._saved is not None:
@@ -60,6 +67,8 @@ class Keys(AbstractContextManager):
             return "enter"
         if ch == "\x04":
             return "eof"
+        if ch == "\x03":
+            return "interrupt"
         if ch == "\x1b":  # an escape sequence (arrow keys...): ignore the rest of it
             os.read(self.fd, 8)
             return "escape"
@@ -94,7 +103,7 @@ class Keys(AbstractContextManager):
                     readline.set_startup_hook()
         finally:
             if self._saved is not None:
-                tty.setcbreak(self.fd, termios.TCSADRAIN)
+                self._keys_mode()
 
     def _read_line(self) -> str | None:
         """A line straight from the terminal (cooked mode), byte by byte so no typed-ahead key is buffered away."""
@@ -160,6 +169,8 @@ def run_review(session: ReviewSession, console: Console, keys: Keys) -> None:
         render(console, session, unit, message)
         message = ""
         key = keys.key()
+        if key == "interrupt":
+            raise KeyboardInterrupt  # koodari's CLI reports it: everything decided so far is saved
         if key in ("q", "eof"):
             break
         try:

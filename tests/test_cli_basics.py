@@ -15,10 +15,11 @@ def test_version(cli):
 
 
 def test_console_script_is_installed():
-    import shutil
     import subprocess
+    import sys
+    from pathlib import Path
 
-    exe = shutil.which("koodari")
-    assert exe, "the koodari console script is not on PATH"
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    exe = Path(sys.executable).with_name("koodari")  # installed beside this venv's python
+    assert exe.is_file(), "the koodari console script is not installed"
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("koodari ")

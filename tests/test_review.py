@@ -1,9 +1,9 @@
 """`koodari review` driven in a real pseudo-terminal (pexpect), and the session logic behind it."""
 
 import os
-import shutil
 import signal
 import sqlite3
+import sys
 from pathlib import Path
 
 import pexpect
@@ -32,7 +32,7 @@ P1: Kiire on hirvee. Asiakkaita on niin palijon ettei ehi.
 P2: Esimies tukkee hyvin. Työkaverit auttaa aina.
 P3: Niinku tuota motivointi on sitten tärkee taito.
 """
-KOODARI = shutil.which("koodari")
+KOODARI = str(Path(sys.executable).with_name("koodari"))  # the console script of this venv
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +288,16 @@ def test_blind_model_excludes_other_coders(study, pipeline):
             "SELECT training FROM model_versions WHERE id = ?", (anna.suggester.version,)).fetchone()[0])
         assert "ben" not in training["coders"]
         assert anna.next_unit() not in ben.uncoded()  # ben's coded unit is still in anna's queue
+
+
+def test_closed_terminal_loses_nothing(study):
+    child = spawn(study, "anna")
+    screen(child, 0)
+    child.send("\r")
+    screen(child, 1)
+    child.close(force=True)  # the terminal goes away (SIGHUP, then SIGKILL if needed)
+    assert len(codings(study, "anna")) == 1
+    child = spawn(study, "anna")
+    screen(child, 1)
+    child.send("q")
+    child.expect(pexpect.EOF)

@@ -1,0 +1,125 @@
+"""Simulated review on the seed study, written to BENCHMARKS.md.
+
+    python bench/review.py [--retrain-every 20]
+
+The thesis's own codes play the coder: the 138 quotes come in document order (their order in the
+thesis), each is shown with the suggestions of the current model (ranked within its question), the
+"coder" takes the thesis's code, and the model retrains every N decisions, as `koodari review` does.
+Keystrokes: Enter for suggestion 1; one digit for suggestions 2–9; otherwise a tree search
+(`/`, about 8 letters, Enter, a digit, Enter = 12 keys). Coding with no suggestions means a search for
+every unit. Screen update: time from a key to the next unit on screen (view, suggestions, rich render),
+measured with ReviewSession on the demo study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._report import write_section  # noqa: E402
+from koodari.classify import SuggestionModel, doc_from_tokens  # noqa: E402
+from koodari.corpus import load_corpus  # noqa: E402
+from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
+from koodari.store import Study  # noqa: E402
+from koodari.suggest import Tree, attach_tokens, category_examples, coded_examples, rank  # noqa: E402
+
+SEARCH_KEYS = 12
+
+
+def simulate(retrain_every: int) -> dict:
+    tmp = Path(tempfile.mkdtemp())
+    study = Study.create(tmp / "sim.koodari")
+    load_corpus(study, "kainuu-2012")
+    pipeline = FinnishPipeline()
+    tree = Tree(study)
+    examples = attach_tokens(study, pipeline, coded_examples(study))
+    always = attach_tokens(study, pipeline, category_examples(study))
+    quotes = sorted((e for e in examples if e.unit and e.unit.startswith("Q")), key=lambda e: int(e.unit[1:]))
+    coded = [e for e in examples if e not in quotes]
+    study.close()
+    model = SuggestionModel.fit(coded, always)
+    questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
+    first = top3 = top9 = keys = 0
+    since = 0
+    for example in quotes:
+        level = tree.categories[example.label].level
+        p = model.predict_proba([doc_from_tokens(example.tokens or [])])[0]
+        ranked = [c for c, _ in rank(p, model.classes, questions, tree, example.question_id, level)]
+        position = ranked.index(example.label) + 1 if example.label in ranked else None
+        first += position == 1
+        top3 += position is not None and position <= 3
+        top9 += position is not None and position <= 9
+        keys += 1 if position is not None and position <= 9 else SEARCH_KEYS
+        coded.append(example)
+        since += 1
+        if since >= retrain_every:
+            model = SuggestionModel.fit(coded, always)
+            questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
+            since = 0
+    n = len(quotes)
+    return {"n": n, "first": first / n, "top3": top3 / n, "top9": top9 / n, "keys": keys / n}
+
+
+def screen_updates() -> list[float]:
+    from rich.console import Console
+
+    from koodari.demo import build_demo_study
+    from koodari.review import ReviewSession
+    from koodari.review_tui import render
+
+    path = build_demo_study(Path(tempfile.mkdtemp()))
+    timings = []
+    with Study.open(path) as study:
+        session = ReviewSession(study, "bench", FinnishPipeline(), background=False, retrain_every=10_000)
+        console = Console(file=io.StringIO(), width=120)
+        unit = session.next_unit()
+        render(console, session, unit)
+        while unit is not None:
+            start = time.perf_counter()
+            session.accept(unit, 1)  # the key
+            unit = session.next_unit()
+            if unit is not None:
+                render(console, session, unit)
+                timings.append((time.perf_counter() - start) * 1000)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--retrain-every", type=int, default=20)
+    args = parser.parse_args()
+    result = simulate(args.retrain_every)
+    timings = screen_updates()
+    lines = [
+        "## Simulated review on the seed study (issue 5)",
+        "",
+        f"{result['n']} thesis quotes in document order, coded with the thesis's own codes at their coded level "
+        f"(subcategory, or upper category where the thesis names none), retraining every {args.retrain_every}"
+        " decisions, starting from the category names and the 6 example reductions.",
+        "",
+        "| | with suggestions | without suggestions |",
+        "|---|---:|---:|",
+        f"| first suggestion accepted (Enter) | {result['first']:.1%} | – |",
+        f"| code among the top 3 | {result['top3']:.1%} | – |",
+        f"| code among the 9 shown (one key) | {result['top9']:.1%} | – |",
+        f"| keystrokes per unit | {result['keys']:.2f} | {SEARCH_KEYS:.2f} (a search every time) |",
+        "",
+        f"Screen update after a key (record the decision, pick the next unit, suggest, render): median "
+        f"{statistics.median(timings):.1f} ms, max {max(timings):.1f} ms over {len(timings)} units of the demo "
+        "transcript (target < 50 ms).",
+    ]
+    write_section("review", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
