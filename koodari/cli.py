@@ -402,6 +402,56 @@ def review(
 
 @app.command()
 @guarded
+def agree(
+    study: StudyArg,
+    coders: Annotated[str | None, typer.Option(help="Comma-separated; `model` = the model, cross-fitted.")] = None,
+    level: Annotated[str, typer.Option(help="sub, upper or combining.")] = "sub",
+    question: Annotated[str | None, typer.Option(help="Only units of this research question.")] = None,
+    limit: Annotated[int, typer.Option(help="Disagreements to list in the table view.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Inter-coder agreement on analysis units: percent, Cohen's κ, Fleiss' κ, Krippendorff's α (95% CI)."""
+    from koodari.agreement import MODEL, add_model_coder, agreement, coding_table
+    from koodari.suggest import Tree
+
+    names = [c.strip() for c in coders.split(",") if c.strip()] if coders else None
+    with open_study(study) as s:
+        question_id = None
+        if question is not None:
+            question_id = s.find_question(question)
+            if question_id is None:
+                raise KoodariError(f"no research question '{question}'", study)
+        table = coding_table(s, names, level, question_id)
+        if names and MODEL in names:
+            from koodari.nlp.pipeline import FinnishPipeline
+
+            add_model_coder(s, table, FinnishPipeline())
+        result = agreement(table, Tree(s))
+    if as_json:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    summary = Table("units", "percent", "Cohen's κ", "Fleiss' κ", "Krippendorff's α", "α 95% CI",
+                    title=f"agreement of {', '.join(result['coders'])} ({level} level)")
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    ci = result["alpha_ci"]
+    summary.add_row(str(result["n_units"]), f"{result['percent']:.1f} %", fmt(result["cohen_kappa"]),
+                    fmt(result["fleiss_kappa"]), fmt(result["krippendorff_alpha"]),
+                    "–" if not ci else f"{ci[0]:.3f} – {ci[1]:.3f}")
+    console.print(summary)
+    cats = Table("category", "uses", "agreement", title="per category")
+    for row in result["per_category"][:15]:
+        cats.add_row(row["category"], str(row["uses"]), f"{row['agreement']:.2f}")
+    console.print(cats)
+    dis = Table("unit", "text", *result["coders"], title="disagreements, biggest confusions first")
+    for row in result["disagreements"][:limit]:
+        dis.add_row(row["unit"], row["text"][:80], *[row["codes"].get(c, "–") for c in result["coders"]])
+    console.print(dis)
+
+
+@app.command()
+@guarded
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to write the demo study.")] = Path("koodari-demo"),
 ) -> None:
