@@ -382,20 +382,27 @@ def evaluate(
 @guarded
 def review(
     study: StudyArg,
-    coder: Annotated[str, typer.Option(help="Who is coding (codes are kept per coder; coders work blind).")],
+    coder: Annotated[str, typer.Option(help="Who is coding (codes are kept per coder; coders work blind).")] = "",
     document: Annotated[str | None, typer.Option(help="Only this document (name or id).")] = None,
     question: Annotated[str | None, typer.Option(help="Only units of this research question.")] = None,
     order: Annotated[str, typer.Option(help="document, or uncertain (least sure first).")] = "document",
     retrain_every: Annotated[int, typer.Option(help="Retrain in the background after this many decisions.")] = 20,
+    resolve: Annotated[str | None, typer.Option(help="A,B: walk A's and B's disagreements; record the agreed"
+                                                     " code as coder `consensus`.")] = None,
 ) -> None:
     """Code uncoded units one at a time: accept or correct the suggestions (Enter, 1-9, /, n, r, s, u, q)."""
     from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.review import ReviewSession
+    from koodari.review import ResolveSession, ReviewSession
     from koodari.review_tui import Keys, run_review
 
     with open_study(study) as s:
-        session = ReviewSession(s, coder, FinnishPipeline(), document=document, question=question, order=order,
-                                retrain_every=retrain_every)
+        if resolve:
+            session: ReviewSession = ResolveSession(
+                s, [c.strip() for c in resolve.split(",") if c.strip()], FinnishPipeline(), document=document,
+                question=question, retrain_every=retrain_every)
+        else:
+            session = ReviewSession(s, coder, FinnishPipeline(), document=document, question=question, order=order,
+                                    retrain_every=retrain_every)
         with Keys() as keys:
             run_review(session, console, keys)
 
@@ -448,6 +455,41 @@ def agree(
     for row in result["disagreements"][:limit]:
         dis.add_row(row["unit"], row["text"][:80], *[row["codes"].get(c, "–") for c in result["coders"]])
     console.print(dis)
+
+
+@app.command()
+@guarded
+def history(study: StudyArg, as_json: JsonOpt = False) -> None:
+    """How the model versions changed: cross-validated scores and agreement with each coder."""
+    with open_study(study) as s:
+        rows = s.conn.execute("SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id")
+        versions = [{"version": r["id"], "created_at": r["created_at"], "kind": r["kind"],
+                     **{k: v for k, v in json.loads(r["training"]).items() if k in ("examples", "classes", "coders")},
+                     "metrics": json.loads(r["metrics"])} for r in rows]
+    if as_json:
+        print_json(versions)
+        return
+    if not versions:
+        raise KoodariError("no model versions yet (koodari train)", study)
+    from rich.table import Table
+
+    coders = sorted({c for v in versions for c in v["metrics"].get("agreement_with_coders", {})})
+    table = Table("version", "created", "kind", "examples", "top-1", "top-3", "κ", *[f"κ vs {c}" for c in coders],
+                  title="model versions")
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    for v in versions:
+        m = v["metrics"]
+        per = m.get("agreement_with_coders", {})
+        table.add_row(str(v["version"]), v["created_at"][:19], v["kind"], str(v.get("examples", "")),
+                      fmt(m.get("top1")), fmt(m.get("top3")), fmt(m.get("kappa")),
+                      *[fmt(per.get(c, {}).get("kappa")) for c in coders])
+    console.print(table)
+    scored = [v for v in versions if v["metrics"].get("top1") is not None]
+    if len(scored) >= 2:
+        from koodari.plots import line_plot
+
+        console.print(line_plot([v["version"] for v in scored], [v["metrics"]["top1"] for v in scored],
+                                "cross-validated top-1 by model version"))
 
 
 @app.command()

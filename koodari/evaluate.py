@@ -21,6 +21,7 @@ class Evaluation:
     folds: int
     gold: list[int] = field(default_factory=list)
     predicted: list[int] = field(default_factory=list)
+    coders: list[str] = field(default_factory=list)
     top3_hits: int = 0
     learning_curve: list[dict[str, float]] = field(default_factory=list)
 
@@ -42,6 +43,19 @@ class Evaluation:
             ),
             "kappa": round(float(kappa), 4),
         }
+
+    def by_coder(self) -> dict[str, dict[str, Any]]:
+        """The model's (cross-validated) agreement with each coder's own codes."""
+        out = {}
+        for coder in sorted(set(self.coders)):
+            idx = [i for i, c in enumerate(self.coders) if c == coder]
+            gold = [self.gold[i] for i in idx]
+            pred = [self.predicted[i] for i in idx]
+            agree = float(np.mean([g == p for g, p in zip(gold, pred, strict=True)]))
+            labels = set(gold) | set(pred)
+            kappa = cohen_kappa_score(gold, pred) if len(labels) > 1 else 1.0
+            out[coder] = {"n": len(idx), "percent": round(100 * agree, 2), "kappa": round(float(kappa), 4)}
+        return out
 
 
 def _fold_predictions(
@@ -83,9 +97,11 @@ def cross_validate(
     for train_idx, test_idx in splitter.split(np.zeros(len(usable)), strata):
         train = [usable[i] for i in train_idx]
         test = [usable[i] for i in test_idx]
-        for gold, ranked in _fold_predictions(train, test, always, tree, level, kind):
+        for example, (gold, ranked) in zip(test, _fold_predictions(train, test, always, tree, level, kind),
+                                           strict=True):
             result.gold.append(gold)
             result.predicted.append(ranked[0] if ranked else -1)
+            result.coders.append(example.coder or "?")
             result.top3_hits += gold in ranked[:3]
         if curve:
             order = rng.permutation(len(train))

@@ -428,3 +428,59 @@ class ReviewSession:
     def wait_for_training(self, timeout: float = 120) -> None:
         if self._training is not None:
             self._training.join(timeout)
+
+
+class ResolveSession(ReviewSession):
+    """Walk the units two coders coded differently and record the agreed code as coder `consensus`."""
+
+    def __init__(self, study: Study, coders: list[str], pipeline: FinnishPipeline | None = None,
+                 **kwargs) -> None:
+        if len(coders) != 2:
+            raise KoodariError("--resolve takes two coders, e.g. --resolve anna,ben")
+        self.pair = coders
+        super().__init__(study, CONSENSUS, pipeline, **kwargs)
+
+    def other_coders(self) -> set[str]:
+        return set()  # consensus is not blind: it exists to see both codes
+
+    def uncoded(self) -> list[int]:
+        from koodari.agreement import coding_table
+
+        table = coding_table(self.study, self.pair, "sub", self.question_id)
+        done = self.coded_ids()
+        units = []
+        for unit, by in table.codes.items():
+            if unit.startswith("S") and all(c in by for c in self.pair) and by[self.pair[0]] != by[self.pair[1]]:
+                segment_id = int(unit[1:])
+                if segment_id not in done and (self.document_id is None or
+                                               self.study.segment(segment_id)["document_id"] == self.document_id):
+                    units.append(segment_id)
+        return sorted(units)
+
+    def progress(self) -> Progress:
+        remaining = len(self.uncoded())
+        total = remaining + len(self.coded_ids())
+        return Progress(total - remaining, total, self.session_decisions, self.first_accepts,
+                        list(self.progress_seconds))
+
+    def suggestions(self, unit_id: int, top: int = 9) -> list[Suggestion]:
+        if unit_id not in self._cache:
+            tree = self.suggester.tree
+            options = []
+            for coder in self.pair:
+                row = self.study.conn.execute(
+                    "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
+                    " ORDER BY id LIMIT 1", (unit_id, coder)).fetchone()
+                cid = tree.ancestor(row[0], "sub") or row[0]
+                if cid not in [o.category_id for o in options]:
+                    options.append(Suggestion(cid, tree.categories[cid].name, "sub", 0.0, tree.path(cid),
+                                              f"{coder}'s code", False))
+            seg = self.study.segment(unit_id)
+            docs = self.suggester.docs_for_units([unit_id])
+            model = self.suggester.suggest_docs(docs, [seg["question_id"]], top=top)[0]
+            by_id = {s.category_id: s for s in model}
+            options = [Suggestion(o.category_id, o.category, o.level, by_id[o.category_id].probability
+                                  if o.category_id in by_id else 0.0, o.path, o.reason, False) for o in options]
+            options += [s for s in model if s.category_id not in {o.category_id for o in options}]
+            self._cache[unit_id] = options[:top]
+        return self._cache[unit_id]

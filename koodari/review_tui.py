@@ -32,7 +32,10 @@ class Keys(AbstractContextManager):
 
     def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stdin
-        self.fd = self.stream.fileno() if hasattr(self.stream, "fileno") else None
+        try:
+            self.fd: int | None = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+            self.fd = None
         self.tty = self.fd is not None and os.isatty(self.fd)
         self._saved = None
 

@@ -176,7 +176,9 @@ def train(
     if evaluate_folds:
         from koodari.evaluate import cross_validate
 
-        metrics.update(cross_validate(examples, always, Tree(study), folds=evaluate_folds, kind=kind).summary())
+        evaluation = cross_validate(examples, always, Tree(study), folds=evaluate_folds, kind=kind)
+        metrics.update(evaluation.summary())
+        metrics["agreement_with_coders"] = evaluation.by_coder()
     coders: dict[str, int] = {}
     for e in examples:
         coders[e.coder or "?"] = coders.get(e.coder or "?", 0) + 1

@@ -1,5 +1,6 @@
 """`koodari review` driven in a real pseudo-terminal (pexpect), and the session logic behind it."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -301,3 +302,45 @@ def test_closed_terminal_loses_nothing(study):
     screen(child, 1)
     child.send("q")
     child.expect(pexpect.EOF)
+
+
+def test_resolve_disagreements_into_consensus(study, pipeline, cli):
+    with Study.open(study) as s:
+        anna = ReviewSession(s, "anna", pipeline)
+        ben = ReviewSession(s, "ben", pipeline)
+        units = anna.uncoded()[:2]
+        for unit in units:
+            anna.accept(unit, 1)
+            ben.accept(unit, 2)  # ben disagrees on both units
+        ben_first = s.conn.execute("SELECT c.name FROM reductions r JOIN categories c ON c.id = r.category_id"
+                                   " WHERE r.coder = 'ben' AND r.segment_id = ?", (units[0],)).fetchone()[0]
+    # the consensus step: ben's code (option 2) on the first disagreement, then quit
+    result = cli("review", study, "--resolve", "anna,ben", input="2\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "anna's code" in result.output and "ben's code" in result.output
+    assert "saved: 1/2 units coded by consensus" in result.output
+    with Study.open(study) as s:
+        row = s.conn.execute("SELECT c.name, r.segment_id FROM reductions r JOIN categories c ON"
+                             " c.id = r.category_id WHERE r.coder = 'consensus'").fetchone()
+        assert tuple(row) == (ben_first, units[0])
+        from koodari.suggest import coded_examples
+
+        coders_for_unit = {e.coder for e in coded_examples(s) if e.unit == f"S{units[0]}"}
+        assert coders_for_unit == {"consensus"}  # training prefers the consensus code over single coders'
+    again = cli("review", study, "--resolve", "anna,ben", input="q\n")
+    assert "unit " + str(units[1]) in again.output  # resumes at the remaining disagreement
+    agree = json.loads(cli("agree", study, "--coders", "anna,ben", "--json").output)
+    assert agree["n_units"] == 2 and agree["percent"] == 0.0
+
+
+def test_history_shows_versions_with_coder_agreement(study, cli):
+    with Study.open(study) as s:
+        session = ReviewSession(s, "anna", FinnishPipeline())
+        for _ in range(3):
+            session.accept(session.next_unit())
+    assert cli("train", study, "--folds", "3").exit_code == 0
+    data = json.loads(cli("history", study, "--json").output)
+    assert len(data) >= 2 and data[-1]["version"] > data[0]["version"]
+    assert "anna" in data[-1]["metrics"]["agreement_with_coders"]
+    table = cli("history", study)
+    assert table.exit_code == 0 and "κ vs anna" in table.output and "model versions" in table.output
