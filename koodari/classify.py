@@ -19,6 +19,7 @@ import json
 import math
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -191,6 +192,7 @@ class Features:
     def n_lemma(self) -> int:
         return len(self.lemma.vocabulary_)
 
+    @cached_property
     def lemma_names(self) -> list[str]:
         names = [""] * len(self.lemma.vocabulary_)
         for name, index in self.lemma.vocabulary_.items():
@@ -377,7 +379,12 @@ class SuggestionModel:
 
     @classmethod
     def fit(
-        cls, examples: list[Example], always: list[Example], kind: str = "linear", calibrate: bool = True, **params: Any
+        cls,
+        examples: list[Example],
+        always: list[Example],
+        kind: str = DEFAULT_KIND,
+        calibrate: bool = True,
+        **params: Any,
     ) -> SuggestionModel:
         if not examples and not always:
             raise KoodariError("no coded material to learn from")
@@ -408,12 +415,13 @@ class SuggestionModel:
     def predict_proba(self, docs: list[Doc]) -> np.ndarray:
         return self.estimator.predict_proba(self.transform(docs))
 
-    def top_lemmas(self, doc: Doc, label: int, n: int = 3) -> list[str]:
+    def top_lemmas(self, doc: Doc, label: int, n: int = 3, x_row: sp.csr_matrix | None = None) -> list[str]:
         """The lemmas of the text that weigh most for a category."""
-        x = self.features.transform([doc])[:, : self.features.n_lemma].tocoo()
+        row = self.features.transform([doc]) if x_row is None else x_row
+        x = row[:, : self.features.n_lemma].tocoo()
         if x.nnz == 0:
             return []
-        names = self.features.lemma_names()
+        names = self.features.lemma_names
         if isinstance(self.estimator, LinearSuggester):
             row = int(np.searchsorted(self.classes, label))
             weights = self.estimator.coef_[row, : self.features.n_lemma]

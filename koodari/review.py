@@ -133,6 +133,11 @@ class ReviewSession:
         self._new_model: tuple[int, object] | None = None
         self.suggester = self._make_suggester()
         self._cache: dict[int, list[Suggestion]] = {}
+        from koodari.nlp.cache import ensure_analysed
+
+        scope, args = self._scope_sql()
+        ensure_analysed(study, self.pipeline,
+                        [r[0] for r in study.conn.execute(f"SELECT s.id FROM segments s WHERE {scope}", args)])
 
     # -- scope ---------------------------------------------------------------------------------
 

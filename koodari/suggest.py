@@ -233,6 +233,7 @@ class Suggester:
         self.version = version
         self.model = model
         self.tree = Tree(study)
+        self._leaf_map: dict[str, dict[int, list[int]]] = {}
         self.class_questions = np.array(
             [self.tree.categories[c].question_id if c in self.tree.categories else -1 for c in model.classes]
         )
