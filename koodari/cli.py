@@ -161,8 +161,7 @@ def tree(
     from koodari.tree import to_csv, to_markdown, to_rich, tree_rows
 
     with open_study(study) as s:
-        if question and s.find_question(question) is None:
-            raise KoodariError(f"no research question '{question}'", study)
+        s.require_question(question)
         rows = tree_rows(s, question)
     if fmt == "csv":
         sys.stdout.write(to_csv(rows))
@@ -305,11 +304,7 @@ def suggest(
     utterances = [text] if text is not None else [
         line.strip() for line in read_text_file(file).text.splitlines() if line.strip()]
     with open_study(study) as s:
-        question_id = None
-        if question is not None:
-            question_id = s.find_question(question)
-            if question_id is None:
-                raise KoodariError(f"no research question '{question}'", study)
+        question_id = s.require_question(question)
         suggester = Suggester(s, FinnishPipeline())
         docs = suggester.docs_for_texts(utterances)
         results = suggester.suggest_docs(docs, [question_id] * len(docs), level=level, top=top)
@@ -423,12 +418,7 @@ def agree(
 
     names = [c.strip() for c in coders.split(",") if c.strip()] if coders else None
     with open_study(study) as s:
-        question_id = None
-        if question is not None:
-            question_id = s.find_question(question)
-            if question_id is None:
-                raise KoodariError(f"no research question '{question}'", study)
-        table = coding_table(s, names, level, question_id)
+        table = coding_table(s, names, level, s.require_question(question))
         if names and MODEL in names:
             from koodari.nlp.pipeline import FinnishPipeline
 

@@ -120,7 +120,7 @@ class ReviewSession:
         self.retrain_every = max(1, retrain_every)
         self.background = background
         self.document_id = self._document(document)
-        self.question_id = self._question(question)
+        self.question_id = study.require_question(question)
         self.skipped: set[int] = set()
         self.pending_reduction: str | None = None
         self.keep_open = False
@@ -151,13 +151,6 @@ class ReviewSession:
             raise KoodariError(f"no document '{document}' in the study", self.study.path)
         return row[0]
 
-    def _question(self, question: str | None) -> int | None:
-        if question is None:
-            return None
-        found = self.study.find_question(question)
-        if found is None:
-            raise KoodariError(f"no research question '{question}'", self.study.path)
-        return found
 
     def _scope_sql(self) -> tuple[str, list]:
         sql, args = "s.is_interviewer = 0", []

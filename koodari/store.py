@@ -278,6 +278,15 @@ class Study:
         ).fetchone()
         return row[0] if row else None
 
+    def require_question(self, key: str | None) -> int | None:
+        """The question named by code or text; None for no key; a clear error for an unknown one."""
+        if key is None:
+            return None
+        found = self.find_question(key)
+        if found is None:
+            raise KoodariError(f"no research question '{key}'", self.path)
+        return found
+
     def question_for(self, key: str | None) -> int:
         """The question a coding belongs to: a known one, a new one, or the default question."""
         if key is None or not key.strip():

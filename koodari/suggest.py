@@ -159,7 +159,7 @@ def train(
     study: Study,
     pipeline: FinnishPipeline,
     kind: str = DEFAULT_KIND,
-    evaluate_folds: int = 0,
+    evaluate_folds: int = 3,
     exclude_coders: set[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Train on all coded material, store a new model version, return (version id, its record)."""
