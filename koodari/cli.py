@@ -482,6 +482,30 @@ def history(study: StudyArg, as_json: JsonOpt = False) -> None:
                                 "cross-validated top-1 by model version"))
 
 
+@app.command("export")
+@guarded
+def export_(
+    study: StudyArg,
+    kind: Annotated[str, typer.Argument(help="qdpx (REFI-QDA project) or qdc (REFI-QDA codebook).")],
+    out: Annotated[Path, typer.Argument(help="The file to write.")],
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export for ATLAS.ti, NVivo, MAXQDA, QualCoder (REFI-QDA): the tree as codes, units as coded selections."""
+    from koodari.interop import export
+
+    with open_study(study) as s:
+        summary = export(s, kind, out, force)
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    note = (f"; {summary.left_out} codings without a unit in a document (CSV or corpus quotes) are not in the"
+            " sources" if summary.left_out and kind == "qdpx" else "")
+    console.print(f"wrote {out}: {summary.codes} codes"
+                  + (f", {summary.sources} sources, {summary.selections} coded selections" if kind == "qdpx" else "")
+                  + note)
+
+
 @app.command()
 @guarded
 def demo(

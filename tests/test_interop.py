@@ -1,0 +1,99 @@
+"""REFI-QDA export validated against the published schemas (../shared/refi-qda)."""
+
+import json
+import zipfile
+
+import pytest
+
+from koodari.store import Study
+from tests.conftest import SHARED
+
+SCHEMAS = SHARED / "refi-qda"
+TRANSCRIPT = "T8\n\nH: Mitkä ovat tärkeimmät yhteistyökumppanit?\nP6: Te-toimisto on tosi tärkee. Kela myös.\n"
+
+
+@pytest.fixture
+def coded_study(tmp_path, cli, seed_study):
+    path = tmp_path / "t.txt"
+    path.write_text(TRANSCRIPT, encoding="utf-8")
+    assert cli("import", seed_study, path).exit_code == 0
+    with Study.open(seed_study) as s:
+        t8 = s.find_question("T8")
+        te = s.find_category(t8, "sub", "Työ- ja elinkeinotoimisto")
+        seg = s.conn.execute("SELECT id FROM segments WHERE text = 'Te-toimisto on tosi tärkee.'").fetchone()[0]
+        s.add_reduction("Te-toimisto on tärkeä", te.id, "anna", "review", segment_id=seg)
+    return seed_study
+
+
+def schema(name):
+    import xmlschema
+
+    if not (SCHEMAS / name).is_file():
+        pytest.skip("../shared/refi-qda is not beside the checkout")
+    return xmlschema.XMLSchema(str(SCHEMAS / name))
+
+
+def test_qdpx_validates_and_keeps_exact_offsets(coded_study, cli, tmp_path):
+    out = tmp_path / "study.qdpx"
+    result = cli("export", coded_study, "qdpx", out, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["sources"] == 1 and summary["selections"] == 1 and summary["codings_without_unit"] == 144
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        qde = archive.read("project.qde")
+        assert not qde.startswith(b"\xef\xbb\xbf") and qde.startswith(b"<?xml")
+        assert all(n == "project.qde" or n.startswith("sources/") for n in names)
+        source = next(n for n in names if n.startswith("sources/"))
+        text = archive.read(source).decode("utf-8")
+    schema("Project.xsd").validate(qde.decode("utf-8"))
+    import defusedxml.ElementTree as DET
+
+    root = DET.fromstring(qde)
+    ns = {"q": "urn:QDA-XML:project:1.0"}
+    sel = root.find(".//q:PlainTextSelection", ns)
+    start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+    assert text[start:end] == "Te-toimisto on tosi tärkee."
+    assert sel.find("q:Description", ns).text == "Te-toimisto on tärkeä"
+    code_guid = sel.find("q:Coding/q:CodeRef", ns).get("targetGUID")
+    code = root.find(f".//q:Code[@guid='{code_guid}']", ns)
+    assert code.get("name") == "Työ- ja elinkeinotoimisto" and code.get("isCodable") == "true"
+    assert source == f"sources/{root.find('.//q:TextSource', ns).get('guid')}.txt"
+    user = root.find(".//q:User", ns)
+    assert user.get("name") in {"anna", "Similä & Valtanen 2012"}
+
+
+def test_exports_are_deterministic_and_never_overwrite(coded_study, cli, tmp_path):
+    first, second = tmp_path / "a.qdpx", tmp_path / "b.qdpx"
+    assert cli("export", coded_study, "qdpx", first).exit_code == 0
+    assert cli("export", coded_study, "qdpx", second).exit_code == 0
+    with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
+        assert a.read("project.qde") == b.read("project.qde")  # the same GUIDs every time
+    again = cli("export", coded_study, "qdpx", first)
+    assert again.exit_code != 0 and "already exists" in again.output
+    assert cli("export", coded_study, "qdpx", first, "--force").exit_code == 0
+
+
+def test_qdc_codebook_validates(coded_study, cli, tmp_path):
+    out = tmp_path / "book.qdc"
+    result = cli("export", coded_study, "qdc", out)
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert not data.startswith(b"\xef\xbb\xbf")
+    schema("Codebook.xsd").validate(data.decode("utf-8"))
+    import defusedxml.ElementTree as DET
+
+    root = DET.fromstring(data)
+    ns = {"c": "urn:QDA-XML:codebook:1.0"}
+    questions = root.findall("c:Codes/c:Code", ns)
+    assert len(questions) == 15 and all(q.get("isCodable") == "false" for q in questions)
+    t4 = next(q for q in questions if q.get("name").startswith("T4:"))
+    combining = t4.find("c:Code", ns)
+    assert combining.get("isCodable") == "false"
+    subs = [c.get("name") for c in t4.findall(".//c:Code", ns) if c.get("isCodable") == "true"]
+    assert "asiakkaan motivointi" in subs
+
+
+def test_export_bad_format(cli, coded_study, tmp_path):
+    result = cli("export", coded_study, "nvivo", tmp_path / "x")
+    assert result.exit_code != 0 and "unknown export format" in result.output
