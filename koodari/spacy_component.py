@@ -3,6 +3,7 @@
     import spacy
     nlp = spacy.blank("fi")
     nlp.add_pipe("koodari_finnish")          # lemmas, UPOS and token._.normalised
+    nlp.add_pipe("koodari_suggester", config={"study": "kainuu.koodari"})  # doc._.koodari, span._.koodari
     doc = nlp("Se on hirveen tärkee asia.")
     [(t.text, t._.normalised, t.lemma_, t.pos_) for t in doc]
 
@@ -13,7 +14,7 @@ importing koodari first. spacy-stanza is not used: it pins stanza<1.7.
 from __future__ import annotations
 
 from spacy.language import Language
-from spacy.tokens import Doc, Token
+from spacy.tokens import Doc, Span, Token
 
 if not Token.has_extension("normalised"):
     Token.set_extension("normalised", default=None)
@@ -61,3 +62,51 @@ def load(normalise: bool = True) -> Language:
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("koodari_finnish", config={"normalise": normalise})
     return nlp
+
+
+if not Doc.has_extension("koodari"):
+    Doc.set_extension("koodari", default=None)
+if not Span.has_extension("koodari"):
+    Span.set_extension("koodari", default=None)
+
+
+class KoodariSuggester:
+    """Adds koodari's suggestions (dicts as `koodari suggest --json` prints them) to doc._.koodari and to
+    each sentence's span._.koodari, from a study's latest model."""
+
+    def __init__(self, nlp: Language, name: str, study: str, question: str | None, top: int, level: str) -> None:
+        from koodari.nlp.pipeline import FinnishPipeline
+        from koodari.store import Study
+        from koodari.suggest import Suggester
+
+        self.study = Study.open(study)
+        self.question = self.study.require_question(question)
+        self.suggester = Suggester(self.study, FinnishPipeline())
+        self.top, self.level, self.name = top, level, name
+
+    def _doc(self, tokens) -> object:
+        from koodari.classify import doc_from_tokens
+
+        words = [t for t in tokens if not t.is_space]
+        if all(t._.normalised is not None for t in words):  # koodari_finnish ran before: reuse its analysis
+            return doc_from_tokens([{"text": t.text, "normalised": t._.normalised, "lemma": t.lemma_,
+                                     "upos": t.pos_} for t in words])
+        return self.suggester.docs_for_texts([tokens.text])[0]
+
+    def __call__(self, doc: Doc) -> Doc:
+        spans = _sentences(doc)
+        docs = [self._doc(doc[:])] + [self._doc(span) for span in spans]
+        results = self.suggester.suggest_docs(docs, [self.question] * len(docs), level=self.level, top=self.top)
+        doc._.koodari = [s.as_dict() for s in results[0]]
+        for span, result in zip(spans, results[1:], strict=True):
+            span._.koodari = [s.as_dict() for s in result]
+        return doc
+
+
+@Language.factory("koodari_suggester",
+                  default_config={"study": None, "question": None, "top": 5, "level": "sub"})
+def make_suggester(nlp: Language, name: str, study: str, question: str | None, top: int,
+                   level: str) -> KoodariSuggester:
+    if not study:
+        raise ValueError("koodari_suggester needs config={'study': PATH}")
+    return KoodariSuggester(nlp, name, study, question, top, level)

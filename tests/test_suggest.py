@@ -138,3 +138,18 @@ def test_model_roundtrip_without_pickle():
         again = SuggestionModel.from_bytes(model.to_bytes())
         docs = [doc_from_tokens(t) for t in tokens]
         assert np.allclose(model.predict_proba(docs), again.predict_proba(docs))
+
+
+def test_spacy_suggester_component(trained_seed):
+    import spacy
+
+    path, _ = trained_seed
+    nlp = spacy.blank("fi")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("koodari_finnish")
+    nlp.add_pipe("koodari_suggester", config={"study": str(path), "question": "T4", "top": 3})
+    doc = nlp("Motivointi on hirveen tärkee taito. Asiakasta pittää kannustaa.")
+    assert len(doc._.koodari) == 3 and doc._.koodari[0]["level"] == "sub"
+    sentences = list(doc.sents)
+    assert len(sentences) == 2 and all(len(s._.koodari) == 3 for s in sentences)
+    assert "asiakkaan motivointi" in [item["category"] for item in sentences[0]._.koodari]
