@@ -118,9 +118,24 @@ def import_(
     question: Annotated[str | None, typer.Option(help="Assign every unit to this research question.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import transcripts: speaker turns and themes, cut into analysis units."""
+    """Import transcripts (speaker turns and themes, cut into analysis units) or REFI-QDA .qdpx/.qdc files."""
     from koodari.importer import import_transcripts
+    from koodari.interop import import_refi
 
+    refi = [f for f in files if f.suffix.lower() in (".qdpx", ".qdc")]
+    if refi:
+        if len(refi) != len(files):
+            raise KoodariError("import REFI-QDA files on their own, not mixed with transcripts")
+        totals: dict[str, int] = {}
+        with open_study(study) as s, s.transaction():
+            for f in refi:
+                for key, value in import_refi(s, f).as_dict().items():
+                    totals[key] = totals.get(key, 0) + value
+        if as_json:
+            print_json(totals)
+        else:
+            console.print("imported " + ", ".join(f"{v} {k}" for k, v in totals.items()))
+        return
     with open_study(study) as s:
         summary = import_transcripts(s, files, question)
     if as_json:

@@ -157,3 +157,189 @@ def export(study: Study, kind: str, out: Path, force: bool = False) -> ExportSum
                 archive.writestr(name, text.encode("utf-8"))
     tmp.replace(out)  # never a half-written file under the real name
     return summary
+
+
+# -- import --------------------------------------------------------------------------------------
+
+MAX_ENTRIES = 10_000
+MAX_MEMBER_BYTES = 200 * 1024 * 1024
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+MAX_RATIO = 200  # uncompressed / compressed: beyond this an entry is treated as a zip bomb
+
+
+@dataclass
+class ImportedProject:
+    documents: int = 0
+    segments: int = 0
+    codings: int = 0
+    categories: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"documents": self.documents, "segments": self.segments, "codings": self.codings,
+                "categories": self.categories}
+
+
+def _read_archive(path: Path) -> tuple[bytes, dict[str, bytes]]:
+    """project.qde and sources/ from an untrusted .qdpx: no path traversal, no zip bombs."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise KoodariError("not a REFI-QDA project (not a zip archive)", path) from exc
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise KoodariError(f"archive has {len(infos)} entries (limit {MAX_ENTRIES})", path)
+        total = 0
+        files: dict[str, bytes] = {}
+        for info in infos:
+            name = info.filename
+            parts = name.replace("\\", "/").split("/")
+            if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+                raise KoodariError(f"unsafe path in archive: {name!r}", path)
+            if info.is_dir():
+                continue
+            if info.file_size > MAX_MEMBER_BYTES or (info.compress_size and
+                                                     info.file_size / info.compress_size > MAX_RATIO):
+                raise KoodariError(f"archive entry {name!r} expands too much (a zip bomb?)", path)
+            total += info.file_size
+            if total > MAX_TOTAL_BYTES:
+                raise KoodariError("archive expands beyond the size limit", path)
+            with archive.open(info) as fh:
+                data = fh.read(MAX_MEMBER_BYTES + 1)
+            if len(data) > MAX_MEMBER_BYTES:
+                raise KoodariError(f"archive entry {name!r} expands too much (a zip bomb?)", path)
+            files[name] = data
+    if "project.qde" not in files:
+        raise KoodariError("archive has no project.qde", path)
+    return files.pop("project.qde"), files
+
+
+def _parse(data: bytes, path: Path) -> ET.Element:
+    import defusedxml.ElementTree as DET
+    from defusedxml import DefusedXmlException
+
+    try:
+        return DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise KoodariError(f"refused: the XML declares a DTD or entities ({type(exc).__name__})", path) from exc
+    except ET.ParseError as exc:
+        raise KoodariError(f"not well-formed XML ({exc})", path) from exc
+
+
+def _import_codes(study: Study, codes: ET.Element, ns: str, ours: bool, guid_map: dict[str, int],
+                  user: str) -> None:
+    """Codes into the tree. koodari's own files: question → combining → upper → sub. Other tools'
+    trees are read from the leaves up (leaf = sub, its parent = upper, above = combining)."""
+
+    def paths(el: ET.Element, trail: list[ET.Element]):
+        kids = el.findall(f"{{{ns}}}Code")
+        yield trail + [el]
+        for kid in kids:
+            yield from paths(kid, trail + [el])
+
+    for top in codes.findall(f"{{{ns}}}Code"):
+        for trail in paths(top, []):
+            names = [e.get("name", "").strip() for e in trail]
+            element = trail[-1]
+            description = element.findtext(f"{{{ns}}}Description")
+            if ours:
+                question_name, levels = names[0], ["combining", "upper", "sub"]
+                code, _, text = question_name.partition(": ")
+                question_id = study.add_question(code, text or code)
+                chain = names[1:]
+                if not chain:
+                    continue
+                level = levels[len(chain) - 1] if len(chain) <= 3 else "sub"
+            else:
+                question_id = study.question_for(None)
+                chain = names
+                has_kids = bool(element.findall(f"{{{ns}}}Code"))
+                depth_from_leaf = 0 if not has_kids else min(2, _height(element, ns))
+                level = ("sub", "upper", "combining")[depth_from_leaf]
+            parent_id = None
+            if len(trail) >= 2 and trail[-2].get("guid") in guid_map:
+                parent = study.category(guid_map[trail[-2].get("guid")])
+                from koodari.store import PARENT_LEVEL
+
+                if PARENT_LEVEL.get(level) == parent.level:
+                    parent_id = parent.id
+            guid_map[element.get("guid")] = study.ensure_category(
+                question_id, level, chain[-1], parent_id, description=description, created_by=user)
+
+
+def _height(element: ET.Element, ns: str) -> int:
+    kids = element.findall(f"{{{ns}}}Code")
+    return 0 if not kids else 1 + max(_height(k, ns) for k in kids)
+
+
+def import_refi(study: Study, path: str | Path) -> ImportedProject:
+    """Import a .qdpx project or .qdc codebook in one transaction: codes, sources, coded selections."""
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise KoodariError("no such file", path)
+    suffix = path.suffix.lower()
+    if suffix == ".qdc":
+        qde, files = path.read_bytes(), {}
+        ns = CODEBOOK_NS
+    else:
+        qde, files = _read_archive(path)
+        ns = PROJECT_NS
+    root = _parse(qde, path)
+    expected = "CodeBook" if suffix == ".qdc" else "Project"
+    if root.tag != f"{{{ns}}}{expected}":
+        raise KoodariError(f"root element is {root.tag}, not {expected} of QDA-XML 1.0", path)
+    ours = root.get("origin") == "koodari"
+    result = ImportedProject()
+    before = study.counts()["categories"]
+    with study.transaction():
+        users = {u.get("guid"): u.get("name") or u.get("guid") for u in root.iter(f"{{{ns}}}User")}
+        guid_map: dict[str, int] = {}
+        codes = root.find(f"{{{ns}}}Codes") if suffix == ".qdc" else root.find(f"{{{ns}}}CodeBook/{{{ns}}}Codes")
+        if codes is not None:
+            _import_codes(study, codes, ns, ours, guid_map, "refi-qda")
+        for source in root.iter(f"{{{ns}}}TextSource"):
+            text = source.findtext(f"{{{ns}}}PlainTextContent")
+            internal = source.get("plainTextPath", "")
+            if text is None and internal.startswith("internal://"):
+                member = "sources/" + internal[len("internal://"):]
+                if member not in files:
+                    raise KoodariError(f"source file {member!r} is missing from the archive", path)
+                try:
+                    text = files[member].decode("utf-8-sig")
+                except UnicodeDecodeError as exc:
+                    raise KoodariError(f"source {member!r} is not UTF-8", path) from exc
+            if text is None:
+                raise KoodariError(f"text source {source.get('name')!r} has no text", path)
+            sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            existing = study.document_by_sha(sha)
+            doc_id = existing["id"] if existing else study.add_document(
+                source.get("name") or "source", sha, text, "qdpx", "utf-8")
+            result.documents += existing is None
+            spans: dict[tuple[int, int], int] = {}
+            for r in study.conn.execute("SELECT id, char_start, char_end FROM segments WHERE document_id = ?",
+                                        (doc_id,)):
+                spans[(r["char_start"], r["char_end"])] = r["id"]
+            for sel in source.findall(f"{{{ns}}}PlainTextSelection"):
+                start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+                if not 0 <= start < end <= len(text):
+                    raise KoodariError(f"selection {start}–{end} lies outside its source text", path)
+                if (start, end) not in spans:
+                    seq = study.conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM segments WHERE document_id = ?",
+                                             (doc_id,)).fetchone()[0]
+                    spans[(start, end)] = study.add_segment(doc_id, seq, char_start=start, char_end=end,
+                                                            text=text[start:end], turn=seq)
+                    result.segments += 1
+                for coding in sel.findall(f"{{{ns}}}Coding"):
+                    target = coding.find(f"{{{ns}}}CodeRef")
+                    if target is None or target.get("targetGUID") not in guid_map:
+                        raise KoodariError("a coding refers to a code that is not in the codebook", path)
+                    coder = users.get(coding.get("creatingUser") or sel.get("creatingUser"), "refi-qda")
+                    study.add_reduction(sel.findtext(f"{{{ns}}}Description"), guid_map[target.get("targetGUID")],
+                                        coder, source=f"refi:{path.name}", segment_id=spans[(start, end)],
+                                        original=text[start:end])
+                    result.codings += 1
+        result.categories = study.counts()["categories"] - before
+        study.log_import(str(path), hashlib.sha256(path.read_bytes()).hexdigest(), "refi-qda", result.as_dict())
+    return result

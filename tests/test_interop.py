@@ -97,3 +97,95 @@ def test_qdc_codebook_validates(coded_study, cli, tmp_path):
 def test_export_bad_format(cli, coded_study, tmp_path):
     result = cli("export", coded_study, "nvivo", tmp_path / "x")
     assert result.exit_code != 0 and "unknown export format" in result.output
+
+
+def tree_paths(path):
+    with Study.open(path) as s:
+        out = set()
+        for q in s.questions():
+            for c in s.categories(q["id"]):
+                out.add((q["code"], c.level, tuple(s.path_of(c.id))))
+        return out
+
+
+def test_roundtrip_export_import(coded_study, cli, tmp_path):
+    out = tmp_path / "rt.qdpx"
+    assert cli("export", coded_study, "qdpx", out).exit_code == 0
+    fresh = tmp_path / "fresh.koodari"
+    assert cli("init", fresh).exit_code == 0
+    result = cli("import", fresh, out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["codings"] == 1
+    assert tree_paths(fresh) == tree_paths(coded_study)  # the same tree, question by question
+    with Study.open(coded_study) as a, Study.open(fresh) as b:
+        def codings(s):
+            return {(d["text"], seg["char_start"], seg["char_end"], tuple(s.path_of(r["category_id"])), r["coder"],
+                     r["reduction"])
+                    for r in s.conn.execute("SELECT * FROM reductions WHERE segment_id IS NOT NULL")
+                    for seg in [s.segment(r["segment_id"])]
+                    for d in [s.conn.execute("SELECT text FROM documents WHERE id = ?",
+                                             (seg["document_id"],)).fetchone()]}
+        assert codings(a) == codings(b)
+        seg = b.conn.execute("SELECT * FROM segments").fetchone()
+        doc = b.documents()[0]["text"]
+        assert doc[seg["char_start"]:seg["char_end"]] == seg["text"] == "Te-toimisto on tosi tärkee."
+
+
+def test_import_codebook_from_another_tool(cli, study_path, tmp_path):
+    qdc = tmp_path / "other.qdc"
+    qdc.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes>'
+        '<Code guid="11111111-1111-1111-1111-111111111111" name="työssä jaksaminen" isCodable="false">'
+        '<Code guid="22222222-2222-2222-2222-222222222222" name="työn kuormitus" isCodable="false">'
+        '<Code guid="33333333-3333-3333-3333-333333333333" name="kiire" isCodable="true"/></Code></Code>'
+        '</Codes></CodeBook>', encoding="utf-8")
+    assert cli("import", study_path, qdc).exit_code == 0
+    with Study.open(study_path) as s:
+        q = s.find_question("default")
+        sub = s.find_category(q, "sub", "kiire")
+        assert s.path_of(sub.id) == ["kiire", "työn kuormitus", "työssä jaksaminen"]
+
+
+def make_zip(path, members):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+PROJECT = ('<?xml version="1.0" encoding="utf-8"?>\n<Project xmlns="urn:QDA-XML:project:1.0" name="x">'
+           '<Description>ok</Description></Project>')
+
+
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        ({"project.qde": PROJECT, "../../evil.txt": "pwned"}, "unsafe path"),
+        ({"project.qde": PROJECT, "/etc/evil.txt": "pwned"}, "unsafe path"),
+        ({"project.qde": '<?xml version="1.0"?>\n<!DOCTYPE p [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                         '<Project xmlns="urn:QDA-XML:project:1.0" name="&e;"/>'}, "refused"),
+        ({"project.qde": '<?xml version="1.0"?>\n<!DOCTYPE p [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                         '<Project xmlns="urn:QDA-XML:project:1.0" name="&b;"/>'}, "refused"),
+        ({"project.qde": PROJECT, "sources/bomb.txt": "0" * 50_000_000}, "zip bomb"),
+        ({"sources/a.txt": "x"}, "no project.qde"),
+        ({"project.qde": "<Project"}, "not well-formed"),
+    ],
+)
+def test_untrusted_archives_are_refused_and_change_nothing(cli, study_path, tmp_path, members, message):
+    from tests.conftest import fingerprint
+
+    bad = tmp_path / "bad.qdpx"
+    make_zip(bad, members)
+    before = fingerprint(study_path)
+    result = cli("import", study_path, bad)
+    assert result.exit_code != 0
+    assert "bad.qdpx" in result.output and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert fingerprint(study_path) == before
+    assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_not_a_zip(cli, study_path, tmp_path):
+    bad = tmp_path / "bad.qdpx"
+    bad.write_bytes(b"not a zip")
+    result = cli("import", study_path, bad)
+    assert result.exit_code != 0 and "not a zip archive" in result.output
