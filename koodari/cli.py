@@ -501,16 +501,37 @@ def history(study: StudyArg, as_json: JsonOpt = False) -> None:
 @guarded
 def export_(
     study: StudyArg,
-    kind: Annotated[str, typer.Argument(help="qdpx (REFI-QDA project) or qdc (REFI-QDA codebook).")],
+    kind: Annotated[str, typer.Argument(help="qdpx, qdc (REFI-QDA); csv, xlsx (coded units); tree-md, tree-docx.")],
     out: Annotated[Path, typer.Argument(help="The file to write.")],
     force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    pseudonymise: Annotated[str | None, typer.Option(help="Names to replace in quotes: 'Pekka=P1,Kajaani=[paikka]'.")]
+    = None,
+    examples: Annotated[bool, typer.Option(help="tree-md/tree-docx: one example quote per category.")] = False,
+    question: Annotated[str | None, typer.Option(help="tree-md/tree-docx: only this research question.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export for ATLAS.ti, NVivo, MAXQDA, QualCoder (REFI-QDA): the tree as codes, units as coded selections."""
+    """Export for QDA tools (REFI-QDA .qdpx/.qdc) and for the report (units as CSV/XLSX, the tree as MD/DOCX)."""
     from koodari.interop import export
+    from koodari.reports import REPORT_KINDS, export_report
 
+    if out.exists() and not force:
+        raise KoodariError("already exists (use --force to replace it)", out)
+    if not out.parent.exists():
+        raise KoodariError("folder does not exist", out.parent)
+    if kind in REPORT_KINDS:
+        with open_study(study) as s:
+            count, names = export_report(s, kind, out, pseudonymise, examples, question)
+        if names:
+            err_console.print(f"warning: quotes in {out} still contain names or places: {', '.join(names[:30])}"
+                              + (" …" if len(names) > 30 else "") + " (--pseudonymise NAME=ALIAS,...)",
+                              highlight=False)
+        if as_json:
+            print_json({"rows": count, "unreplaced_names": names})
+        else:
+            console.print(f"wrote {out}: {count} rows")
+        return
     with open_study(study) as s:
-        summary = export(s, kind, out, force)
+        summary = export(s, kind, out, force=True)
     if as_json:
         print_json(summary.as_dict())
         return
