@@ -71,3 +71,19 @@ def fingerprint(path: Path) -> str:
         return digest.hexdigest()
     finally:
         conn.close()
+
+
+def code_transcript(cli, study: Path, folder: Path, transcript: str, reduction: str, texts: list[str] | None = None,
+                    coder: str = "anna") -> None:
+    """Import a T8 transcript into a seed study and code its units (all, or those in ``texts``) as
+    'Työ- ja elinkeinotoimisto' by ``coder``."""
+    from koodari.store import Study
+
+    path = folder / "t.txt"
+    path.write_text(transcript, encoding="utf-8")
+    assert cli("import", study, path).exit_code == 0
+    with Study.open(study) as s:
+        te = s.find_category(s.find_question("T8"), "sub", "Työ- ja elinkeinotoimisto")
+        for seg in s.conn.execute("SELECT id, text FROM segments WHERE is_interviewer = 0").fetchall():
+            if texts is None or seg["text"] in texts:
+                s.add_reduction(reduction, te.id, coder, "review", segment_id=seg["id"])

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from koodari.store import Study
-from tests.conftest import SHARED
+from tests.conftest import SHARED, code_transcript
 
 SCHEMAS = SHARED / "refi-qda"
 TRANSCRIPT = "T8\n\nH: Mitkä ovat tärkeimmät yhteistyökumppanit?\nP6: Te-toimisto on tosi tärkee. Kela myös.\n"
@@ -14,14 +14,7 @@ TRANSCRIPT = "T8\n\nH: Mitkä ovat tärkeimmät yhteistyökumppanit?\nP6: Te-toi
 
 @pytest.fixture
 def coded_study(tmp_path, cli, seed_study):
-    path = tmp_path / "t.txt"
-    path.write_text(TRANSCRIPT, encoding="utf-8")
-    assert cli("import", seed_study, path).exit_code == 0
-    with Study.open(seed_study) as s:
-        t8 = s.find_question("T8")
-        te = s.find_category(t8, "sub", "Työ- ja elinkeinotoimisto")
-        seg = s.conn.execute("SELECT id FROM segments WHERE text = 'Te-toimisto on tosi tärkee.'").fetchone()[0]
-        s.add_reduction("Te-toimisto on tärkeä", te.id, "anna", "review", segment_id=seg)
+    code_transcript(cli, seed_study, tmp_path, TRANSCRIPT, "Te-toimisto on tärkeä", ["Te-toimisto on tosi tärkee."])
     return seed_study
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from koodari.store import Study
+from tests.conftest import code_transcript
 
 TRANSCRIPT = ("T8\n\nH: Keiden kanssa teet yhteistyötä?\n"
               "P6: Pekka Te-toimistosta on tosi tärkee. Soitin Pekalle eilen Kajaanissa.\n")
@@ -13,14 +13,7 @@ TRANSCRIPT = ("T8\n\nH: Keiden kanssa teet yhteistyötä?\n"
 
 @pytest.fixture
 def coded(tmp_path, cli, seed_study):
-    path = tmp_path / "t.txt"
-    path.write_text(TRANSCRIPT, encoding="utf-8")
-    assert cli("import", seed_study, path).exit_code == 0
-    with Study.open(seed_study) as s:
-        t8 = s.find_question("T8")
-        te = s.find_category(t8, "sub", "Työ- ja elinkeinotoimisto")
-        for seg in s.conn.execute("SELECT id FROM segments WHERE is_interviewer = 0").fetchall():
-            s.add_reduction("yhteistyö Te-toimiston kanssa", te.id, "anna", "review", segment_id=seg[0])
+    code_transcript(cli, seed_study, tmp_path, TRANSCRIPT, "yhteistyö Te-toimiston kanssa")
     return seed_study
 
 
