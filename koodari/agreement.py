@@ -75,6 +75,7 @@ def add_model_coder(study: Study, table: CodingTable, pipeline, folds: int = 5, 
     """The model as a coder, cross-fitted: each unit is predicted by a model that never saw its codes
     (no coder's codes of the held-out units are in its training data)."""
     from koodari.classify import SuggestionModel, doc_from_tokens
+    from koodari.nlp.cache import analyse_texts
     from koodari.suggest import attach_tokens, category_examples, coded_examples, rank
 
     units = sorted(table.codes)
@@ -82,9 +83,7 @@ def add_model_coder(study: Study, table: CodingTable, pipeline, folds: int = 5, 
         raise KoodariError("no codings to compare the model with", study.path)
     tree = Tree(study)
     always = attach_tokens(study, pipeline, category_examples(study))
-    texts = {u: table.texts[u] for u in units}
-    analysed = dict(zip(units, attach_tokens(study, pipeline, [
-        _text_example(texts[u], table.questions[u]) for u in units]), strict=True))
+    analysed = dict(zip(units, analyse_texts(study, pipeline, [table.texts[u] for u in units]), strict=True))
     order = np.random.default_rng(seed).permutation(len(units))
     k = max(2, min(folds, len(units)))
     for fold in range(k):
@@ -96,19 +95,13 @@ def add_model_coder(study: Study, table: CodingTable, pipeline, folds: int = 5, 
         model = SuggestionModel.fit(examples, always, calibrate=False)
         questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
         held_units = sorted(held)
-        proba = model.predict_proba([doc_from_tokens(analysed[u].tokens or []) for u in held_units])
+        proba = model.predict_proba([doc_from_tokens(analysed[u]) for u in held_units])
         for unit, p in zip(held_units, proba, strict=True):
             ranked = rank(p, model.classes, questions, tree, table.questions[unit], table.level)
             if ranked:
                 table.codes[unit][MODEL] = ranked[0][0]
     if MODEL not in table.coders:
         table.coders.append(MODEL)
-
-
-def _text_example(text: str, question_id: int):
-    from koodari.classify import Example
-
-    return Example(text=text, label=0, question_id=question_id)
 
 
 def agreement(table: CodingTable, tree: Tree, bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:

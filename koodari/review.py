@@ -8,6 +8,7 @@ Undo never deletes: it records an ``undo`` decision and retracts the coding it u
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import threading
@@ -130,7 +131,7 @@ class ReviewSession:
         self.session_decisions = 0
         self.shown_at = time.monotonic()
         self._training: threading.Thread | None = None
-        self._new_model: tuple[int, object] | None = None
+        self._model_ready = False  # a retrained model version waits in the study
         self.suggester = self._make_suggester()
         self._cache: dict[int, list[Suggestion]] = {}
         from koodari.nlp.cache import ensure_analysed
@@ -247,10 +248,12 @@ class ReviewSession:
 
     def suggestions(self, unit_id: int, top: int = 9) -> list[Suggestion]:
         if unit_id not in self._cache:
-            seg = self.study.segment(unit_id)
-            docs = self.suggester.docs_for_units([unit_id])
-            self._cache[unit_id] = self.suggester.suggest_docs(docs, [seg["question_id"]], top=top)[0]
+            self._cache[unit_id] = self._model_suggestions(unit_id, top)
         return self._cache[unit_id]
+
+    def _model_suggestions(self, unit_id: int, top: int) -> list[Suggestion]:
+        question = self.study.segment(unit_id)["question_id"]
+        return self.suggester.suggest_docs(self.suggester.docs_for_units([unit_id]), [question], top=top)[0]
 
     def draft_reduction(self, unit_id: int) -> str:
         """A first draft of a reduction: the normalised text without fillers such as 'niinku', 'tuota'."""
@@ -349,19 +352,20 @@ class ReviewSession:
         from koodari.classify import doc_from_tokens
         from koodari.nlp.cache import analyse_texts
 
-        cats = [c for c in self.study.categories(question_id, "sub")] or self.study.categories(level="sub")
+        cats = self.study.categories(question_id, "sub") or self.study.categories(level="sub")
         if not query.strip() or not cats:
             return []
-        query_lemmas = set(doc_from_tokens(analyse_texts(self.study, self.pipeline, [query])[0]).lemmas.split())
+
+        def parts(tokens: list[dict]) -> set[str]:
+            """Lemmas with and without their compound boundary, and the compound parts."""
+            lemmas = doc_from_tokens(tokens).lemmas.split()
+            return {p for lemma in lemmas for p in lemma.split("#")} | {lemma.replace("#", "") for lemma in lemmas}
+
+        query_parts = parts(analyse_texts(self.study, self.pipeline, [query])[0])
         name_tokens = analyse_texts(self.study, self.pipeline, [c.name for c in cats])
         scored = []
         for cat, tokens in zip(cats, name_tokens, strict=True):
-            lemmas = set(doc_from_tokens(tokens).lemmas.split())
-            parts = {p for lemma in lemmas for p in lemma.split("#")} | {lemma.replace("#", "") for lemma in lemmas}
-            qparts = {p for lemma in query_lemmas for p in lemma.split("#")} | {
-                q.replace("#", "") for q in query_lemmas
-            }
-            lemma_hit = len(parts & qparts)
+            lemma_hit = len(parts(tokens) & query_parts)
             fuzzy = fuzz.partial_ratio(query.lower(), cat.name.lower())
             scored.append((lemma_hit * 100 + fuzzy, cat.id))
         scored.sort(reverse=True)
@@ -369,23 +373,21 @@ class ReviewSession:
 
     # -- the model ----------------------------------------------------------------------------
 
-    def other_coders(self) -> set[str]:
-        rows = self.study.conn.execute(
+    def other_coders(self, study: Study | None = None) -> set[str]:
+        """Coders whose review codes this coder's model must not see (blind coding)."""
+        rows = (study or self.study).conn.execute(
             "SELECT DISTINCT coder FROM reductions WHERE source = 'review' AND coder != ?", (self.coder,)
         )
         return {r[0] for r in rows}
 
     def _make_suggester(self, reuse: bool = False) -> Suggester:
         """A model that has never seen another coder's review codes (blind coding)."""
-        if reuse and getattr(self, "suggester", None) is not None:
+        if reuse:
             return Suggester(self.study, self.pipeline, self.suggester.version, self.suggester.model)
         others = self.other_coders()
-        row = self.study.conn.execute("SELECT id, training FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
-        import json
-
-        if row is not None and not (set(json.loads(row["training"]).get("coders", {})) & others):
-            return Suggester(self.study, self.pipeline)
-        version, _ = train(self.study, self.pipeline, exclude_coders=others)
+        row = self.study.conn.execute("SELECT training FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None or set(json.loads(row["training"]).get("coders", {})) & others:
+            train(self.study, self.pipeline, exclude_coders=others)
         return Suggester(self.study, self.pipeline)
 
     def _after_decision(self) -> None:
@@ -398,28 +400,22 @@ class ReviewSession:
                 self._training = threading.Thread(target=self._train_in_background, daemon=True)
                 self._training.start()
         else:
-            version, _ = train(self.study, self.pipeline, exclude_coders=self.other_coders())
-            self._new_model = (version, None)
+            train(self.study, self.pipeline, exclude_coders=self.other_coders())
+            self._model_ready = True
             self._swap_model()
 
     def _train_in_background(self) -> None:
         try:
-            with Study.open(self.study.path) as study:
-                others = {
-                    r[0]
-                    for r in study.conn.execute(
-                        "SELECT DISTINCT coder FROM reductions WHERE source = 'review' AND coder != ?", (self.coder,)
-                    )
-                }
-                version, _ = train(study, self.pipeline, exclude_coders=others)
-            self._new_model = (version, None)
+            with Study.open(self.study.path) as study:  # its own connection: this runs in another thread
+                train(study, self.pipeline, exclude_coders=self.other_coders(study))
+            self._model_ready = True
         except Exception:  # a failed retraining keeps the current model; the session goes on
-            self._new_model = None
+            self._model_ready = False
 
     def _swap_model(self) -> None:
-        if self._new_model is None:
+        if not self._model_ready:
             return
-        self._new_model = None
+        self._model_ready = False
         self.suggester = Suggester(self.study, self.pipeline)
         self._cache.clear()
 
@@ -461,24 +457,19 @@ class ResolveSession(ReviewSession):
         return Progress(total - remaining, total, self.session_decisions, self.first_accepts,
                         list(self.progress_seconds))
 
-    def suggestions(self, unit_id: int, top: int = 9) -> list[Suggestion]:
-        if unit_id not in self._cache:
-            tree = self.suggester.tree
-            options = []
-            for coder in self.pair:
-                row = self.study.conn.execute(
-                    "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
-                    " ORDER BY id LIMIT 1", (unit_id, coder)).fetchone()
-                cid = tree.ancestor(row[0], "sub") or row[0]
-                if cid not in [o.category_id for o in options]:
-                    options.append(Suggestion(cid, tree.categories[cid].name, "sub", 0.0, tree.path(cid),
-                                              f"{coder}'s code", False))
-            seg = self.study.segment(unit_id)
-            docs = self.suggester.docs_for_units([unit_id])
-            model = self.suggester.suggest_docs(docs, [seg["question_id"]], top=top)[0]
-            by_id = {s.category_id: s for s in model}
-            options = [Suggestion(o.category_id, o.category, o.level, by_id[o.category_id].probability
-                                  if o.category_id in by_id else 0.0, o.path, o.reason, False) for o in options]
-            options += [s for s in model if s.category_id not in {o.category_id for o in options}]
-            self._cache[unit_id] = options[:top]
-        return self._cache[unit_id]
+    def _model_suggestions(self, unit_id: int, top: int) -> list[Suggestion]:
+        """The two coders' codes first (with the model's probability for them), then the model's other ones."""
+        tree = self.suggester.tree
+        model = super()._model_suggestions(unit_id, top)
+        probability = {s.category_id: s.probability for s in model}
+        options: list[Suggestion] = []
+        for coder in self.pair:
+            row = self.study.conn.execute(
+                "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
+                " ORDER BY id LIMIT 1", (unit_id, coder)).fetchone()
+            cid = tree.ancestor(row[0], "sub") or row[0]
+            if cid not in [o.category_id for o in options]:
+                options.append(Suggestion(cid, tree.categories[cid].name, "sub", probability.get(cid, 0.0),
+                                          tree.path(cid), f"{coder}'s code", False))
+        chosen = {o.category_id for o in options}
+        return (options + [s for s in model if s.category_id not in chosen])[:top]
