@@ -514,13 +514,9 @@ def export_(
     from koodari.interop import export
     from koodari.reports import REPORT_KINDS, export_report
 
-    if out.exists() and not force:
-        raise KoodariError("already exists (use --force to replace it)", out)
-    if not out.parent.exists():
-        raise KoodariError("folder does not exist", out.parent)
     if kind in REPORT_KINDS:
         with open_study(study) as s:
-            count, names = export_report(s, kind, out, pseudonymise, examples, question)
+            count, names = export_report(s, kind, out, pseudonymise, examples, question, force)
         if names:
             err_console.print(f"warning: quotes in {out} still contain names or places: {', '.join(names[:30])}"
                               + (" …" if len(names) > 30 else "") + " (--pseudonymise NAME=ALIAS,...)",
@@ -531,7 +527,7 @@ def export_(
             console.print(f"wrote {out}: {count} rows")
         return
     with open_study(study) as s:
-        summary = export(s, kind, out, force=True)
+        summary = export(s, kind, out, force)
     if as_json:
         print_json(summary.as_dict())
         return

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from koodari.errors import KoodariError
 from koodari.store import Study
+from koodari.textio import atomic_output
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
@@ -140,23 +141,17 @@ def export(study: Study, kind: str, out: Path, force: bool = False) -> ExportSum
     """Write a .qdc codebook or a .qdpx project; an existing file is only replaced with ``force``."""
     if kind not in ("qdc", "qdpx"):
         raise KoodariError(f"unknown export format '{kind}' (qdpx, qdc)")
-    if out.exists() and not force:
-        raise KoodariError("already exists (use --force to replace it)", out)
-    if not out.parent.exists():
-        raise KoodariError("folder does not exist", out.parent)
-    tmp = out.with_name(out.name + ".part")
-    if kind == "qdc":
-        data, count = codebook_xml(study)
-        tmp.write_bytes(data)
-        summary = ExportSummary(codes=count)
-    else:
+    with atomic_output(out, force) as tmp:
+        if kind == "qdc":
+            data, count = codebook_xml(study)
+            tmp.write_bytes(data)
+            return ExportSummary(codes=count)
         data, files, summary = project_xml(study)
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("project.qde", data)
             for name, text in files.items():
                 archive.writestr(name, text.encode("utf-8"))
-    tmp.replace(out)  # never a half-written file under the real name
-    return summary
+        return summary
 
 
 # -- import --------------------------------------------------------------------------------------

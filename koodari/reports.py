@@ -15,6 +15,7 @@ from pathlib import Path
 
 from koodari.errors import KoodariError
 from koodari.store import Study
+from koodari.textio import atomic_output
 from koodari.tree import TreeRow, tree_rows
 
 UNIT_COLUMNS = ["unit", "document", "speaker", "question", "original", "normalised", "reduction", "sub", "upper",
@@ -198,25 +199,24 @@ REPORT_KINDS = ("csv", "xlsx", "tree-md", "tree-docx")
 
 
 def export_report(study: Study, kind: str, out: Path, pseudonymise: str | None = None, examples: bool = False,
-                  question: str | None = None) -> tuple[int, list[str]]:
+                  question: str | None = None, force: bool = False) -> tuple[int, list[str]]:
     """Write a report file; returns (rows written, name-like tokens left as they are)."""
-    pseudonymiser = Pseudonymiser.parse(pseudonymise)
-    tmp = out.with_name(out.name + ".part")
-    if kind in ("csv", "xlsx"):
-        rows = coded_unit_rows(study, pseudonymiser)
-        if not rows:
-            raise KoodariError("the study has no coded units to export", study.path)
-        write_units(rows, tmp, kind)
-        count = len(rows)
-    elif kind in ("tree-md", "tree-docx"):
-        study.require_question(question)
-        rows_with = tree_with_examples(study, question, pseudonymiser if examples else None)
-        if kind == "tree-md":
-            tmp.write_text(tree_markdown(rows_with, examples), encoding="utf-8")
-        else:
-            tree_docx(rows_with, examples, tmp)
-        count = len(rows_with)
-    else:
+    if kind not in REPORT_KINDS:
         raise KoodariError(f"unknown export format '{kind}'")
-    tmp.replace(out)
+    pseudonymiser = Pseudonymiser.parse(pseudonymise)
+    with atomic_output(out, force) as tmp:
+        if kind in ("csv", "xlsx"):
+            rows = coded_unit_rows(study, pseudonymiser)
+            if not rows:
+                raise KoodariError("the study has no coded units to export", study.path)
+            write_units(rows, tmp, kind)
+            count = len(rows)
+        else:
+            study.require_question(question)
+            rows_with = tree_with_examples(study, question, pseudonymiser if examples else None)
+            if kind == "tree-md":
+                tmp.write_text(tree_markdown(rows_with, examples), encoding="utf-8")
+            else:
+                tree_docx(rows_with, examples, tmp)
+            count = len(rows_with)
     return count, sorted(pseudonymiser.found)

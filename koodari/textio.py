@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,3 +81,22 @@ def read_text_file(path: str | Path) -> DecodedFile:
     raw = read_bytes(path)
     text, encoding = decode(raw, path)
     return DecodedFile(path=path, raw=raw, text=text, encoding=encoding)
+
+
+@contextmanager
+def atomic_output(path: Path, force: bool = False) -> Iterator[Path]:
+    """A temporary path to write an export to; it becomes ``path`` only when the writing succeeded.
+
+    An existing file is replaced only with ``force``: nothing is silently overwritten, and a failed
+    export never leaves a half-written file under the real name.
+    """
+    if path.exists() and not force:
+        raise KoodariError("already exists (use --force to replace it)", path)
+    if not path.parent.is_dir():
+        raise KoodariError("folder does not exist", path.parent)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
