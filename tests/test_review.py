@@ -344,3 +344,41 @@ def test_history_shows_versions_with_coder_agreement(study, cli):
     assert "anna" in data[-1]["metrics"]["agreement_with_coders"]
     table = cli("history", study)
     assert table.exit_code == 0 and "κ vs anna" in table.output and "model versions" in table.output
+
+
+def test_plus_keeps_the_unit_open_for_a_second_code(study):
+    child = spawn(study, "anna")
+    unit = screen(child, 0)
+    child.send("+")
+    child.expect("keeps this unit open")
+    child.expect("q quit")
+    child.send("\r")  # first code: suggestion 1
+    child.expect(r"unit (\d+) ·[\s\S]*stays open for another code")  # the same unit, with the message
+    assert child.match.group(1) == unit
+    child.expect("q quit")
+    child.send("2")  # second code for the same unit, then the next unit comes
+    screen(child, 1)
+    child.send("q")
+    child.expect(pexpect.EOF)
+    rows = codings(study, "anna")
+    assert [(str(r[0]), r[4]) for r in rows] == [(unit, 1), (unit, 2)]
+
+
+def test_uncertain_order_from_the_command_line(study, pipeline):
+    with Study.open(study) as s:
+        expected = ReviewSession(s, "anna", pipeline, order="uncertain").next_unit()
+    child = spawn(study, "anna", "--order", "uncertain")
+    assert screen(child, 0) == str(expected)
+    child.expect(pexpect.TIMEOUT, timeout=0.5)
+    child.send("q")
+    child.expect(pexpect.EOF)
+
+
+def test_screen_names_the_model_version(study):
+    with Study.open(study) as s:
+        version = s.conn.execute("SELECT max(id) FROM model_versions").fetchone()[0]
+    child = spawn(study, "anna")
+    child.expect(rf"model v{version}")
+    child.expect("q quit")
+    child.send("q")
+    child.expect(pexpect.EOF)
