@@ -227,8 +227,13 @@ def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(scores: np.ndarray, y_index: np.ndarray) -> float:
-    """Temperature that minimises the negative log-likelihood of out-of-fold scores."""
+def fit_temperature(scores: np.ndarray, y_index: np.ndarray, allowed: np.ndarray | None = None) -> float:
+    """Temperature that minimises the negative log-likelihood of out-of-fold scores.
+
+    ``allowed`` (rows × classes, boolean) restricts each row's softmax to its candidates: suggestions are
+    ranked within the utterance's research question, so that is where probabilities must be calibrated."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
 
     def nll(t: float) -> float:
         p = softmax(scores, t)[np.arange(len(y_index)), y_index]
@@ -251,14 +256,27 @@ class _Suggester(BaseEstimator, ClassifierMixin):
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.decision_function(X).argmax(axis=1)]
 
-    def calibrate(self, X, y, sample_weight=None, always=None, folds: int = 3, seed: int = 0) -> _Suggester:
-        """Fit on all data, then fit the temperature on out-of-fold scores (category names always train)."""
+    def calibrate(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        always=None,
+        folds: int = 3,
+        seed: int = 0,
+        groups: np.ndarray | None = None,
+        class_groups: dict[int, int] | None = None,
+    ) -> _Suggester:
+        """Fit on all data, then fit the temperature on out-of-fold scores (category names always train).
+
+        With ``groups`` (the research question of each example) and ``class_groups`` (the question of each
+        class), each example's probabilities are calibrated among its own question's categories."""
         self.fit(X, y, sample_weight, always)
         n = X.shape[0]
         if n < 3 * folds:
             self.temperature_ = 1.0
             return self
-        scores, truth = [], []
+        scores, truth, rows = [], [], []
         index = {c: i for i, c in enumerate(self.classes_)}
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n)):
             part = self.__class__(**self.get_params()).fit(
@@ -270,7 +288,13 @@ class _Suggester(BaseEstimator, ClassifierMixin):
                 full[:, index[c]] = raw[:, j]
             scores.append(full)
             truth.append([index[c] for c in y[test]])
-        self.temperature_ = fit_temperature(np.vstack(scores), np.concatenate(truth))
+            rows.append(test)
+        allowed = None
+        if groups is not None and class_groups is not None:
+            order = np.concatenate(rows)
+            per_class = np.array([class_groups.get(int(c), -1) for c in self.classes_])
+            allowed = per_class[None, :] == np.asarray(groups)[order][:, None]
+        self.temperature_ = fit_temperature(np.vstack(scores), np.concatenate(truth), allowed)
         return self
 
 
@@ -306,9 +330,10 @@ class LinearSuggester(_Suggester):
 class NeighbourSuggester(_Suggester):
     """Cosine similarity to the coded examples; a category scores the mean of its k best matches."""
 
-    def __init__(self, k: int = 2, name_weight: float = 6.0) -> None:
+    def __init__(self, k: int = 2, name_weight: float = 6.0, description_weight: float = 2.0) -> None:
         self.k = k
         self.name_weight = name_weight
+        self.description_weight = description_weight
 
     def fit(self, X, y, sample_weight=None, always=None) -> NeighbourSuggester:
         n_coded = X.shape[0]
@@ -317,7 +342,10 @@ class NeighbourSuggester(_Suggester):
         self.X_ = sp.csr_matrix(X)
         self.y_index_ = np.searchsorted(self.classes_, y)
         # short category names match long utterances weakly; name_weight rescales their similarity
-        self.row_weight_ = np.where(np.arange(X.shape[0]) < n_coded, 1.0, self.name_weight)
+        is_name = always[3] if always is not None else np.zeros(0, dtype=bool)
+        self.row_weight_ = np.concatenate(
+            [np.ones(n_coded), np.where(is_name, self.name_weight, self.description_weight)]
+        )
         return self
 
     def decision_function(self, X) -> np.ndarray:
@@ -332,11 +360,13 @@ class NeighbourSuggester(_Suggester):
 
 
 def _with_always(X, y, sample_weight, always):
-    """Append the examples that are always in training (the category names) to a training set."""
+    """Append the examples that are always in training (category names and descriptions) to a training set.
+
+    ``always`` is ``(X, labels, weights, is_name)``."""
     y = np.asarray(y)
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     if always is not None:
-        Xa, ya, wa = always
+        Xa, ya, wa, _ = always
         X = sp.vstack([X, Xa]).tocsr()
         y = np.concatenate([y, ya])
         w = np.concatenate([w, wa])
@@ -397,10 +427,17 @@ class SuggestionModel:
         extra = None
         if always:
             Xa = features.transform(always_docs)
-            extra = (Xa, np.array([e.label for e in always], dtype=np.int64), np.array([e.weight for e in always]))
+            extra = (
+                Xa,
+                np.array([e.label for e in always], dtype=np.int64),
+                np.array([e.weight for e in always]),
+                np.array([e.source == "category" for e in always], dtype=bool),
+            )
         estimator = ESTIMATORS[kind](**params)
         if calibrate and len(examples) >= 9:
-            estimator.calibrate(X, y, w, extra)
+            class_groups = {e.label: e.question_id for e in [*examples, *always]}
+            groups = np.array([e.question_id for e in examples])
+            estimator.calibrate(X, y, w, extra, groups=groups, class_groups=class_groups)
         else:
             estimator.fit(X if docs else extra[0][:0], y, w, extra)
         return cls(kind, features, estimator, [e.text for e in examples], y, sp.csr_matrix(X))
@@ -467,6 +504,7 @@ class SuggestionModel:
             )
             params["k"] = est.k
             params["name_weight"] = est.name_weight
+            params["description_weight"] = est.description_weight
             arrays["nn_row_weight"] = est.row_weight_
         meta = {
             "format": 1,
@@ -496,7 +534,11 @@ class SuggestionModel:
             est: _Suggester = LinearSuggester(C=params["C"])
             est.coef_, est.intercept_ = arrays["coef"], arrays["intercept"]
         else:
-            est = NeighbourSuggester(k=params["k"], name_weight=params["name_weight"])
+            est = NeighbourSuggester(
+                k=params["k"],
+                name_weight=params["name_weight"],
+                description_weight=params.get("description_weight", 1.0),
+            )
             est.row_weight_ = arrays["nn_row_weight"]
             est.X_ = sp.csr_matrix(
                 (arrays["nn_data"], arrays["nn_indices"], arrays["nn_indptr"]), shape=tuple(arrays["nn_shape"])

@@ -293,7 +293,8 @@ def train(
     m = record["metrics"]
     console.print(
         f"model version {record['version']} ({kind}): {record['examples']} coded examples +"
-        f" {record['category_names']} category names, {record['classes']} classes, trained in {m['train_seconds']} s"
+        f" {record['category_names']} category names + {record['description_sentences']} description sentences,"
+        f" {record['classes']} classes, trained in {m['train_seconds']} s"
         + (f"; {folds}-fold top-1 {m['top1']:.2f}, top-3 {m['top3']:.2f}" if m.get("top1") is not None else "")
     )
 

@@ -35,24 +35,28 @@ def corpus_dir(name: str) -> Path:
 def load_corpus(study: Study, name: str, exclude_quotes: set[int] | None = None) -> dict[str, int]:
     """Load a corpus's research questions, category trees, example reductions and coded quotes.
 
-    ``exclude_quotes`` holds quote ids to leave out of the coded material (e.g. the demo's held-out quotes).
+    ``exclude_quotes`` holds quote ids to leave out of the coded material (e.g. the demo's held-out quotes);
+    the description sentences that paraphrase or introduce those quotes are left out with them.
     """
     folder = corpus_dir(name)
     questions = json.loads((folder / "questions.json").read_text(encoding="utf-8"))
+    exclude_quotes = exclude_quotes or set()
     with study.transaction():
         for question in questions:
             qid = study.add_question(
                 question["code"], question["question"], question["title"], question["source_group"]
             )
             for comb in question["tree"]:
-                comb_id = study.ensure_category(qid, "combining", comb["name"], created_by=name)
+                comb_id = study.ensure_category(
+                    qid, "combining", comb["name"], description=describe(comb, exclude_quotes), created_by=name
+                )
                 for upper in comb["upper"]:
                     upper_id = study.ensure_category(
                         qid,
                         "upper",
                         upper["name"],
                         comb_id,
-                        description=upper.get("note"),
+                        description=describe(upper, exclude_quotes),
                         uncertain=upper["uncertain"],
                         created_by=name,
                     )
@@ -62,17 +66,29 @@ def load_corpus(study: Study, name: str, exclude_quotes: set[int] | None = None)
                             "sub",
                             sub["name"],
                             upper_id,
-                            description=sub.get("note"),
+                            description=describe(sub, exclude_quotes),
                             uncertain=sub["uncertain"],
                             created_by=name,
                         )
         reductions = 0
         if (folder / "reductions.csv").is_file():
             reductions = import_reductions(study, folder / "reductions.csv", source=f"corpus:{name}").reductions
-        quotes = load_quotes(study, folder, name, exclude_quotes or set())
+        quotes = load_quotes(study, folder, name, exclude_quotes)
         study.set_meta("corpus", name)
     counts = study.counts()
     return {"questions": len(questions), "categories": counts["categories"], "reductions": reductions, "quotes": quotes}
+
+
+def describe(category: dict, exclude_quotes: set[int]) -> str | None:
+    """A category's description in the corpus, one sentence a line (``description``: a string, or sentences
+    ``{"text", "quotes"}`` that name the quotes each one paraphrases or introduces)."""
+    given = category.get("description")
+    if not given:
+        return None
+    if isinstance(given, str):
+        return given
+    kept = [s["text"] for s in given if not set(s.get("quotes", ())) & exclude_quotes]
+    return "\n".join(kept) or None
 
 
 def load_quotes(study: Study, folder: Path, name: str, exclude: set[int]) -> int:

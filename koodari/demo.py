@@ -79,8 +79,10 @@ def show_suggestions(study: Study, rows: list[dict], console: Console) -> None:
     docs = suggester.docs_for_units(ids)
     questions = [study.segment(i)["question_id"] for i in ids]
     results = suggester.suggest_docs(docs, questions, top=3)
-    console.print(f"model version {version}: {record['examples']} coded examples + {record['category_names']} category"
-                  f" names, trained in {record['metrics']['train_seconds']} s")
+    console.print(
+        f"model version {version}: {record['examples']} coded examples + {record['category_names']} category names"
+        f" + {record['description_sentences']} description sentences, trained in {record['metrics']['train_seconds']} s"
+    )
     for row, result in zip(rows, results, strict=True):
         flag = "  [yellow](possibly a new category)[/]" if result and result[0].new else ""
         table = Table("#", "p", "subcategory → upper → combining", "why", title_justify="left",

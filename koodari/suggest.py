@@ -8,6 +8,7 @@ into ranked, hierarchy-aware suggestions with reasons.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -128,21 +129,28 @@ def unit_key(row) -> str:
 
 
 def category_examples(study: Study) -> list[Example]:
-    """The category names (and descriptions) as evidence: every category stays suggestible.
+    """The category tree as evidence: every category stays suggestible.
 
-    Each name is an example of its own category; an upper or combining name counts at its own level
-    and above (``rank`` drops it at the levels below)."""
+    Each category's name is an example of it (``source="category"``), and so is each sentence of its
+    description (``source="description"``). An upper or combining category's examples count at its own
+    level and above (``rank`` drops them at the levels below)."""
     tree = Tree(study)
     out = []
     for cat in tree.categories.values():
-        if True:
-            parts = [cat.name, cat.description or ""]
-            out.append(
-                Example(
-                    text=" ".join(p for p in parts if p), label=cat.id, question_id=cat.question_id, source="category"
-                )
-            )
+        out.append(Example(text=cat.name, label=cat.id, question_id=cat.question_id, source="category"))
+        for sentence in description_sentences(cat.description):
+            out.append(Example(text=sentence, label=cat.id, question_id=cat.question_id, source="description"))
     return out
+
+
+SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-ZÅÄÖ])")
+
+
+def description_sentences(description: str | None) -> list[str]:
+    """A category description split into sentences (a line break always ends one)."""
+    if not description:
+        return []
+    return [s.strip() for s in SENTENCE_BREAK.split(description) if len(s.split()) >= 2]
 
 
 def attach_tokens(study: Study, pipeline: FinnishPipeline, examples: list[Example]) -> list[Example]:
@@ -184,7 +192,8 @@ def train(
         coders[e.coder or "?"] = coders.get(e.coder or "?", 0) + 1
     training = {
         "examples": len(examples),
-        "category_names": len(always),
+        "category_names": sum(e.source == "category" for e in always),
+        "description_sentences": sum(e.source == "description" for e in always),
         "classes": int(len(model.classes)),
         "coders": coders,
         "kind": kind,

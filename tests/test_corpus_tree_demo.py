@@ -3,10 +3,13 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
 from koodari.store import Study
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_init_with_the_seed_corpus(tmp_path, cli):
@@ -31,6 +34,30 @@ def test_init_with_the_seed_corpus(tmp_path, cli):
         assert reductions == 6  # TAULUKKO 2-3: six unique reductions
         quotes = study.conn.execute("SELECT count(*) FROM reductions WHERE reduction IS NULL").fetchone()[0]
         assert quotes == 138
+
+
+def test_the_seed_corpus_carries_the_thesis_descriptions_without_quotes(tmp_path):
+    from koodari.corpus import load_corpus
+
+    quotes = [json.loads(line) for line in (ROOT / "corpora/kainuu-2012/quotes.jsonl").read_text("utf-8").splitlines()]
+    with Study.create(tmp_path / "a.koodari") as study:
+        load_corpus(study, "kainuu-2012")
+        t5 = study.find_question("T5")
+        upper = study.find_category(t5, "upper", "avointen työmarkkinoiden ulkopuolella")
+        assert "pitkäaikaistyöttömiä" in upper.description
+        # the sentence that introduces quote 4 (P7: "vähän vanahemmat, joilla jo työ- tai toimintakyky...")
+        assert "arvioitiin heidän työkykyään" in upper.description
+        descriptions = [c.description for c in study.categories() if c.description]
+        assert len(descriptions) > 300
+        for text in descriptions:
+            assert not any(mark in text for mark in '”“"')
+            assert not any(" ".join(q["text"].split())[:40] in text for q in quotes)
+    # holding quote 4 out (the demo does so) holds its paraphrase out too
+    with Study.create(tmp_path / "b.koodari") as study:
+        load_corpus(study, "kainuu-2012", exclude_quotes={4})
+        upper = study.find_category(study.find_question("T5"), "upper", "avointen työmarkkinoiden ulkopuolella")
+        assert "pitkäaikaistyöttömiä" in upper.description
+        assert "arvioitiin heidän työkykyään" not in upper.description
 
 
 def test_unknown_corpus_creates_nothing(tmp_path, cli):

@@ -104,6 +104,66 @@ def test_a_subcategory_with_no_coded_example_is_still_suggestible(tmp_path, cli)
     assert items[0]["category"] == "työnohjaus"
 
 
+def test_a_category_description_from_a_codebook_is_evidence(tmp_path, cli):
+    """A code imported from another QDA tool with only a description (no reduction, a name that shares no
+    word with the utterance) is found through its description."""
+    study = tmp_path / "s.koodari"
+    cli("init", study)
+    qdc = tmp_path / "codebook.qdc"
+    qdc.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes>'
+        '<Code guid="11111111-1111-1111-1111-111111111111" name="elämäntilanne" isCodable="false">'
+        '<Code guid="22222222-2222-2222-2222-222222222222" name="talous" isCodable="false">'
+        '<Code guid="33333333-3333-3333-3333-333333333333" name="heikko toimeentulo" isCodable="true">'
+        "<Description>Asiakkaalla on pikavippejä ja velkoja. Ulosotto vie palkan.</Description></Code>"
+        "</Code></Code></Codes></CodeBook>",
+        encoding="utf-8",
+    )
+    assert cli("import", study, qdc).exit_code == 0
+    csv = tmp_path / "r.csv"
+    csv.write_text("reduction,subcategory,upper,combining,question\n"
+                   "asunto on kaukana,asumisen ongelmat,asuminen,elämäntilanne,default\n"
+                   "vuokrat maksamatta,asumisen ongelmat,asuminen,elämäntilanne,default\n"
+                   "perhe tukee,perheen tuki,perhe,elämäntilanne,default\n", encoding="utf-8")
+    assert cli("reductions", "import", study, csv).exit_code == 0
+    trained = json.loads(cli("train", study, "--folds", "0", "--json").output)
+    assert trained["description_sentences"] == 2
+    items = json.loads(cli("suggest", study, "--text", "pikavipit ja velat painaa", "--json").output)
+    assert items[0]["category"] == "heikko toimeentulo"
+    assert items[0]["path"] == ["heikko toimeentulo", "talous", "elämäntilanne"]
+
+
+def test_description_sentences_are_examples_of_their_category(tmp_path):
+    from koodari.suggest import category_examples, description_sentences
+
+    assert description_sentences("Yksi lause. Toinen lause tässä!\nKolmas rivi") == [
+        "Yksi lause.", "Toinen lause tässä!", "Kolmas rivi"]
+    assert description_sentences(None) == [] and description_sentences("  ") == []
+    with Study.create(tmp_path / "s.koodari") as study:
+        q = study.add_question("Q1", "Mikä kuormittaa?")
+        upper = study.ensure_category(
+            q, "upper", "työn kuormitus", description="Kiire ja pirstaleisuus. Liikaa asiakkaita."
+        )
+        examples = category_examples(study)
+    mine = [e for e in examples if e.label == upper]
+    assert [(e.source, e.text) for e in mine] == [
+        ("category", "työn kuormitus"),
+        ("description", "Kiire ja pirstaleisuus."),
+        ("description", "Liikaa asiakkaita."),
+    ]
+
+
+def test_temperature_is_calibrated_within_the_question():
+    from koodari.classify import fit_temperature
+
+    # the true class (0) wins within its question, but a class of another question (2) scores higher
+    scores = np.array([[2.0, 0.0, 5.0], [2.0, 0.0, 5.0], [0.0, 2.0, 5.0]])
+    truth = np.array([0, 0, 1])
+    allowed = np.array([[True, True, False]] * 3)
+    # among all classes the other question's class must be flattened away: a high temperature
+    assert fit_temperature(scores, truth) > fit_temperature(scores, truth, allowed)
+
+
 def test_low_confidence_is_flagged_as_possible_new_category(trained_seed, cli):
     path, _ = trained_seed
     items = json.loads(cli("suggest", path, "--text", "Kävin eilen kalassa ja sain hauen.", "--json").output)
