@@ -3,9 +3,11 @@
     python bench/agreement.py [--folds 10]
 
 Each of the 138 coded quotes is predicted by a model that never saw the code of that quote (10-fold
-cross-fitting; trained on the category names, the other quotes and the example reductions), ranked
-within its research question. The model's top-1 code is compared with the thesis's code as a second
-coder would be: percent agreement, Cohen's kappa and Krippendorff's alpha with a bootstrap 95% CI.
+cross-fitting; trained on the category names and descriptions, the other quotes and the example
+reductions), ranked within its research question. The category descriptions lose every sentence that
+paraphrases or introduces a quote (any quote: the cross-fitting folds are made inside koodari). The
+model's top-1 code is compared with the thesis's code as a second coder would be: percent agreement,
+Cohen's kappa and Krippendorff's alpha with a bootstrap 95% CI.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section  # noqa: E402
+from bench.suggest import quote_paraphrases  # noqa: E402
 from koodari.agreement import add_model_coder, agreement, coding_table  # noqa: E402
 from koodari.corpus import load_corpus  # noqa: E402
 from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
@@ -33,6 +36,14 @@ def main() -> None:
     args = parser.parse_args()
     study = Study.create(Path(tempfile.mkdtemp()) / "agree.koodari")
     load_corpus(study, "kainuu-2012")
+    linked = set().union(*quote_paraphrases("kainuu-2012").values())
+    with study.transaction():
+        for category in study.categories():
+            if category.description:
+                kept = [line for line in category.description.splitlines() if line not in linked]
+                study.conn.execute(
+                    "UPDATE categories SET description = ? WHERE id = ?", ("\n".join(kept) or None, category.id)
+                )
     pipeline = FinnishPipeline()
     tree = Tree(study)
     rows = []
@@ -46,7 +57,8 @@ def main() -> None:
         "## Model as a coder: agreement with the thesis's codes (issue 6)",
         "",
         f"The thesis's codes of its quotes and example reductions against the model's top-1 code, {args.folds}-fold"
-        " cross-fitted (a unit's codes are never in the model that codes it), ranked within the unit's question.",
+        " cross-fitted (a unit's codes are never in the model that codes it), ranked within the unit's question."
+        " Category descriptions without the sentences that paraphrase or introduce any quote.",
         "",
         "| level | units | percent | Cohen's κ | Krippendorff's α | α 95% CI (bootstrap) |",
         "|---|---:|---:|---:|---:|---|",

@@ -92,7 +92,7 @@ def add_model_coder(study: Study, table: CodingTable, pipeline, folds: int = 5, 
         examples = [e for e in examples if e.coder != MODEL]
         if not examples:
             continue
-        model = SuggestionModel.fit(examples, always, calibrate=False)
+        model = SuggestionModel.fit(examples, always)
         questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
         held_units = sorted(held)
         proba = model.predict_proba([doc_from_tokens(analysed[u]) for u in held_units])

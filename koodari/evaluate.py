@@ -61,7 +61,7 @@ class Evaluation:
 def _fold_predictions(
     train: list[Example], test: list[Example], always: list[Example], tree: Tree, level: str, kind: str
 ) -> list[tuple[int, list[int]]]:
-    model = SuggestionModel.fit(train, always, kind=kind, calibrate=False)
+    model = SuggestionModel.fit(train, always, kind=kind)  # as `koodari train` makes it: calibrated
     questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
     proba = model.predict_proba([doc_from_tokens(e.tokens or []) for e in test])
     out = []
