@@ -108,7 +108,8 @@ def main() -> None:
         "",
         f"{result['n']} thesis quotes in document order, coded with the thesis's own codes at their coded level "
         f"(subcategory, or upper category where the thesis names none), retraining every {args.retrain_every}"
-        " decisions, starting from the category names and the 6 example reductions.",
+        " decisions, starting from the category names and descriptions (less the sentences that paraphrase a quote)"
+        " and the 6 example reductions.",
         "",
         "| | with suggestions | without suggestions |",
         "|---|---:|---:|",

@@ -220,8 +220,9 @@ def main() -> None:
         f"The kept model places {sum(with_overlap)} of the other {len(with_overlap)} "
         f"({sum(with_overlap) / max(1, len(with_overlap)):.0%}) in its top 3, and {sum(without_overlap)} of "
         f"these {len(without_overlap)} ({sum(without_overlap) / max(1, len(without_overlap)):.0%}), through "
-        "their upper category. Were every quote of the first group placed in the top 3, and the second group "
-        f"found as now, sub top-3 would be {(len(with_overlap) + sum(without_overlap)) / n_sub:.1%}: the rest "
+        f"their upper category. Were all {len(with_overlap)} that share a word placed in the top 3, and the "
+        f"{len(without_overlap)} others found as now, sub top-3 would be "
+        f"{(len(with_overlap) + sum(without_overlap)) / n_sub:.1%}: the rest "
         "needs knowledge of what Finnish words mean (word or sentence embeddings), which nothing installable "
         "offline here provides.",
         "",

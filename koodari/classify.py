@@ -406,6 +406,10 @@ class SuggestionModel:
     example_labels: np.ndarray
     example_matrix: sp.csr_matrix
     meta: dict[str, Any] = field(default_factory=dict)
+    # the description sentences of the categories, kept to explain a suggestion ("described: …")
+    description_texts: list[str] = field(default_factory=list)
+    description_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    description_matrix: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
 
     @classmethod
     def fit(
@@ -440,7 +444,18 @@ class SuggestionModel:
             estimator.calibrate(X, y, w, extra, groups=groups, class_groups=class_groups)
         else:
             estimator.fit(X if docs else extra[0][:0], y, w, extra)
-        return cls(kind, features, estimator, [e.text for e in examples], y, sp.csr_matrix(X))
+        described = [i for i, e in enumerate(always) if e.source == "description"]
+        return cls(
+            kind,
+            features,
+            estimator,
+            [e.text for e in examples],
+            y,
+            sp.csr_matrix(X),
+            description_texts=[always[i].text for i in described],
+            description_labels=np.array([always[i].label for i in described], dtype=np.int64),
+            description_matrix=sp.csr_matrix(extra[0][described]) if described else sp.csr_matrix((0, X.shape[1])),
+        )
 
     @property
     def classes(self) -> np.ndarray:
@@ -471,12 +486,12 @@ class SuggestionModel:
         return [name for score, name in sorted(scored, reverse=True)[:n] if score > 0]
 
     def similar_examples(self, x_row: sp.csr_matrix, label: int, n: int = 2) -> list[tuple[float, str]]:
-        mask = np.flatnonzero(self.example_labels == label)
-        if mask.size == 0:
-            return []
-        sims = np.asarray((self.example_matrix[mask] @ x_row.T).todense()).ravel()
-        order = np.argsort(-sims)[:n]
-        return [(float(sims[i]), self.example_texts[mask[i]]) for i in order if sims[i] > 0]
+        """The coded examples of a category most similar to a text: (cosine, text), best first."""
+        return _most_similar(x_row, self.example_matrix, self.example_labels, self.example_texts, label, n)
+
+    def similar_descriptions(self, x_row: sp.csr_matrix, label: int, n: int = 1) -> list[tuple[float, str]]:
+        """The sentences of a category's description most similar to a text."""
+        return _most_similar(x_row, self.description_matrix, self.description_labels, self.description_texts, label, n)
 
     def max_similarity(self, X: sp.csr_matrix) -> np.ndarray:
         if self.example_matrix.shape[0] == 0:
@@ -493,6 +508,11 @@ class SuggestionModel:
         arrays["example_labels"] = self.example_labels
         m = self.example_matrix
         arrays.update(ex_data=m.data, ex_indices=m.indices, ex_indptr=m.indptr, ex_shape=np.array(m.shape))
+        d = self.description_matrix
+        arrays.update(
+            desc_data=d.data, desc_indices=d.indices, desc_indptr=d.indptr, desc_shape=np.array(d.shape),
+            desc_labels=self.description_labels,
+        )
         params: dict[str, Any] = {"temperature": est.temperature_}
         if isinstance(est, LinearSuggester):
             arrays.update(coef=est.coef_, intercept=est.intercept_)
@@ -512,6 +532,7 @@ class SuggestionModel:
             "features": feature_meta,
             "params": params,
             "texts": self.example_texts,
+            "descriptions": self.description_texts,
             "meta": self.meta,
         }
         arrays["meta_json"] = np.array(json.dumps(meta, ensure_ascii=False))
@@ -549,7 +570,25 @@ class SuggestionModel:
         matrix = sp.csr_matrix(
             (arrays["ex_data"], arrays["ex_indices"], arrays["ex_indptr"]), shape=tuple(arrays["ex_shape"])
         )
-        return cls(meta["kind"], features, est, meta["texts"], arrays["example_labels"], matrix, meta["meta"])
+        model = cls(meta["kind"], features, est, meta["texts"], arrays["example_labels"], matrix, meta["meta"])
+        if "desc_labels" in arrays:  # models saved before descriptions were kept have none
+            model.description_texts = meta.get("descriptions", [])
+            model.description_labels = arrays["desc_labels"]
+            model.description_matrix = sp.csr_matrix(
+                (arrays["desc_data"], arrays["desc_indices"], arrays["desc_indptr"]), shape=tuple(arrays["desc_shape"])
+            )
+        return model
+
+
+def _most_similar(
+    x_row: sp.csr_matrix, matrix: sp.csr_matrix, labels: np.ndarray, texts: list[str], label: int, n: int
+) -> list[tuple[float, str]]:
+    mask = np.flatnonzero(labels == label)
+    if mask.size == 0:
+        return []
+    sims = np.asarray((matrix[mask] @ x_row.T).todense()).ravel()
+    order = np.argsort(-sims)[:n]
+    return [(float(sims[i]), texts[mask[i]]) for i in order if sims[i] > 0]
 
 
 def entropy(p: np.ndarray) -> np.ndarray:

@@ -295,16 +295,21 @@ class Suggester:
         ]
         lemmas: list[str] = []
         similar: list[tuple[float, str]] = []
+        described: list[tuple[float, str]] = []
         for leaf in leaves:
             lemmas += [lemma for lemma in self.model.top_lemmas(doc, leaf) if lemma not in lemmas]
             similar += self.model.similar_examples(x_row, leaf)
+            described += self.model.similar_descriptions(x_row, leaf)
         parts = []
         if lemmas:
             parts.append("lemmas: " + ", ".join(lemmas[:3]))
         if similar:
             best = sorted(similar, reverse=True)[:2]
             parts.append("like: " + "; ".join(f"“{_short(text)}” ({sim:.2f})" for sim, text in best))
-        return " | ".join(parts) if parts else "category name only"
+        elif described:
+            sim, text = max(described)
+            parts.append(f"described: “{_short(text)}” ({sim:.2f})")
+        return " | ".join(parts) if parts else "no shared words: a weak guess"
 
 
 def rank(

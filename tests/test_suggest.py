@@ -131,6 +131,7 @@ def test_a_category_description_from_a_codebook_is_evidence(tmp_path, cli):
     items = json.loads(cli("suggest", study, "--text", "pikavipit ja velat painaa", "--json").output)
     assert items[0]["category"] == "heikko toimeentulo"
     assert items[0]["path"] == ["heikko toimeentulo", "talous", "elämäntilanne"]
+    assert "described: “Asiakkaalla on pikavippejä ja velkoja.”" in items[0]["reason"]
 
 
 def test_description_sentences_are_examples_of_their_category(tmp_path):
@@ -193,11 +194,16 @@ def test_evaluate_cli(cli, trained_seed):
 def test_model_roundtrip_without_pickle():
     tokens = [[{"text": w, "lemma": w, "normalised": w}] for w in ("kiire", "motivointi", "kela", "asunto")]
     examples = [Example(text=w[0]["text"], label=i % 2 + 1, question_id=1, tokens=w) for i, w in enumerate(tokens)]
+    described = [Example(text="kiire ja kela", label=2, question_id=1, source="description",
+                         tokens=[{"text": w, "lemma": w, "normalised": w} for w in ("kiire", "ja", "kela")])]
     for kind in ("linear", "neighbours"):
-        model = SuggestionModel.fit(examples, [], kind=kind, calibrate=False)
+        model = SuggestionModel.fit(examples, described, kind=kind, calibrate=False)
         again = SuggestionModel.from_bytes(model.to_bytes())
         docs = [doc_from_tokens(t) for t in tokens]
         assert np.allclose(model.predict_proba(docs), again.predict_proba(docs))
+        x = again.transform(docs[:1])
+        assert again.similar_descriptions(x, 2)[0][1] == "kiire ja kela"
+        assert again.similar_descriptions(x, 1) == []
 
 
 def test_spacy_suggester_component(trained_seed):
