@@ -87,15 +87,21 @@ def test_probabilities_are_calibrated_distributions(trained_seed):
     assert 0.02 < model.estimator.temperature_ < 20  # fitted on out-of-fold predictions
 
 
+def import_reductions_csv(cli, study, header: str, rows: list[str]) -> None:
+    """Write a reductions CSV beside the study and import it through the CLI."""
+    csv = study.parent / "reductions.csv"
+    csv.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    assert cli("reductions", "import", study, csv).exit_code == 0
+
+
 def test_a_subcategory_with_no_coded_example_is_still_suggestible(tmp_path, cli):
     study = tmp_path / "s.koodari"
     cli("init", study)
-    csv = tmp_path / "r.csv"
-    csv.write_text("reduction,subcategory,upper,question\n"
-                   "kiire kuormittaa,kiire,työn kuormitus,Q1\n"
-                   "liikaa asiakkaita,asiakkaiden määrä,työn kuormitus,Q1\n"
-                   "esimies tukee,esimiehen tuki,työyhteisö,Q1\n", encoding="utf-8")
-    assert cli("reductions", "import", study, csv).exit_code == 0
+    import_reductions_csv(cli, study, "reduction,subcategory,upper,question", [
+        "kiire kuormittaa,kiire,työn kuormitus,Q1",
+        "liikaa asiakkaita,asiakkaiden määrä,työn kuormitus,Q1",
+        "esimies tukee,esimiehen tuki,työyhteisö,Q1",
+    ])
     with Study.open(study) as s:
         q = s.find_question("Q1")
         s.ensure_path(q, "työnohjaus", "työyhteisö")  # a category without any reduction yet
@@ -120,12 +126,11 @@ def test_a_category_description_from_a_codebook_is_evidence(tmp_path, cli):
         encoding="utf-8",
     )
     assert cli("import", study, qdc).exit_code == 0
-    csv = tmp_path / "r.csv"
-    csv.write_text("reduction,subcategory,upper,combining,question\n"
-                   "asunto on kaukana,asumisen ongelmat,asuminen,elämäntilanne,default\n"
-                   "vuokrat maksamatta,asumisen ongelmat,asuminen,elämäntilanne,default\n"
-                   "perhe tukee,perheen tuki,perhe,elämäntilanne,default\n", encoding="utf-8")
-    assert cli("reductions", "import", study, csv).exit_code == 0
+    import_reductions_csv(cli, study, "reduction,subcategory,upper,combining,question", [
+        "asunto on kaukana,asumisen ongelmat,asuminen,elämäntilanne,default",
+        "vuokrat maksamatta,asumisen ongelmat,asuminen,elämäntilanne,default",
+        "perhe tukee,perheen tuki,perhe,elämäntilanne,default",
+    ])
     trained = json.loads(cli("train", study, "--folds", "0", "--json").output)
     assert trained["description_sentences"] == 2
     items = json.loads(cli("suggest", study, "--text", "pikavipit ja velat painaa", "--json").output)
