@@ -211,6 +211,24 @@ def test_model_roundtrip_without_pickle():
         assert again.similar_descriptions(x, 1) == []
 
 
+def test_a_model_saved_before_descriptions_were_kept_still_loads():
+    """Studies trained by koodari 0.1 hold models without description arrays: they load and suggest."""
+    import io
+
+    tokens = [[{"text": w, "lemma": w, "normalised": w}] for w in ("kiire", "motivointi", "kela", "asunto")]
+    examples = [Example(text=w[0]["text"], label=i % 2 + 1, question_id=1, tokens=w) for i, w in enumerate(tokens)]
+    model = SuggestionModel.fit(examples, [], kind="neighbours", calibrate=False)
+    arrays = dict(np.load(io.BytesIO(model.to_bytes()), allow_pickle=False))
+    for key in ("desc_data", "desc_indices", "desc_indptr", "desc_shape", "desc_labels"):
+        del arrays[key]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    old = SuggestionModel.from_bytes(buffer.getvalue())
+    docs = [doc_from_tokens(t) for t in tokens]
+    assert old.description_texts == [] and old.similar_descriptions(old.transform(docs[:1]), 1) == []
+    assert np.allclose(old.predict_proba(docs), model.predict_proba(docs))
+
+
 def test_spacy_suggester_component(trained_seed):
     import spacy
 
