@@ -506,22 +506,14 @@ class SuggestionModel:
         arrays = dict(arrays)
         arrays["classes"] = est.classes_
         arrays["example_labels"] = self.example_labels
-        m = self.example_matrix
-        arrays.update(ex_data=m.data, ex_indices=m.indices, ex_indptr=m.indptr, ex_shape=np.array(m.shape))
-        d = self.description_matrix
-        arrays.update(
-            desc_data=d.data, desc_indices=d.indices, desc_indptr=d.indptr, desc_shape=np.array(d.shape),
-            desc_labels=self.description_labels,
-        )
+        arrays.update(_csr_arrays("ex", self.example_matrix))
+        arrays.update(_csr_arrays("desc", self.description_matrix), desc_labels=self.description_labels)
         params: dict[str, Any] = {"temperature": est.temperature_}
         if isinstance(est, LinearSuggester):
             arrays.update(coef=est.coef_, intercept=est.intercept_)
             params["C"] = est.C
         else:
-            X = est.X_
-            arrays.update(
-                nn_data=X.data, nn_indices=X.indices, nn_indptr=X.indptr, nn_shape=np.array(X.shape), nn_y=est.y_index_
-            )
+            arrays.update(_csr_arrays("nn", est.X_), nn_y=est.y_index_)
             params["k"] = est.k
             params["name_weight"] = est.name_weight
             params["description_weight"] = est.description_weight
@@ -561,23 +553,31 @@ class SuggestionModel:
                 description_weight=params.get("description_weight", 1.0),
             )
             est.row_weight_ = arrays["nn_row_weight"]
-            est.X_ = sp.csr_matrix(
-                (arrays["nn_data"], arrays["nn_indices"], arrays["nn_indptr"]), shape=tuple(arrays["nn_shape"])
-            )
+            est.X_ = _csr_from(arrays, "nn")
             est.y_index_ = arrays["nn_y"]
         est.classes_ = arrays["classes"]
         est.temperature_ = params["temperature"]
-        matrix = sp.csr_matrix(
-            (arrays["ex_data"], arrays["ex_indices"], arrays["ex_indptr"]), shape=tuple(arrays["ex_shape"])
-        )
+        matrix = _csr_from(arrays, "ex")
         model = cls(meta["kind"], features, est, meta["texts"], arrays["example_labels"], matrix, meta["meta"])
         if "desc_labels" in arrays:  # models saved before descriptions were kept have none
             model.description_texts = meta.get("descriptions", [])
             model.description_labels = arrays["desc_labels"]
-            model.description_matrix = sp.csr_matrix(
-                (arrays["desc_data"], arrays["desc_indices"], arrays["desc_indptr"]), shape=tuple(arrays["desc_shape"])
-            )
+            model.description_matrix = _csr_from(arrays, "desc")
         return model
+
+
+def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A sparse matrix as plain arrays for an .npz archive: `{prefix}_data`, `_indices`, `_indptr`, `_shape`."""
+    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices, f"{prefix}_indptr": m.indptr,
+            f"{prefix}_shape": np.array(m.shape)}
+
+
+def _csr_from(arrays: dict[str, np.ndarray], prefix: str) -> sp.csr_matrix:
+    """The sparse matrix that ``_csr_arrays`` stored under ``prefix``."""
+    return sp.csr_matrix(
+        (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
+        shape=tuple(arrays[f"{prefix}_shape"]),
+    )
 
 
 def _most_similar(
