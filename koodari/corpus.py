@@ -41,35 +41,29 @@ def load_corpus(study: Study, name: str, exclude_quotes: set[int] | None = None)
     folder = corpus_dir(name)
     questions = json.loads((folder / "questions.json").read_text(encoding="utf-8"))
     exclude_quotes = exclude_quotes or set()
+
+    def add(question_id: int, level: str, entry: dict, parent_id: int | None = None) -> int:
+        return study.ensure_category(
+            question_id,
+            level,
+            entry["name"],
+            parent_id,
+            description=describe(entry, exclude_quotes),
+            uncertain=entry.get("uncertain", False),
+            created_by=name,
+        )
+
     with study.transaction():
         for question in questions:
             qid = study.add_question(
                 question["code"], question["question"], question["title"], question["source_group"]
             )
             for comb in question["tree"]:
-                comb_id = study.ensure_category(
-                    qid, "combining", comb["name"], description=describe(comb, exclude_quotes), created_by=name
-                )
+                comb_id = add(qid, "combining", comb)
                 for upper in comb["upper"]:
-                    upper_id = study.ensure_category(
-                        qid,
-                        "upper",
-                        upper["name"],
-                        comb_id,
-                        description=describe(upper, exclude_quotes),
-                        uncertain=upper["uncertain"],
-                        created_by=name,
-                    )
+                    upper_id = add(qid, "upper", upper, comb_id)
                     for sub in upper["subcategories"]:
-                        study.ensure_category(
-                            qid,
-                            "sub",
-                            sub["name"],
-                            upper_id,
-                            description=describe(sub, exclude_quotes),
-                            uncertain=sub["uncertain"],
-                            created_by=name,
-                        )
+                        add(qid, "sub", sub, upper_id)
         reductions = 0
         if (folder / "reductions.csv").is_file():
             reductions = import_reductions(study, folder / "reductions.csv", source=f"corpus:{name}").reductions
