@@ -143,7 +143,8 @@ def main() -> None:
                         kept_hit[example.unit] = gold in r[:3]
 
     # how many held-out quotes share not one content word with their subcategory's evidence?
-    document_frequency = Counter(t for e in always + examples for t in content_terms(e))
+    everything = [(e, content_terms(e)) for e in always + examples]  # analysed once, used per quote
+    document_frequency = Counter(t for _, terms in everything for t in terms)
     common = {t for t, _ in document_frequency.most_common(40)}
     overlap: dict[bool, list[bool]] = {True: [], False: []}
     for q in quotes:
@@ -151,9 +152,9 @@ def main() -> None:
         if gold is None:
             continue
         evidence: set[str] = set()
-        for e in always + examples:
+        for e, terms in everything:
             if tree.ancestor(e.label, "sub") == gold and e.unit != q.unit and e.text not in paraphrases.get(q.unit, ()):
-                evidence |= content_terms(e)
+                evidence |= terms
         overlap[bool((content_terms(q) - common) & evidence)].append(kept_hit[q.unit])
 
     # speed: training on everything, suggesting per utterance with the model loaded
