@@ -8,6 +8,7 @@ a failure rolls back, so a failed import leaves the file as it was.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,6 @@ from typing import Any
 from koodari.errors import KoodariError
 
 APPLICATION_ID = 0x4B4F4F44  # "KOOD"
-SQLITE_MAGIC = b"SQLite format 3\x00"
 LEVELS = ("sub", "upper", "combining")
 PARENT_LEVEL = {"sub": "upper", "upper": "combining"}
 DEFAULT_QUESTION = "default"
@@ -167,34 +167,54 @@ class Category:
 class Study:
     """An open study file. Use ``Study.create`` or ``Study.open``; close with ``close()`` or ``with``."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: bool = False) -> None:
         self.path = path
         self.conn = conn
+        self.read_only = read_only
         self._depth = 0
 
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: str | Path) -> Study:
+        """A new, empty study. It is built beside ``path`` and renamed into place when complete, so a full
+        disk or a crash never leaves a half-made file under the study's name."""
         path = Path(path)
-        if path.exists():
+        if path.exists() or path.is_symlink():
             raise KoodariError("already exists; refusing to overwrite a study", path)
-        if not path.parent.exists():
+        if not path.parent.is_dir():
             raise KoodariError("folder does not exist", path.parent)
-        conn = _connect(path)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        study = cls(path, conn)
-        study._migrate()
-        with study.transaction():
-            conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (now(),))
-        return study
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.unlink(missing_ok=True)
+        try:
+            conn = _connect(partial)
+            try:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                study = cls(partial, conn)
+                study._migrate()
+                with study.transaction():
+                    conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (now(),))
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+            os.replace(partial, path)
+        except (sqlite3.Error, OSError) as exc:
+            raise KoodariError(f"cannot create the study ({_reason(exc)}); nothing was written", path) from exc
+        finally:
+            for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+                leftover.unlink(missing_ok=True)
+        return cls.open(path)
 
     @classmethod
     def open(cls, path: str | Path) -> Study:
+        """Open an existing study: refuse anything that is not a koodari study, a damaged one, or one of a
+        newer koodari; migrate an older one. A study whose file has no write permission opens read-only."""
         path = Path(path)
         check_study_file(path)
-        conn = _connect(path)
-        study = cls(path, conn)
+        read_only = not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222
+        conn = _connect(path, read_only=read_only, existing=True)
+        study = cls(path, conn, read_only=read_only)
+        study._check_integrity()
         study._migrate()
         return study
 
@@ -207,6 +227,20 @@ class Study:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _check_integrity(self) -> None:
+        """Refuse a damaged study before anything reads or writes it (``PRAGMA quick_check``)."""
+        try:
+            problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            self.conn.close()
+            raise KoodariError(
+                f"the study file is damaged ({problems[0]}); koodari will not read or write it. Restore your last "
+                f"backup, or rescue what is readable with `sqlite3 {self.path.name} .recover > rescued.sql`",
+                self.path,
+            )
+
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
@@ -214,6 +248,8 @@ class Study:
                 f"study schema version {version} is newer than this koodari ({len(MIGRATIONS)}); upgrade koodari",
                 self.path,
             )
+        if version < len(MIGRATIONS) and self.read_only:
+            raise KoodariError("the study is read-only and needs an upgrade of its schema; make it writable", self.path)
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
                 for statement in _statements(script):
@@ -228,6 +264,8 @@ class Study:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; nested calls join the outer transaction."""
         if self._depth == 0:
+            if self.read_only:
+                raise KoodariError("the study file is read-only (no write permission); nothing was changed", self.path)
             self.conn.execute("BEGIN IMMEDIATE")
         self._depth += 1
         try:
@@ -476,33 +514,56 @@ class TreeConflict(KoodariError):
 
 
 def check_study_file(path: Path) -> None:
-    """Refuse, without touching it, anything that is not a koodari study."""
+    """Refuse, without changing it, anything that is not a koodari study.
+
+    The header is read through SQLite, never with a plain ``open()``: closing any other descriptor of a
+    database file drops every POSIX lock SQLite holds on it in this process (and a review session's
+    background retraining opens the study in the reviewer's own process)."""
     if not path.exists():
         raise KoodariError("no such study file (create one with `koodari init`)", path)
     if path.is_dir():
         raise KoodariError("is a directory, not a study file", path)
-    try:
-        with path.open("rb") as fh:
-            header = fh.read(100)
-    except OSError as exc:
-        raise KoodariError(f"cannot read study file ({exc.strerror})", path) from exc
-    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+    if not path.is_file():
+        raise KoodariError("is not a regular file", path)
+    if path.stat().st_size < 100:
         raise KoodariError("not a koodari study (not an SQLite database)", path)
-    if int.from_bytes(header[68:72], "big") != APPLICATION_ID:
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise KoodariError("not a koodari study (not an SQLite database)", path) from exc
+        raise KoodariError(f"cannot read study file ({exc})", path) from exc
+    if application_id != APPLICATION_ID:
         raise KoodariError("not a koodari study (an SQLite database of another application)", path)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, read_only: bool = False, existing: bool = False) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        if read_only or existing:  # never create a file by accident
+            mode = "ro" if read_only else "rw"
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=30,
+                                   isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        if not read_only:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
     except sqlite3.DatabaseError as exc:
         raise KoodariError(f"cannot open study ({exc})", path) from exc
     return conn
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
 
 
 def _statements(script: str) -> list[str]:
