@@ -8,7 +8,6 @@ Undo never deletes: it records an ``undo`` decision and retracts the coding it u
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import threading
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from koodari.errors import KoodariError
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import Study, now
-from koodari.suggest import Suggester, Suggestion, train
+from koodari.suggest import Suggester, Suggestion, latest_model, load_model, train
 
 FILLERS = frozenset(
     [
@@ -131,7 +130,8 @@ class ReviewSession:
         self.session_decisions = 0
         self.shown_at = time.monotonic()
         self._training: threading.Thread | None = None
-        self._model_ready = False  # a retrained model version waits in the study
+        self._ready_version: int | None = None  # a model version this session retrained, waiting to be used
+        self.training_error: str | None = None  # why the last background retraining failed, if it did
         self.suggester = self._make_suggester()
         self._cache: dict[int, list[Suggestion]] = {}
         from koodari.nlp.cache import ensure_analysed
@@ -381,14 +381,15 @@ class ReviewSession:
         return {r[0] for r in rows}
 
     def _make_suggester(self, reuse: bool = False) -> Suggester:
-        """A model that has never seen another coder's review codes (blind coding)."""
+        """A model that has never seen another coder's review codes (blind coding): the newest such model
+        version in the study, or a new one trained for this coder."""
         if reuse:
             return Suggester(self.study, self.pipeline, self.suggester.version, self.suggester.model)
-        others = self.other_coders()
-        row = self.study.conn.execute("SELECT training FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None or set(json.loads(row["training"]).get("coders", {})) & others:
-            train(self.study, self.pipeline, exclude_coders=others)
-        return Suggester(self.study, self.pipeline)
+        found = latest_model(self.study, exclude_coders=self.other_coders())
+        if found is None:
+            version, _ = train(self.study, self.pipeline, exclude_coders=self.other_coders())
+            found = version, load_model(self.study, version)
+        return Suggester(self.study, self.pipeline, *found)
 
     def _after_decision(self) -> None:
         self.decisions_since_training += 1
@@ -400,23 +401,22 @@ class ReviewSession:
                 self._training = threading.Thread(target=self._train_in_background, daemon=True)
                 self._training.start()
         else:
-            train(self.study, self.pipeline, exclude_coders=self.other_coders())
-            self._model_ready = True
+            self._ready_version, _ = train(self.study, self.pipeline, exclude_coders=self.other_coders())
             self._swap_model()
 
     def _train_in_background(self) -> None:
         try:
             with Study.open(self.study.path) as study:  # its own connection: this runs in another thread
-                train(study, self.pipeline, exclude_coders=self.other_coders(study))
-            self._model_ready = True
-        except Exception:  # a failed retraining keeps the current model; the session goes on
-            self._model_ready = False
+                self._ready_version, _ = train(study, self.pipeline, exclude_coders=self.other_coders(study))
+        except Exception as exc:  # a failed retraining keeps the current model; the session goes on
+            self.training_error = f"{type(exc).__name__}: {exc}"
 
     def _swap_model(self) -> None:
-        if not self._model_ready:
+        """Use the version this session's retraining made (never another coder's newer one)."""
+        version, self._ready_version = self._ready_version, None
+        if version is None:
             return
-        self._model_ready = False
-        self.suggester = Suggester(self.study, self.pipeline)
+        self.suggester = Suggester(self.study, self.pipeline, version, load_model(self.study, version))
         self._cache.clear()
 
     def wait_for_training(self, timeout: float = 120) -> None:
@@ -434,7 +434,7 @@ class ResolveSession(ReviewSession):
         self.pair = coders
         super().__init__(study, CONSENSUS, pipeline, **kwargs)
 
-    def other_coders(self) -> set[str]:
+    def other_coders(self, study: Study | None = None) -> set[str]:
         return set()  # consensus is not blind: it exists to see both codes
 
     def uncoded(self) -> list[int]:

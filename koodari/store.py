@@ -164,6 +164,21 @@ class Category:
     uncertain: bool
 
 
+@dataclass(frozen=True)
+class ModelVersion:
+    """A trained model's record: what it was trained on (``training``) and how well it did (``metrics``)."""
+
+    id: int
+    created_at: str
+    kind: str
+    training: dict[str, Any]
+    metrics: dict[str, Any]
+
+    def trained_on(self) -> set[str]:
+        """The coders whose codes this model has seen."""
+        return set(self.training.get("coders", {}))
+
+
 class Study:
     """An open study file. Use ``Study.create`` or ``Study.open``; close with ``close()`` or ``with``."""
 
@@ -487,6 +502,30 @@ class Study:
                 (segment_id, unit, original, reduction, category_id, speaker, coder, source, now()),
             )
             return int(cur.lastrowid)
+
+    # -- model versions ------------------------------------------------------------------------
+
+    def add_model_version(self, kind: str, training: dict[str, Any], metrics: dict[str, Any], model: bytes) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO model_versions (created_at, kind, training, metrics, model) VALUES (?, ?, ?, ?, ?)",
+                (now(), kind, json.dumps(training, ensure_ascii=False), json.dumps(metrics), model),
+            )
+            return int(cur.lastrowid)
+
+    def model_versions(self, newest_first: bool = False) -> list[ModelVersion]:
+        """Every model version's record (without the model itself)."""
+        order = "DESC" if newest_first else "ASC"
+        rows = self.conn.execute(
+            f"SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id {order}")
+        return [ModelVersion(r["id"], r["created_at"], r["kind"], json.loads(r["training"]), json.loads(r["metrics"]))
+                for r in rows]
+
+    def model_blob(self, version: int) -> bytes:
+        row = self.conn.execute("SELECT model FROM model_versions WHERE id = ?", (version,)).fetchone()
+        if row is None:
+            raise KoodariError(f"no model version {version}", self.path)
+        return bytes(row[0])
 
     def log_import(self, path: str, sha256: str, kind: str, summary: dict[str, Any]) -> None:
         with self.transaction():

@@ -7,7 +7,6 @@ into ranked, hierarchy-aware suggestions with reasons.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from koodari.classify import DEFAULT_KIND, Doc, Example, SuggestionModel, doc_fr
 from koodari.errors import KoodariError
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
-from koodari.store import LEVELS, Study, now
+from koodari.store import LEVELS, Study
 
 NEW_CATEGORY_PROBABILITY = 0.25  # below this top-1 probability (sub level) a unit may need a new category
 NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar
@@ -199,30 +198,28 @@ def train(
         "kind": kind,
         "pipeline": pipeline.id,
     }
-    with study.transaction():
-        cur = study.conn.execute(
-            "INSERT INTO model_versions (created_at, kind, training, metrics, model) VALUES (?, ?, ?, ?, ?)",
-            (now(), kind, json.dumps(training, ensure_ascii=False), json.dumps(metrics), model.to_bytes()),
-        )
-    return int(cur.lastrowid), {"version": int(cur.lastrowid), **training, "metrics": metrics}
+    version = study.add_model_version(kind, training, metrics, model.to_bytes())
+    return version, {"version": version, **training, "metrics": metrics}
 
 
-def latest_model(study: Study) -> tuple[int, SuggestionModel] | None:
-    row = study.conn.execute("SELECT id, model FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
-    if row is None:
-        return None
-    model = SuggestionModel.from_bytes(row["model"])
-    return row["id"], model
+def load_model(study: Study, version: int) -> SuggestionModel:
+    return SuggestionModel.from_bytes(study.model_blob(version))
+
+
+def latest_model(study: Study, exclude_coders: set[str] | None = None) -> tuple[int, SuggestionModel] | None:
+    """The newest model version, or, for a blind coder, the newest that never saw ``exclude_coders``'s codes."""
+    for record in study.model_versions(newest_first=True):
+        if not (exclude_coders and record.trained_on() & exclude_coders):
+            return record.id, load_model(study, record.id)
+    return None
 
 
 def ensure_model(study: Study, pipeline: FinnishPipeline) -> tuple[int, SuggestionModel]:
     """The latest model version, training one first when the study has none."""
     found = latest_model(study)
-    if found is not None:
-        return found
-    version, _ = train(study, pipeline)
-    found = latest_model(study)
-    assert found is not None and found[0] == version
+    if found is None:
+        version, _ = train(study, pipeline)
+        found = version, load_model(study, version)
     return found
 
 
