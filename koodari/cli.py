@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,11 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except KoodariError as exc:
             fail(str(exc))
+        except sqlite3.Error as exc:  # a last line of defence: the study's own checks come first
+            fail(f"the study could not be read or written ({exc}); nothing more was changed")
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{(exc.strerror or str(exc)).lower()}")
         except KeyboardInterrupt:
             err_console.print("interrupted; everything decided so far is saved")
             raise typer.Exit(130) from None
