@@ -144,6 +144,7 @@ def import_(
         return
     with open_study(study) as s:
         summary = import_transcripts(s, files, question)
+        unlinked = s.units_without_question() if len(s.questions()) > 1 else {}
     if as_json:
         print_json(summary.as_dict())
         return
@@ -151,6 +152,33 @@ def import_(
         f"imported {summary.documents} documents, {summary.segments} units"
         + (f"; {len(summary.skipped)} already in the study" if summary.skipped else "")
     )
+    for theme, count in unlinked.items():
+        which = f'--theme "{theme}"' if theme else "--document NAME"
+        console.print(f"[yellow]{count} units ({'theme ' + repr(theme) if theme else 'no theme'}) belong to no "
+                      f"research question:[/] link them with `koodari assign {study} {which} --question CODE`, "
+                      "or choose in `koodari review`", highlight=False)
+
+
+@app.command()
+@guarded
+def assign(
+    study: StudyArg,
+    question: Annotated[str, typer.Option(help="The research question (code or text).")],
+    theme: Annotated[str | None, typer.Option(help="Units of this theme (remembered for later imports).")] = None,
+    document: Annotated[str | None, typer.Option(help="Units of this document (name or id).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Link units that belong to no research question to one: by their theme, or by their document."""
+    if (theme is None) == (document is None):
+        raise KoodariError("name either --theme or --document")
+    with open_study(study) as s:
+        question_id = s.require_question(question)
+        document_id = s.document_id(document) if document is not None else None
+        changed = s.assign_question(question_id, theme=theme, document_id=document_id)
+    if as_json:
+        print_json({"units": changed, "question": question})
+    else:
+        console.print(f"{changed} units linked to {question}", highlight=False)
 
 
 @reductions_app.command("import")

@@ -66,7 +66,7 @@ def theme_question(study: Study, theme: str | None) -> int | None:
     """The research question a theme line refers to: by its marker (`T4`) or by its text."""
     if not theme:
         return None
-    found = study.find_question(theme)
+    found = study.remembered_theme_question(theme) or study.find_question(theme)
     if found is not None:
         return found
     marker = THEME_RE.match(theme)

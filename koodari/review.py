@@ -143,14 +143,7 @@ class ReviewSession:
     # -- scope ---------------------------------------------------------------------------------
 
     def _document(self, document: str | None) -> int | None:
-        if document is None:
-            return None
-        row = self.study.conn.execute(
-            "SELECT id FROM documents WHERE name = ? OR CAST(id AS TEXT) = ?", (document, document)
-        ).fetchone()
-        if row is None:
-            raise KoodariError(f"no document '{document}' in the study", self.study.path)
-        return row[0]
+        return None if document is None else self.study.document_id(document)
 
 
     def _scope_sql(self) -> tuple[str, list]:
@@ -298,9 +291,29 @@ class ReviewSession:
             raise KoodariError(f"no suggestion number {rank}")
         return self.code(unit_id, ranked[rank - 1].category_id, "accept" if rank == 1 else "pick", rank)
 
+    def needs_question(self, unit_id: int) -> bool:
+        """True when the unit belongs to no research question and the study has several to choose from
+        (suggestions would mix trees, and a new category would have no place)."""
+        return self.study.segment(unit_id)["question_id"] is None and len(self.study.questions()) > 1
+
+    def assign_question(self, unit_id: int, question: str) -> int:
+        """Link the unit's theme (or, without a theme, its document) to a research question, remembered for
+        the other units and later imports; returns how many units were linked."""
+        seg = self.study.segment(unit_id)
+        question_id = self.study.require_question(question)
+        if seg["theme"]:
+            changed = self.study.assign_question(question_id, theme=seg["theme"])
+        else:
+            changed = self.study.assign_question(question_id, document_id=seg["document_id"])
+        self._cache.clear()
+        return changed
+
     def new_subcategory(self, unit_id: int, name: str, upper: str | None = None) -> int:
         seg = self.study.segment(unit_id)
-        question_id = seg["question_id"] or self.study.question_for(None)
+        if self.needs_question(unit_id):
+            raise KoodariError("choose the unit's research question first")
+        questions = self.study.questions()
+        question_id = seg["question_id"] or (questions[0]["id"] if questions else self.study.question_for(None))
         with self.study.transaction():
             category_id = self.study.ensure_path(question_id, name, upper or None, created_by=self.coder)
             decision = self.code(unit_id, category_id, "new")

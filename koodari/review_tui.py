@@ -169,6 +169,15 @@ def run_review(session: ReviewSession, console: Console, keys: Keys) -> None:
     message = ""
     unit = session.next_unit()
     while unit is not None:
+        if session.needs_question(unit):
+            answer = ask_question(session, unit, console, keys)
+            if answer == "quit":
+                break
+            if answer == "skip":
+                session.skip(unit)
+                unit = session.next_unit()
+                continue
+            message = answer
         render(console, session, unit, message)
         message = ""
         key = keys.key()
@@ -197,6 +206,36 @@ def run_review(session: ReviewSession, console: Console, keys: Keys) -> None:
     console.print(f"saved: {progress.coded}/{progress.total} units coded by {session.coder}"
                   + (" — all done" if unit is None else "; `koodari review` resumes at the first uncoded unit"),
                   highlight=False)
+
+
+def ask_question(session: ReviewSession, unit: int, console: Console, keys: Keys) -> str:
+    """Ask which research question the unit's theme (or document) belongs to; the answer is remembered.
+    Returns a message for the screen, or "skip" / "quit"."""
+    view = session.view(unit)
+    console.clear()
+    console.print(f"{view.speaker or '?'}: {view.text}", highlight=False)
+    where = f"theme '{view.theme}'" if view.theme else "this document (it has no theme lines)"
+    console.print(f"[yellow]{where} belongs to no research question yet.[/] Which one?", highlight=False)
+    questions = session.study.questions()
+    table = Table("#", "code", "research question")
+    for i, q in enumerate(questions, 1):
+        table.add_row(str(i), q["code"], q["text"])
+    console.print(table)
+    while True:
+        answer = keys.line("number or code (Enter skips the unit, q quits): ")
+        if answer is None or answer.strip().lower() == "q":
+            return "quit"
+        answer = answer.strip()
+        if not answer:
+            return "skip"
+        if answer.isdigit() and 1 <= int(answer) <= len(questions):
+            answer = questions[int(answer) - 1]["code"]
+        try:
+            linked = session.assign_question(unit, answer)
+        except KoodariError as exc:
+            console.print(f"[red]{exc}[/]")
+            continue
+        return f"[green]{where} → {answer} ({linked} units); remembered[/]"
 
 
 def handle(key: str, session: ReviewSession, unit: int, console: Console, keys: Keys) -> int | str | None:

@@ -23,6 +23,7 @@ APPLICATION_ID = 0x4B4F4F44  # "KOOD"
 LEVELS = ("sub", "upper", "combining")
 PARENT_LEVEL = {"sub": "upper", "upper": "combining"}
 DEFAULT_QUESTION = "default"
+THEME_QUESTION_KEY = "theme-question:"  # meta key prefix: a theme the researcher linked to a question
 
 MIGRATIONS: list[str] = [
     # 1: the spine
@@ -348,6 +349,49 @@ class Study:
         if found is not None:
             return found
         return self.add_question(key.strip(), key.strip())
+
+    def remembered_theme_question(self, theme: str | None) -> int | None:
+        """The question a researcher linked this theme to (``assign_question``), if any."""
+        if not theme or not theme.strip():
+            return None
+        value = self.get_meta(THEME_QUESTION_KEY + " ".join(theme.split()).casefold())
+        return int(value) if value is not None and self.has_question(int(value)) else None
+
+    def has_question(self, question_id: int) -> bool:
+        return self.conn.execute("SELECT 1 FROM questions WHERE id = ?", (question_id,)).fetchone() is not None
+
+    def assign_question(self, question_id: int, theme: str | None = None, document_id: int | None = None) -> int:
+        """Link the units that have no research question to one: those of a theme (remembered, so later
+        imports with that theme follow), or those of a document. Returns how many units changed."""
+        if theme is None and document_id is None:
+            raise ValueError("assign a question to a theme or a document")
+        sql, args = "UPDATE segments SET question_id = ? WHERE question_id IS NULL", [question_id]
+        with self.transaction():
+            if theme is not None:
+                theme = " ".join(theme.split())
+                self.set_meta(THEME_QUESTION_KEY + theme.casefold(), str(question_id))
+                sql += " AND lower(trim(theme)) = lower(?)"
+                args.append(theme)
+            if document_id is not None:
+                sql += " AND document_id = ?"
+                args.append(document_id)
+            return self.conn.execute(sql, args).rowcount
+
+    def units_without_question(self) -> dict[str | None, int]:
+        """Themes (None: no theme) of the interviewees' units that have no research question, with counts."""
+        rows = self.conn.execute(
+            "SELECT theme, count(*) FROM segments WHERE question_id IS NULL AND is_interviewer = 0 GROUP BY theme"
+            " ORDER BY min(id)")
+        return {r[0]: r[1] for r in rows}
+
+    def document_id(self, key: str) -> int:
+        """A document by name or id; a clear error for an unknown one."""
+        row = self.conn.execute(
+            "SELECT id FROM documents WHERE name = ? OR CAST(id AS TEXT) = ? ORDER BY id LIMIT 1", (key, key)
+        ).fetchone()
+        if row is None:
+            raise KoodariError(f"no document '{key}' in the study", self.path)
+        return int(row[0])
 
     def questions(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM questions ORDER BY id").fetchall()
