@@ -549,6 +549,9 @@ def export_(
     from koodari.interop import export
     from koodari.reports import REPORT_KINDS, export_report
 
+    formats = ("qdpx", "qdc", *REPORT_KINDS)
+    if kind not in formats:
+        raise KoodariError(f"unknown export format '{kind}' ({', '.join(formats)})")
     if kind in REPORT_KINDS:
         with open_study(study) as s:
             count, names = export_report(s, kind, out, pseudonymise, examples, question, force)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -61,7 +62,23 @@ def run_demo(directory: Path, console: Console) -> Path:
                 console.print(rich_table)
         assert all(theme_question(study, r["theme"]) for r in rows)
         show_suggestions(study, rows[:DEMO_SUGGESTIONS], console)
+    show_next_steps(path, console)
     return path
+
+
+def show_next_steps(path: Path, console: Console) -> None:
+    """What a researcher does next with the demo study."""
+    program = sys.argv[0] if Path(sys.argv[0]).name == "koodari" else "koodari"
+    console.rule("Next")
+    console.print(
+        f"Code the demo interview yourself, one unit at a time (Enter accepts, 1-9 pick, ? helps):\n"
+        f"  {program} review {path} --coder YOUR_NAME\n"
+        f"Then see your codes in the tree and export them for your report or another QDA tool:\n"
+        f"  {program} tree {path} --question T6\n"
+        f"  {program} export {path} xlsx coded-units.xlsx\n"
+        f"  {program} export {path} qdpx kainuu.qdpx",
+        highlight=False,
+    )
 
 
 def show_suggestions(study: Study, rows: list[dict], console: Console) -> None:

@@ -128,8 +128,8 @@ def to_rich(rows: list[TreeRow]):  # -> list[rich.table.Table]
             table = Table(title=f"{r.question}: {r.question_text}", title_justify="left", show_lines=False)
             for name in ("subcategory", "upper category", "combining category"):
                 table.add_column(name, overflow="fold")
-            table.add_column("red.", justify="right")
-            table.add_column("spk.", justify="right")
+            table.add_column("reductions", justify="right")
+            table.add_column("speakers", justify="right")
             tables.append(table)
             last_upper = last_comb = None
         assert table is not None

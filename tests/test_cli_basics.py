@@ -23,3 +23,11 @@ def test_console_script_is_installed():
     assert exe.is_file(), "the koodari console script is not installed"
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("koodari ")
+
+
+def test_an_unknown_export_format_lists_every_format(study_path, cli, tmp_path):
+    result = cli("export", study_path, "pdf", tmp_path / "x.pdf")
+    assert result.exit_code != 0
+    for kind in ("qdpx", "qdc", "csv", "xlsx", "tree-md", "tree-docx"):
+        assert kind in result.output
+    assert not (tmp_path / "x.pdf").exists()

@@ -98,11 +98,13 @@ def test_demo_builds_a_real_study_and_ends_with_suggestions(tmp_path, cli):
     study = tmp_path / "demo" / "kainuu-2012.koodari"
     assert study.exists()
     assert "Jokkainen voijaan tietää se kyllä" in result.output
-    assert "T10: Millaiset asiat kuormittavat" in result.output.split("koodari tree")[-1]  # the tree
+    assert "T10: Millaiset asiat kuormittavat" in result.output.split("the whole tree:")[-1]  # the tree
     # ... and it ends with suggestions for the first units, with their reasons
-    tail = result.output.split("Training the suggestion model")[-1]
+    tail = result.output.split("Training the suggestion model")[-1].split("Next")[0]
     assert tail.count("unit ") == 5 and "lemmas:" in tail and "→" in tail
-    assert result.output.rstrip().splitlines()[-1].startswith("└")
+    # ... and then says what to do next, with commands that work on the demo study
+    next_steps = result.output.split("Next")[-1]
+    assert f"review {study} --coder YOUR_NAME" in next_steps and f"export {study} qdpx" in next_steps
     assert "ulosottoasiat" in result.output  # T6's tree is printed
     with Study.open(study) as s:
         # the quotes the demo transcript was composed from are held out of the coded material
