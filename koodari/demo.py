@@ -78,6 +78,7 @@ def show_next_steps(path: Path, console: Console) -> None:
         f"  {program} export {path} xlsx coded-units.xlsx\n"
         f"  {program} export {path} qdpx kainuu.qdpx",
         highlight=False,
+        soft_wrap=True,  # commands are copied: never broken across lines
     )
 
 
