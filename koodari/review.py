@@ -386,21 +386,19 @@ class ReviewSession:
 
     # -- the model ----------------------------------------------------------------------------
 
-    def other_coders(self, study: Study | None = None) -> set[str]:
-        """Coders whose review codes this coder's model must not see (blind coding)."""
-        rows = (study or self.study).conn.execute(
-            "SELECT DISTINCT coder FROM reductions WHERE source = 'review' AND coder != ?", (self.coder,)
-        )
-        return {r[0] for r in rows}
+    @property
+    def blind_for(self) -> str | None:
+        """Whose blind review this is: its model never sees another coder's review codes."""
+        return self.coder
 
     def _make_suggester(self, reuse: bool = False) -> Suggester:
         """A model that has never seen another coder's review codes (blind coding): the newest such model
         version in the study, or a new one trained for this coder."""
         if reuse:
             return Suggester(self.study, self.pipeline, self.suggester.version, self.suggester.model)
-        found = latest_model(self.study, exclude_coders=self.other_coders())
+        found = latest_model(self.study, blind_for=self.blind_for)
         if found is None:
-            version, _ = train(self.study, self.pipeline, exclude_coders=self.other_coders())
+            version, _ = train(self.study, self.pipeline, blind_for=self.blind_for)
             found = version, load_model(self.study, version)
         return Suggester(self.study, self.pipeline, *found)
 
@@ -414,13 +412,13 @@ class ReviewSession:
                 self._training = threading.Thread(target=self._train_in_background, daemon=True)
                 self._training.start()
         else:
-            self._ready_version, _ = train(self.study, self.pipeline, exclude_coders=self.other_coders())
+            self._ready_version, _ = train(self.study, self.pipeline, blind_for=self.blind_for)
             self._swap_model()
 
     def _train_in_background(self) -> None:
         try:
             with Study.open(self.study.path) as study:  # its own connection: this runs in another thread
-                self._ready_version, _ = train(study, self.pipeline, exclude_coders=self.other_coders(study))
+                self._ready_version, _ = train(study, self.pipeline, blind_for=self.blind_for)
         except Exception as exc:  # a failed retraining keeps the current model; the session goes on
             self.training_error = f"{type(exc).__name__}: {exc}"
 
@@ -447,8 +445,9 @@ class ResolveSession(ReviewSession):
         self.pair = coders
         super().__init__(study, CONSENSUS, pipeline, **kwargs)
 
-    def other_coders(self, study: Study | None = None) -> set[str]:
-        return set()  # consensus is not blind: it exists to see both codes
+    @property
+    def blind_for(self) -> str | None:
+        return None  # consensus is not blind: it exists to see both codes
 
     def uncoded(self) -> list[int]:
         from koodari.agreement import coding_table

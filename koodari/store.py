@@ -179,6 +179,12 @@ class ModelVersion:
         """The coders whose codes this model has seen."""
         return set(self.training.get("coders", {}))
 
+    def saw_review_codes_of(self, review_coders: set[str]) -> set[str]:
+        """The coders whose review codes this model saw (older records only list coders: assume the worst)."""
+        if "review_coders" in self.training:
+            return set(self.training["review_coders"])
+        return self.trained_on() & review_coders
+
 
 class Study:
     """An open study file. Use ``Study.create`` or ``Study.open``; close with ``close()`` or ``with``."""
@@ -546,6 +552,10 @@ class Study:
                 (segment_id, unit, original, reduction, category_id, speaker, coder, source, now()),
             )
             return int(cur.lastrowid)
+
+    def review_coders(self) -> set[str]:
+        """Everyone who has coded in review (their codes are kept from each other: blind coding)."""
+        return {r[0] for r in self.conn.execute("SELECT DISTINCT coder FROM reductions WHERE source = 'review'")}
 
     # -- model versions ------------------------------------------------------------------------
 

@@ -83,8 +83,11 @@ def coded_examples(
     exclude_coders: set[str] | None = None,
     only_coders: set[str] | None = None,
     exclude_units: set[str] | None = None,
+    blind_for: str | None = None,
 ) -> list[Example]:
-    """Every coding in the study as a training example; a unit with a consensus code keeps only that."""
+    """Every coding in the study as a training example; a unit with a consensus code keeps only that.
+    ``blind_for``: leave out every other coder's review codes (blind coding), read in the same query, so a
+    code added while this runs can never slip in."""
     rows = study.conn.execute(
         """SELECT r.id, r.segment_id, r.unit, r.original, r.reduction, r.category_id, r.coder, r.source,
                   coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, c.question_id
@@ -96,6 +99,8 @@ def coded_examples(
     for r in rows:
         key = unit_key(r)
         if exclude_coders and r["coder"] in exclude_coders:
+            continue
+        if blind_for is not None and r["source"] == "review" and r["coder"] != blind_for:
             continue
         if only_coders and r["coder"] not in only_coders:
             continue
@@ -168,9 +173,12 @@ def train(
     kind: str = DEFAULT_KIND,
     evaluate_folds: int = 3,
     exclude_coders: set[str] | None = None,
+    blind_for: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Train on all coded material, store a new model version, return (version id, its record)."""
-    examples = attach_tokens(study, pipeline, coded_examples(study, exclude_coders=exclude_coders))
+    """Train on all coded material, store a new model version, return (version id, its record).
+    ``blind_for``: a model for one coder's blind review (no other coder's review codes)."""
+    examples = attach_tokens(study, pipeline, coded_examples(study, exclude_coders=exclude_coders,
+                                                              blind_for=blind_for))
     always = attach_tokens(study, pipeline, category_examples(study))
     if not examples:
         raise KoodariError(
@@ -195,6 +203,8 @@ def train(
         "description_sentences": sum(e.source == "description" for e in always),
         "classes": int(len(model.classes)),
         "coders": coders,
+        "review_coders": sorted({e.coder for e in examples if e.source == "review" and e.coder}),
+        "blind_for": blind_for,
         "kind": kind,
         "pipeline": pipeline.id,
     }
@@ -206,10 +216,11 @@ def load_model(study: Study, version: int) -> SuggestionModel:
     return SuggestionModel.from_bytes(study.model_blob(version))
 
 
-def latest_model(study: Study, exclude_coders: set[str] | None = None) -> tuple[int, SuggestionModel] | None:
-    """The newest model version, or, for a blind coder, the newest that never saw ``exclude_coders``'s codes."""
+def latest_model(study: Study, blind_for: str | None = None) -> tuple[int, SuggestionModel] | None:
+    """The newest model version; for a blind coder, the newest that never saw another coder's review codes."""
+    review_coders = study.review_coders() if blind_for is not None else set()
     for record in study.model_versions(newest_first=True):
-        if not (exclude_coders and record.trained_on() & exclude_coders):
+        if blind_for is None or record.saw_review_codes_of(review_coders) <= {blind_for}:
             return record.id, load_model(study, record.id)
     return None
 
