@@ -49,16 +49,15 @@ def build_study(folder: Path) -> Path:
         if q.get("question"):
             by_question[q["question"]].append(q)
     for round_ in (1, 2):
-        lines = []
         for code, items in sorted(by_question.items()):
-            lines += [f"{code}", "", "H: Kertoisitko tästä?"]
+            lines = ["H: Kertoisitko tästä?"]
             for q in (items if round_ == 1 else list(reversed(items))):
                 text = q["text"] if round_ == 1 else " ".join(reversed(q["text"].split(". ")))
                 lines.append(f"{q['speaker'] or 'V'}: {text}")
-            lines.append("")
-        path = folder / f"haastattelu-{round_}.txt"
-        path.write_text("\n".join(lines), encoding="utf-8")
-        subprocess.run([KOODARI, "import", str(study), str(path)], check=True, capture_output=True)
+            path = folder / f"haastattelu-{code}-{round_}.txt"
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            subprocess.run([KOODARI, "import", str(study), str(path), "--question", code], check=True,
+                           capture_output=True)
     subprocess.run([KOODARI, "train", str(study), "--folds", "0"], check=True, capture_output=True)
     return study
 
@@ -69,6 +68,7 @@ class Coder:
     def __init__(self, name: str, study: Path, log: Path, rng: random.Random) -> None:
         self.name, self.study, self.log, self.rng = name, study, log, rng
         self.child: pexpect.spawn | None = None
+        self.until = 0.0
         self.confirmed = 0
         self.restarts = 0
         self.lock = threading.Lock()
@@ -84,13 +84,15 @@ class Coder:
     def screen(self) -> tuple[str, str]:
         """Wait for the next screen; returns (unit shown, text between the unit and the key prompt)."""
         assert self.child is not None
-        self.child.expect(r"coded \d+/\d+")
-        self.child.expect(r"unit (\d+) ·")
+        timeout = max(10.0, self.until - time.monotonic() + 30)  # a slow screen may finish after the end
+        self.child.expect(r"coded \d+/\d+", timeout=timeout)
+        self.child.expect(r"unit (\d+) ·", timeout=timeout)
         unit = self.child.match.group(1)
-        self.child.expect("q quit")
+        self.child.expect("q quit", timeout=timeout)
         return unit, self.child.before
 
     def run(self, until: float) -> None:
+        self.until = until
         with self.log.open("a", encoding="utf-8") as log:
             while time.monotonic() < until:
                 try:
