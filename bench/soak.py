@@ -214,7 +214,9 @@ def main() -> None:
                    "coder_restarts": {c.name: c.restarts for c in coders},
                    "trainer_iterations": trainer.iterations(), "setup_seconds": round(setup, 1), "folder": str(folder)})
     print(json.dumps(result, indent=2))
-    ok = result["integrity"] == "ok" and not result["missing"] and result["blind_leaks"] == 0
+    # a run that confirmed nothing, or killed nothing, proves nothing: it fails too
+    ok = (result["integrity"] == "ok" and not result["missing"] and result["blind_leaks"] == 0
+          and all(result["confirmed"].values()) and sum(kills.values()) > 0)
     if not args.no_report:
         lines = [
             "## Soak: concurrent coders, a retraining exporter, and SIGKILL",
