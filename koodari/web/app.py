@@ -50,7 +50,7 @@ def create_app(workspace: Workspace, token: str | None = None, allowed_hosts: li
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.update(request=request, csrf=request.state.csrf, study=ws.path.name, coder=ws.coder,
-                       version=__version__, nav=name.split(".")[0])
+                       app_version=__version__, nav=name.split(".")[0])
         return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
     def panel(request: Request, screen, started: float | None = None) -> HTMLResponse:
