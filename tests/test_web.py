@@ -132,14 +132,29 @@ def test_serve_with_host_prints_a_token_and_requires_it(study):
     assert "Traceback" not in output
 
 
-def test_loopback_server_refuses_a_foreign_host_header(study):
-    server = Server(study, "anna")
+def test_two_servers_on_one_study_and_kill_9_loses_nothing(study):
+    anna, ben = Server(study, "anna"), Server(study, "ben")  # two coders, two servers, one study file
     try:
-        assert "token" not in server.url
-        assert httpx.get(server.url).status_code == 200
-        assert httpx.get(server.url, headers={"Host": "evil.example"}).status_code == 400  # DNS rebinding
+        assert "token" not in anna.url
+        assert httpx.get(anna.url, headers={"Host": "evil.example"}).status_code == 400  # DNS rebinding
+        with httpx.Client(base_url=anna.base) as a, httpx.Client(base_url=ben.base) as b:
+            page_a, page_b = a.get("/review").text, b.get("/review").text
+            first = unit_on(page_a)
+            assert unit_on(page_b) == first
+            token_a = re.search(r'name="csrf" value="([^"]+)"', page_a).group(1)
+            token_b = re.search(r'name="csrf" value="([^"]+)"', page_b).group(1)
+            second = unit_on(act(a, token_a, first, "accept", rank="1").text)
+            assert unit_on(b.get("/review").text) == first  # blind: ben's queue is his own
+            act(b, token_b, first, "pick", rank="2")
+        anna.proc.kill()  # kill -9 right after the decision
+        anna.proc.wait()
+        assert [c[0] for c in codes(study, "anna")] == [int(first)]
+        assert [c[0] for c in codes(study, "ben")] == [int(first)]
+        anna = Server(study, "anna")
+        assert unit_on(httpx.get(anna.url).text) == second  # resumes at the first uncoded unit
     finally:
-        server.stop()
+        outputs = anna.stop() + ben.stop()
+    assert "Traceback" not in outputs
 
 
 def test_user_text_is_escaped(open_client, study):

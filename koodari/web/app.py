@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -53,10 +54,14 @@ def create_app(workspace: Workspace, token: str | None = None, allowed_hosts: li
                        app_version=__version__, nav=name.split(".")[0])
         return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
+    async def prefetch() -> None:  # after the response is sent, on the event loop: never beside a request
+        ws.prefetch()
+
     def panel(request: Request, screen, started: float | None = None) -> HTMLResponse:
         response = render(request, "panel.html", **ws.panel(screen), keys=KEYS_HELP)
         if started is not None:
             response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        response.background = BackgroundTask(prefetch)
         return response
 
     async def index(request: Request) -> Response:
@@ -65,7 +70,9 @@ def create_app(workspace: Workspace, token: str | None = None, allowed_hosts: li
     async def review(request: Request) -> Response:
         unit, recode = request.query_params.get("unit"), request.query_params.get("recode") == "1"
         screen = ws.screen(ws.unit(unit) if unit is not None else None, recode=recode)
-        return render(request, "review.html", **ws.panel(screen), keys=KEYS_HELP, help_text=HELP)
+        response = render(request, "review.html", **ws.panel(screen), keys=KEYS_HELP, help_text=HELP)
+        response.background = BackgroundTask(prefetch)
+        return response
 
     async def act(request: Request) -> Response:
         started = time.perf_counter()

@@ -47,6 +47,7 @@ def serve(study: Path, coder: str, host: str = "127.0.0.1", port: int = 8765, op
     try:
         print(f"koodari: loading {path.name} for coder {coder} (models and suggestions)…", flush=True)
         workspace = Workspace(path, coder, retrain_every=retrain_every)
+        workspace.warm()
         token = new_token() if needs_token(host) else None
         allowed = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else None  # DNS rebinding
         app = create_app(workspace, token=token, allowed_hosts=allowed)

@@ -174,6 +174,20 @@ class Workspace:
             context["suggestions"] = session.suggestions(screen.unit)
         return context
 
+    def prefetch(self) -> None:
+        """Compute the suggestions of the unit after the one on screen while the coder reads (ReviewSession
+        caches them), so that the next key shows the next unit at once."""
+        if self.current is None:
+            return
+        upcoming = [u for u in self.session.uncoded() if u != self.current and u not in self.session.skipped]
+        if upcoming and self.session.order == "document":
+            self.session.suggestions(upcoming[0])
+
+    def warm(self) -> None:
+        """Before the address is printed: the first unit's page, and the next unit's suggestions."""
+        self.panel(self.screen())
+        self.prefetch()
+
     def uppers(self, unit: int) -> list:
         """Upper categories suggested for a new subcategory of this unit."""
         suggester = self.session.suggester
