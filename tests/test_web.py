@@ -199,6 +199,20 @@ def test_unknown_unit_category_or_page_is_a_404_page(open_client, study):
     assert fingerprint(study) == before
 
 
+def test_an_unexpected_error_is_a_page_not_a_traceback(open_client, study, monkeypatch):
+    client = open_client()
+    ws = client.app.state.workspace
+
+    def broken() -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ws, "models", broken)
+    response = client.get("/model")
+    assert response.status_code == 500 and "Every decision made so far is saved" in response.text
+    assert "Traceback" not in response.text and "disk on fire" not in response.text
+    assert client.get("/review").status_code == 200  # the server goes on
+
+
 # -- the review keys, through ReviewSession -----------------------------------------------------------
 
 
@@ -208,6 +222,8 @@ def test_keys_plus_skip_new_reduction_search_and_undo(open_client, study):
     page = client.get("/review").text
     assert 'id="coded">0/5' in page and "Enter" in page and "keep the unit open" in page  # progress, keys
     first = unit_on(page)
+    wrong = act(client, token, first, "pick", rank="99").text  # a number with no suggestion: a message
+    assert unit_on(wrong) == first and re.search(r'class="message error"[^>]*>no suggestion number 99', wrong)
     assert "keeps this unit open" in act(client, token, first, "plus").text  # +
     panel = act(client, token, first, "accept", rank="1").text  # Enter: the unit stays open
     assert unit_on(panel) == first and "stays open for another code" in panel

@@ -85,9 +85,6 @@ def create_app(workspace: Workspace, token: str | None = None, allowed_hosts: li
         ws.flash = screen.message
         return RedirectResponse("/review", 303)
 
-    async def panel_fragment(request: Request) -> Response:
-        return panel(request, ws.screen())
-
     async def search_form(request: Request) -> Response:
         return render(request, "search.html", unit=ws.unit(request.query_params.get("unit")))
 
@@ -149,7 +146,6 @@ def create_app(workspace: Workspace, token: str | None = None, allowed_hosts: li
         Route("/", index),
         Route("/review", review),
         Route("/review/act", act, methods=["POST"]),
-        Route("/review/panel", panel_fragment),
         Route("/review/search-form", search_form),
         Route("/review/search", search),
         Route("/review/new", new_form),

@@ -66,7 +66,7 @@ class TokenMiddleware:
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             url = URL(scope=scope).replace(query=urlencode(rest))
             response: Response = RedirectResponse(url.path + (f"?{url.query}" if url.query else ""), 303)
-            response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict")
+            response.set_cookie(self.cookie, self.token, httponly=True, samesite="lax")  # lax: a link opens it
             await response(scope, receive, send)
             return
         cookie = request.cookies.get(self.cookie, "")
