@@ -84,6 +84,7 @@ def test_review_keys_transcript_and_pages_in_chromium(study, browser, shots):
         assert decisions(study)[-1] == (int(second), "pick", 2)
         page.keyboard.press("u")  # undo: back to the unit it was about
         assert next_unit(page, third) == second
+        page.wait_for_function("n => window.koodariTimings.length >= n", arg=3)  # two frames after the swap
         timings = page.evaluate("window.koodariTimings")
         assert [t["key"] for t in timings] == ["Enter", "2", "u"] and all(t["ms"] > 0 for t in timings)
         assert page.evaluate("performance.getEntriesByName('koodari-key').length") == 3
@@ -118,7 +119,16 @@ def test_review_keys_transcript_and_pages_in_chromium(study, browser, shots):
         page.wait_for_selector(f"#panel[data-unit='{first}']")
         assert "recoding" in page.inner_text("#panel")
 
-        for name, path in (("tree", "/tree"), ("agreement", "/agreement?reveal=1"), ("model", "/model")):
+        from koodari.nlp.pipeline import FinnishPipeline
+        from koodari.review import ReviewSession
+        from koodari.store import Study
+
+        with Study.open(study) as s:  # a second coder, so that the agreement page has something to draw
+            ben = ReviewSession(s, "ben", FinnishPipeline(), background=False)
+            for rank in (2, 1):
+                ben.accept(ben.next_unit(), rank)
+        for name, path in (("tree", "/tree"), ("agreement", "/agreement?reveal=1&coder=anna&coder=ben"),
+                           ("model", "/model")):
             page.goto(server.base + path)
             page.screenshot(path=shots / f"{name}.png", full_page=True)
         assert all(url.startswith(server.base) for url in requests)  # offline: nothing leaves the machine

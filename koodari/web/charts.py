@@ -93,7 +93,7 @@ def heat_map(pairs: list[tuple[str, str]], row_title: str, column_title: str, li
     peak = max(counts.values(), default=1)
     cells = [Cell(left + j * size, top + i * size, counts[(r, c)], 0.15 + 0.85 * counts[(r, c)] / peak, r, c)
              for i, r in enumerate(rows) for j, c in enumerate(columns) if counts[(r, c)]]
-    return HeatMap(left + len(columns) * size + 20, top + len(rows) * size + 20, left, top, size,
+    return HeatMap(left + len(columns) * size + 150, top + len(rows) * size + 20, left, top, size,
                    [(top + i * size + size / 2, short(r, 30), r) for i, r in enumerate(rows)],
                    [(left + j * size + size / 2, short(c, 24), c) for j, c in enumerate(columns)],
                    cells, row_title, column_title)
