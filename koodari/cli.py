@@ -454,6 +454,23 @@ def review(
 
 @app.command()
 @guarded
+def serve(
+    study: StudyArg,
+    coder: Annotated[str, typer.Option(help="Who is coding (default: your login name); coders work blind.")] = "",
+    port: Annotated[int, typer.Option(help="The port to listen on (0: any free port).")] = 8765,
+    host: Annotated[str, typer.Option(help="The address to listen on; anything but loopback requires the token"
+                                           " printed at start.")] = "127.0.0.1",
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the review page in the web browser.")] = False,
+    retrain_every: Annotated[int, typer.Option(help="Retrain in the background after this many decisions.")] = 20,
+) -> None:
+    """Review, read transcripts, see the tree, agreement and model versions in the browser (a local web app)."""
+    from koodari.web.server import serve as run_server
+
+    run_server(study, coder, host, port, open_browser, retrain_every)
+
+
+@app.command()
+@guarded
 def agree(
     study: StudyArg,
     coders: Annotated[str | None, typer.Option(help="Comma-separated; `model` = the model, cross-fitted.")] = None,

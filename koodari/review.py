@@ -357,6 +357,24 @@ class ReviewSession:
                 self.progress_seconds.pop()
         return last["segment_id"]
 
+    def retract(self, unit_id: int) -> int:
+        """Withdraw this coder's codes of a unit before recoding it: an `undo` decision for each, nothing deleted."""
+        rows = self.study.conn.execute(
+            "SELECT d.id, d.reduction_id FROM decisions d JOIN reductions r ON r.id = d.reduction_id"
+            " WHERE d.segment_id = ? AND d.coder = ? AND r.retracted_by IS NULL ORDER BY d.id",
+            (unit_id, self.coder),
+        ).fetchall()
+        with self.study.transaction():
+            for row in rows:
+                cur = self.study.conn.execute(
+                    "INSERT INTO decisions (segment_id, coder, action, undoes, created_at) VALUES (?, ?, 'undo', ?, ?)",
+                    (unit_id, self.coder, row["id"], now()),
+                )
+                self.study.conn.execute(
+                    "UPDATE reductions SET retracted_by = ? WHERE id = ?", (cur.lastrowid, row["reduction_id"])
+                )
+        return len(rows)
+
     def search(self, query: str, question_id: int | None, limit: int = 9) -> list[tuple[int, list[str | None]]]:
         """Subcategories matching a query: fuzzy on the names, and by lemma (an inflected or dialect word
         finds its category)."""

@@ -588,6 +588,37 @@ class Study:
                 (path, sha256, kind, json.dumps(summary, ensure_ascii=False), now()),
             )
 
+    # -- read-only views for `koodari serve` -------------------------------------------------------
+
+    def document_codings(self, document_id: int, coder: str) -> list[sqlite3.Row]:
+        """Active codings of a document's units that a coder may see (blind: other coders' review codes are left
+        out), with the model version of the decision that made each one."""
+        return self.conn.execute(
+            """SELECT r.id, r.segment_id, r.category_id, r.coder, r.source, r.reduction, d.model_version_id
+               FROM reductions r JOIN segments s ON s.id = r.segment_id LEFT JOIN decisions d ON d.reduction_id = r.id
+               WHERE s.document_id = ? AND r.retracted_by IS NULL AND (r.source != 'review' OR r.coder = ?)
+               ORDER BY r.id""",
+            (document_id, coder),
+        ).fetchall()
+
+    def category_quotes(self, category_id: int, coder: str, limit: int = 5) -> list[sqlite3.Row]:
+        """Quotes coded with a category that a coder may see (blind), shortest first."""
+        return self.conn.execute(
+            """SELECT coalesce(s.text, r.original, r.reduction) AS quote, r.reduction, r.coder,
+                      coalesce(r.speaker, s.speaker) AS speaker
+               FROM reductions r LEFT JOIN segments s ON s.id = r.segment_id
+               WHERE r.category_id = ? AND r.retracted_by IS NULL AND (r.source != 'review' OR r.coder = ?)
+                 AND coalesce(s.text, r.original, r.reduction) IS NOT NULL
+               ORDER BY length(coalesce(s.text, r.original, r.reduction)), r.id LIMIT ?""",
+            (category_id, coder, limit),
+        ).fetchall()
+
+    def model_versions(self) -> list[sqlite3.Row]:
+        """The model versions without their weights: id, created_at, kind, training and metrics (JSON)."""
+        return self.conn.execute(
+            "SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id"
+        ).fetchall()
+
     def counts(self) -> dict[str, int]:
         tables = ("questions", "categories", "documents", "segments", "reductions", "decisions", "model_versions")
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}

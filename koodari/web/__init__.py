@@ -1,0 +1,1 @@
+"""`koodari serve`: the review loop, transcripts, the tree, agreement and model versions in a local browser."""
