@@ -613,12 +613,6 @@ class Study:
             (category_id, coder, limit),
         ).fetchall()
 
-    def model_versions(self) -> list[sqlite3.Row]:
-        """The model versions without their weights: id, created_at, kind, training and metrics (JSON)."""
-        return self.conn.execute(
-            "SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id"
-        ).fetchall()
-
     def counts(self) -> dict[str, int]:
         tables = ("questions", "categories", "documents", "segments", "reductions", "decisions", "model_versions")
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}

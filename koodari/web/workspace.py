@@ -6,7 +6,6 @@ the flow between decisions that the terminal keeps in its loop (which unit is on
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,10 +286,9 @@ class Workspace:
 
     def models(self) -> dict[str, Any]:
         versions = []
-        for row in self.study.model_versions():
-            metrics, training = json.loads(row["metrics"]), json.loads(row["training"])
-            versions.append({"version": row["id"], "created_at": row["created_at"], "kind": row["kind"],
-                             "examples": training.get("examples"), "metrics": metrics})
+        for record in self.study.model_versions():
+            versions.append({"version": record.id, "created_at": record.created_at, "kind": record.kind,
+                             "examples": record.training.get("examples"), "metrics": record.metrics})
         series: dict[str, list[float | None]] = {
             "top-1": [v["metrics"].get("top1") for v in versions],
             "top-3": [v["metrics"].get("top3") for v in versions],
