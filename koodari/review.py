@@ -167,7 +167,7 @@ class ReviewSession:
         """Units this coder has coded (an active coding) or explicitly finished."""
         rows = self.study.conn.execute(
             "SELECT DISTINCT segment_id FROM reductions WHERE coder = ? AND segment_id IS NOT NULL"
-            " AND retracted_by IS NULL",
+            " AND retracted_by IS NULL AND category_id NOT IN (SELECT id FROM categories WHERE state = 'split')",
             (self.coder,),
         )
         return {r[0] for r in rows}
@@ -252,8 +252,11 @@ class ReviewSession:
         return self._cache[unit_id]
 
     def _model_suggestions(self, unit_id: int, top: int) -> list[Suggestion]:
+        from koodari.treeops import prefer_split_options
+
         question = self.study.segment(unit_id)["question_id"]
-        return self.suggester.suggest_docs(self.suggester.docs_for_units([unit_id]), [question], top=top)[0]
+        ranked = self.suggester.suggest_docs(self.suggester.docs_for_units([unit_id]), [question], top=top)[0]
+        return prefer_split_options(self.study, self.suggester.tree, unit_id, self.coder, ranked)[:top]
 
     def draft_reduction(self, unit_id: int) -> str:
         """A first draft of a reduction: the normalised text without fillers such as 'niinku', 'tuota'."""
@@ -269,8 +272,11 @@ class ReviewSession:
             raise ValueError(action)
         seg = self.study.segment(unit_id)
         elapsed = time.monotonic() - self.shown_at
+        from koodari.treeops import recode
+
         with self.study.transaction():
-            reduction_id = self.study.add_reduction(
+            split = self.study.split_codings(unit_id, self.coder)  # a coding of a split category: re-code it
+            reduction_id = split[0]["id"] if split else self.study.add_reduction(
                 self.pending_reduction,
                 category_id,
                 self.coder,
@@ -284,6 +290,8 @@ class ReviewSession:
                 " model_version_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (unit_id, self.coder, action, category_id, reduction_id, rank, self.suggester.version, now()),
             )
+            if split:
+                recode(self.study, reduction_id, split[0]["category_id"], category_id, int(cur.lastrowid))
         self.pending_reduction = None
         self.session_decisions += 1
         self.first_accepts += rank == 1
@@ -332,7 +340,9 @@ class ReviewSession:
                 "INSERT INTO decisions (segment_id, coder, action, undoes, created_at) VALUES (?, ?, 'undo', ?, ?)",
                 (last["segment_id"], self.coder, last["id"], now()),
             )
-            if last["reduction_id"] is not None:
+            from koodari.treeops import undo_recode
+
+            if last["reduction_id"] is not None and not undo_recode(self.study, last["id"]):
                 self.study.conn.execute(
                     "UPDATE reductions SET retracted_by = ? WHERE id = ?", (cur.lastrowid, last["reduction_id"])
                 )
@@ -386,7 +396,8 @@ class ReviewSession:
             return Suggester(self.study, self.pipeline, self.suggester.version, self.suggester.model)
         others = self.other_coders()
         row = self.study.conn.execute("SELECT training FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None or set(json.loads(row["training"]).get("coders", {})) & others:
+        seen = set(json.loads(row["training"]).get("coders", {})) if row else set()
+        if row is None or seen & others or self.study.model_predates_tree():
             train(self.study, self.pipeline, exclude_coders=others)
         return Suggester(self.study, self.pipeline)
 
@@ -417,6 +428,11 @@ class ReviewSession:
             return
         self._model_ready = False
         self.suggester = Suggester(self.study, self.pipeline)
+        self._cache.clear()
+
+    def tree_changed(self) -> None:
+        """The tree changed (merge, move... from the review screen): suggestions from the new tree."""
+        self.suggester = self._make_suggester(reuse=True)
         self._cache.clear()
 
     def wait_for_training(self, timeout: float = 120) -> None:
