@@ -595,6 +595,12 @@ class Study:
             "SELECT (SELECT max(created_at) FROM model_versions) < (SELECT max(at) FROM tree_events)").fetchone()
         return bool(row[0])
 
+    def coder_codes(self, segment_id: int, coder: str) -> list[int]:
+        """The categories of a coder's active codings of a unit, oldest first."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
+            " ORDER BY id", (segment_id, coder))]
+
     def coding_category(self, reduction_id: int) -> int:
         return self.conn.execute("SELECT category_id FROM reductions WHERE id = ?", (reduction_id,)).fetchone()[0]
 

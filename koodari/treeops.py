@@ -53,8 +53,9 @@ def resolve(study: Study, path: str, question_id: int | None = None, levels: tup
         name, ancestors = text, []
     else:
         parts = [p.strip() for p in text.split("/") if p.strip() and p.strip() not in ELLIPSIS]
-        if len(parts) > 1 and question_id is None and study.find_question(parts[0]) is not None:
-            question_id = study.find_question(parts[0])
+        named = study.find_question(parts[0]) if len(parts) > 1 else None
+        if named is not None and question_id in (None, named):
+            question_id = named
             parts = parts[1:]
         name, ancestors = parts[-1], [p.lower() for p in parts[:-1]]
     found = []

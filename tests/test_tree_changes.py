@@ -263,6 +263,29 @@ def test_agreement_on_the_tree_now_and_as_it_was(cli, study):
     assert bad.exit_code != 0 and "cannot read the time 'yesterday'" in bad.output
 
 
+def test_training_data_follows_the_tree_now_or_as_it_was(cli, study):
+    from koodari.suggest import category_examples, coded_examples
+
+    moment = treeops.parse_time(__import__("datetime").datetime.now().isoformat())
+    time.sleep(0.01)
+    assert cli("tree", study, "merge", "kiireen tunne", "INTO", "kiire").exit_code == 0
+    assert cli("tree", study, "retire", "esimiehen tuki").exit_code == 0
+    with Study.open(study) as s:
+        t1 = s.find_question("T1")
+        kiire = s.find_category(t1, "sub", "kiire").id
+        tunne = s.categories_named(t1, "sub", "kiireen tunne")
+        assert tunne == []  # merged away: not in the tree any more
+        tunne_id = next(c.id for c in s.categories(include_merged=True) if c.name == "kiireen tunne")
+        retired = s.find_category(t1, "sub", "esimiehen tuki").id
+        now = coded_examples(s)
+        assert [e.label for e in now].count(kiire) == 3 and tunne_id not in {e.label for e in now}
+        assert retired not in {e.label for e in now}  # no new codes: not a class to suggest
+        assert retired not in {e.label for e in category_examples(s)}
+        then = coded_examples(s, as_of=moment)
+        assert [e.label for e in then].count(kiire) == 2 and [e.label for e in then].count(tunne_id) == 1
+        assert [e.label for e in then].count(retired) == 2
+
+
 def test_refi_export_writes_the_current_tree(cli, study, tmp_path):
     assert cli("tree", study, "merge", "kiireen tunne", "INTO", "kiire").exit_code == 0
     assert cli("tree", study, "rename", "esimiehen tuki", "lähiesihenkilön tuki").exit_code == 0
