@@ -21,6 +21,8 @@ class TreeRow:
     combining: str | None
     reductions: int
     speakers: int
+    sub_id: int | None = None  # the categories themselves (names may repeat at other places)
+    upper_id: int | None = None
 
 
 def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
@@ -56,6 +58,8 @@ def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
                 label(comb),
                 n,
                 len(speakers),
+                sub.id if sub else None,
+                upper.id if upper else None,
             )
 
         combining = [c for c in cats if c.level == "combining"]

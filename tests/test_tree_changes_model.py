@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pexpect
@@ -63,6 +64,10 @@ def versions(study: Path) -> list[dict]:
 def test_suggestions_after_merge_and_retire_never_name_them(cli, study):
     first = json.loads(cli("suggest", study, "--text", "Kiire on hirvee", "--question", "T1", "--json").output)
     assert first[0]["category"] == "kiire"
+    from koodari.treeops import parse_time
+
+    moment = parse_time(__import__("datetime").datetime.now().isoformat())
+    time.sleep(0.01)
     assert cli("tree", study, "merge", "kiire", "INTO", "asiakkaiden määrä").exit_code == 0
     assert cli("tree", study, "retire", "esimiehen tuki").exit_code == 0
     trained = len(versions(study))
@@ -85,6 +90,10 @@ def test_suggestions_after_merge_and_retire_never_name_them(cli, study):
         _, model = latest_model(s)
         assert not gone & {int(c) for c in model.classes}
         assert s.find_category(t1, "sub", "asiakkaiden määrä")
+    # evaluation on the tree now (the retired category's codes are no examples) and as it was before the changes
+    now = json.loads(cli("evaluate", study, "--folds", "2", "--json").output)
+    then = json.loads(cli("evaluate", study, "--folds", "2", "--as-of", moment, "--json").output)
+    assert (now["n"], then["n"]) == (5, 6)
     result = cli("evaluate", study, "--folds", "2", "--as-of", "2000-01-01", "--json")
     assert result.exit_code != 0 and "no coded material" in result.output  # nothing was coded in 2000
 
