@@ -19,6 +19,7 @@ from koodari.errors import KoodariError
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import Study, now
 from koodari.suggest import Suggester, Suggestion, train
+from koodari.treeops import prefer_split_options, recode, undo_recode
 
 FILLERS = frozenset(
     [
@@ -252,8 +253,6 @@ class ReviewSession:
         return self._cache[unit_id]
 
     def _model_suggestions(self, unit_id: int, top: int) -> list[Suggestion]:
-        from koodari.treeops import prefer_split_options
-
         question = self.study.segment(unit_id)["question_id"]
         ranked = self.suggester.suggest_docs(self.suggester.docs_for_units([unit_id]), [question], top=top)[0]
         return prefer_split_options(self.study, self.suggester.tree, unit_id, self.coder, ranked)[:top]
@@ -272,8 +271,6 @@ class ReviewSession:
             raise ValueError(action)
         seg = self.study.segment(unit_id)
         elapsed = time.monotonic() - self.shown_at
-        from koodari.treeops import recode
-
         with self.study.transaction():
             split = self.study.split_codings(unit_id, self.coder)  # a coding of a split category: re-code it
             reduction_id = split[0]["id"] if split else self.study.add_reduction(
@@ -340,8 +337,6 @@ class ReviewSession:
                 "INSERT INTO decisions (segment_id, coder, action, undoes, created_at) VALUES (?, ?, 'undo', ?, ?)",
                 (last["segment_id"], self.coder, last["id"], now()),
             )
-            from koodari.treeops import undo_recode
-
             if last["reduction_id"] is not None and not undo_recode(self.study, last["id"]):
                 self.study.conn.execute(
                     "UPDATE reductions SET retracted_by = ? WHERE id = ?", (cur.lastrowid, last["reduction_id"])

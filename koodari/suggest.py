@@ -238,7 +238,7 @@ def latest_model(study: Study) -> tuple[int, SuggestionModel] | None:
 
 
 def ensure_model(study: Study, pipeline: FinnishPipeline) -> tuple[int, SuggestionModel]:
-    """The latest model version, training one first when the study has none."""
+    """The latest model version, training one first when the study has none or its tree changed since."""
     found = latest_model(study)
     if found is not None and not study.model_predates_tree():
         return found
