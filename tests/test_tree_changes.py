@@ -247,6 +247,7 @@ def test_bad_tree_changes_are_one_line_and_change_nothing(cli, study, args, mess
 # -- codes on the tree now, and as it was ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_agreement_on_the_tree_now_and_as_it_was(cli, study):
     then = json.loads(cli("agree", study, "--coders", "anna,ben", "--json").output)
     assert then["n_units"] == 4 and then["percent"] == 50.0
@@ -312,6 +313,7 @@ def test_a_stale_change_gets_a_conflict_not_a_silent_overwrite(study):
         assert [e["who"] for e in first.tree_events()] == ["ben", "anna"]
 
 
+@pytest.mark.slow
 def test_two_coders_changing_the_tree_at_once_land_in_order(study):
     env = {**os.environ, "COLUMNS": "200"}
     commands = [
@@ -344,6 +346,7 @@ OPERATIONS = st.lists(
     min_size=1, max_size=12)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(OPERATIONS)
 def test_any_sequence_of_changes_orphans_no_coding_and_conserves_counts(template, operations):
