@@ -39,11 +39,15 @@ class CodingTable:
 
 
 def coding_table(study: Study, coders: list[str] | None, level: str = "sub",
-                 question: int | None = None) -> CodingTable:
+                 question: int | None = None, as_of: str | None = None) -> CodingTable:
+    """The codes per unit and coder on the tree as it is now (codes follow merges and moves), or as it was
+    at the time ``as_of`` (the codes that existed then, on the categories they had then)."""
     if level not in LEVELS:
         raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
-    tree = Tree(study)
-    rows = study.conn.execute(
+    from koodari.treeops import categories_as_of
+
+    tree = Tree(study, categories_as_of(study, as_of) if as_of else None)
+    rows = study.codings_as_of(as_of) if as_of else study.conn.execute(
         """SELECT r.id, r.segment_id, r.unit, r.category_id, r.coder, c.question_id,
                   coalesce(s.text, r.original, r.reduction) AS text
            FROM reductions r JOIN categories c ON c.id = r.category_id
@@ -61,7 +65,7 @@ def coding_table(study: Study, coders: list[str] | None, level: str = "sub",
         if r["coder"] not in wanted or (question is not None and r["question_id"] != question):
             continue
         key = unit_key(r)
-        target = tree.ancestor(r["category_id"], level)
+        target = tree.ancestor(r["category_id"], level) if r["category_id"] in tree.categories else None
         if target is None:
             continue
         by = table.codes.setdefault(key, {})

@@ -32,6 +32,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 StudyArg = Annotated[Path, typer.Argument(help="The study file (.koodari).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+AsOfOpt = Annotated[str | None, typer.Option(
+    "--as-of", help="On the tree and codes as they were at this time (ISO, e.g. 2026-03-01T14:30; default: now).")]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -77,6 +79,17 @@ def main(
     ] = False,
 ) -> None:
     """koodari: suggest, review and measure the coding of Finnish interviews."""
+
+
+def _tree_as_of(s, as_of: str | None):
+    """(the time in the study's format or None, the suggestion Tree as it is now or was then)."""
+    from koodari.suggest import Tree
+    from koodari.treeops import categories_as_of, parse_time
+
+    if as_of is None:
+        return None, Tree(s)
+    at = parse_time(as_of)
+    return at, Tree(s, categories_as_of(s, at))
 
 
 def open_study(path: Path):
@@ -203,24 +216,41 @@ def reductions_import(
 @guarded
 def tree(
     study: StudyArg,
+    action: Annotated[str | None, typer.Argument(
+        help="Change the tree: rename PATH NEW | merge PATH... INTO PATH | move PATH --to UPPER | "
+             "split PATH --into A,B | retire PATH | undo. Without one: print the tree.")] = None,
+    args: Annotated[list[str] | None, typer.Argument(
+        help="PATH: T10/upper/…/sub or a short unique name.", show_default=False)] = None,
     question: Annotated[str | None, typer.Option(help="Only this research question (code or text).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, md or csv.")] = "table",
+    to: Annotated[str | None, typer.Option("--to", help="move: the category to move under.")] = None,
+    into: Annotated[str | None, typer.Option("--into", help="split: the new names, NAME1,NAME2.")] = None,
+    coder: Annotated[str, typer.Option(help="Who changes the tree (default: your user name).")] = "",
 ) -> None:
-    """Print the category tree: subcategory → upper category → combining category, with counts."""
+    """Print the category tree (subcategory → upper → combining, with counts), or change it."""
     from koodari.tree import to_csv, to_markdown, to_rich, tree_rows
+    from koodari.treeops import apply_action
 
+    if fmt not in ("table", "md", "csv"):
+        raise KoodariError(f"unknown format '{fmt}' (table, md, csv)")
     with open_study(study) as s:
         s.require_question(question)
+        change = apply_action(s, action, args or [], question, to, into, coder) if action else None
+        if change is not None and question is None and change.question_id is not None:
+            question = next(q["code"] for q in s.questions() if q["id"] == change.question_id)
         rows = tree_rows(s, question)
+    if change is not None:
+        waiting = "".join(f"; {units} units coded by {who} await re-coding (koodari review --coder {who})"
+                          for who, units in change.awaiting)
+        (console if fmt == "table" else err_console).print(
+            f"change {change.event_id}: {change.summary}{waiting}", highlight=False, soft_wrap=True)
     if fmt == "csv":
         sys.stdout.write(to_csv(rows))
     elif fmt == "md":
         sys.stdout.write(to_markdown(rows))
-    elif fmt == "table":
+    else:
         for table in to_rich(rows):
             console.print(table)
-    else:
-        raise KoodariError(f"unknown format '{fmt}' (table, md, csv)")
 
 
 @app.command()
@@ -383,12 +413,13 @@ def evaluate(
     folds: Annotated[int, typer.Option(help="Number of folds.")] = 5,
     level: Annotated[str, typer.Option(help="sub, upper or combining.")] = "sub",
     kind: Annotated[str, typer.Option(help="neighbours or linear.")] = "neighbours",
+    as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cross-validate the suggestions on the study's own coded material, with a learning curve."""
     from koodari.evaluate import cross_validate
     from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.suggest import Tree, attach_tokens, category_examples, coded_examples
+    from koodari.suggest import attach_tokens, category_examples, coded_examples
 
     if level not in ("sub", "upper", "combining"):
         raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
@@ -396,11 +427,12 @@ def evaluate(
         raise KoodariError("--folds must be at least 2")
     with open_study(study) as s:
         pipeline = FinnishPipeline()
-        examples = attach_tokens(s, pipeline, coded_examples(s))
+        tree_then = _tree_as_of(s, as_of)
+        examples = attach_tokens(s, pipeline, coded_examples(s, as_of=tree_then[0]))
         if not examples:
             raise KoodariError("the study has no coded material yet", study)
-        always = attach_tokens(s, pipeline, category_examples(s))
-        result = cross_validate(examples, always, Tree(s), folds=folds, level=level, kind=kind, curve=True)
+        always = attach_tokens(s, pipeline, category_examples(s, tree_then[1]))
+        result = cross_validate(examples, always, tree_then[1], folds=folds, level=level, kind=kind, curve=True)
     summary = {**result.summary(), "level": level, "folds": folds, "learning_curve": result.learning_curve}
     if as_json:
         print_json(summary)
@@ -477,20 +509,21 @@ def agree(
     level: Annotated[str, typer.Option(help="sub, upper or combining.")] = "sub",
     question: Annotated[str | None, typer.Option(help="Only units of this research question.")] = None,
     limit: Annotated[int, typer.Option(help="Disagreements to list in the table view.")] = 10,
+    as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Inter-coder agreement on analysis units: percent, Cohen's κ, Fleiss' κ, Krippendorff's α (95% CI)."""
     from koodari.agreement import MODEL, add_model_coder, agreement, coding_table
-    from koodari.suggest import Tree
 
     names = [c.strip() for c in coders.split(",") if c.strip()] if coders else None
     with open_study(study) as s:
-        table = coding_table(s, names, level, s.require_question(question))
+        at, tree_then = _tree_as_of(s, as_of)
+        table = coding_table(s, names, level, s.require_question(question), as_of=at)
         if names and MODEL in names:
             from koodari.nlp.pipeline import FinnishPipeline
 
             add_model_coder(s, table, FinnishPipeline())
-        result = agreement(table, Tree(s))
+        result = agreement(table, tree_then)
     if as_json:
         print_json(result)
         return
@@ -516,8 +549,14 @@ def agree(
 
 @app.command()
 @guarded
-def history(study: StudyArg, as_json: JsonOpt = False) -> None:
-    """How the model versions changed: cross-validated scores and agreement with each coder."""
+def history(
+    study: StudyArg,
+    tree_changes: Annotated[bool, typer.Option("--tree", help="The changes of the category tree instead.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """How the model versions changed: cross-validated scores and agreement with each coder (--tree: the tree)."""
+    if tree_changes:
+        return _tree_history(study, as_json)
     with open_study(study) as s:
         rows = s.conn.execute("SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id")
         versions = [{"version": r["id"], "created_at": r["created_at"], "kind": r["kind"],
@@ -547,6 +586,24 @@ def history(study: StudyArg, as_json: JsonOpt = False) -> None:
 
         console.print(line_plot([v["version"] for v in scored], [v["metrics"]["top1"] for v in scored],
                                 "cross-validated top-1 by model version"))
+
+
+def _tree_history(study: Path, as_json: bool) -> None:
+    from koodari.treeops import history_rows
+
+    with open_study(study) as s:
+        rows = history_rows(s)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        raise KoodariError("the tree has not been changed (koodari tree STUDY rename|merge|move|split|retire)", study)
+    from rich.table import Table
+
+    table = Table("change", "when (UTC)", "who", "what", title="changes of the category tree")
+    for r in rows:
+        table.add_row(str(r["change"]), r["at"][:23], r["who"], r["summary"])
+    console.print(table)
 
 
 @app.command("export")

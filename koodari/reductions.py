@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from koodari.errors import KoodariError
-from koodari.store import Study, TreeConflict
+from koodari.store import AmbiguousCategory, Study
 from koodari.textio import read_text_file
 
 REQUIRED = ("reduction", "subcategory")
@@ -52,7 +52,9 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 
 def import_reductions(study: Study, path: str | Path, source: str | None = None) -> ReductionImport:
-    """Import a reductions CSV in one transaction; tree conflicts are reported, and nothing is written."""
+    """Import a reductions CSV in one transaction. The `upper` column places a subcategory (one name may stand
+    under two upper categories); a row without it whose name stands at two places is reported, and then
+    nothing is written."""
     path = Path(path)
     rows = read_rows(path)
     before = study.counts()["categories"]
@@ -68,7 +70,7 @@ def import_reductions(study: Study, path: str | Path, source: str | None = None)
                 category_id = study.ensure_path(
                     question_id, row["subcategory"], row.get("upper"), row.get("combining"), created_by=coder
                 )
-            except TreeConflict as conflict:
+            except AmbiguousCategory as conflict:
                 conflicts.append(f"line {line}: {conflict}")
                 continue
             except KoodariError as exc:

@@ -141,11 +141,9 @@ def tree_with_examples(study: Study, question: str | None, pseudonymiser: Pseudo
     for row in rows:
         example = ""
         if examples:
-            qid = study.find_question(row.question)
-            for level, name in (("sub", row.subcategory), ("upper", row.upper)):
-                cat = study.find_category(qid, level, name) if name else None
-                if cat and cat.id in examples:
-                    example = examples[cat.id]
+            for category_id in (row.sub_id, row.upper_id):
+                if category_id in examples:
+                    example = examples[category_id]
                     break
         out.append((row, example))
     return out

@@ -18,6 +18,7 @@ from koodari.errors import KoodariError
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import Study, now
 from koodari.suggest import Suggester, Suggestion, latest_model, load_model, train
+from koodari.treeops import prefer_split_options, recode, undo_recode
 
 FILLERS = frozenset(
     [
@@ -160,7 +161,7 @@ class ReviewSession:
         """Units this coder has coded (an active coding) or explicitly finished."""
         rows = self.study.conn.execute(
             "SELECT DISTINCT segment_id FROM reductions WHERE coder = ? AND segment_id IS NOT NULL"
-            " AND retracted_by IS NULL",
+            " AND retracted_by IS NULL AND category_id NOT IN (SELECT id FROM categories WHERE state = 'split')",
             (self.coder,),
         )
         return {r[0] for r in rows}
@@ -246,7 +247,8 @@ class ReviewSession:
 
     def _model_suggestions(self, unit_id: int, top: int) -> list[Suggestion]:
         question = self.study.segment(unit_id)["question_id"]
-        return self.suggester.suggest_docs(self.suggester.docs_for_units([unit_id]), [question], top=top)[0]
+        ranked = self.suggester.suggest_docs(self.suggester.docs_for_units([unit_id]), [question], top=top)[0]
+        return prefer_split_options(self.study, self.suggester.tree, unit_id, self.coder, ranked)[:top]
 
     def draft_reduction(self, unit_id: int) -> str:
         """A first draft of a reduction: the normalised text without fillers such as 'niinku', 'tuota'."""
@@ -263,7 +265,8 @@ class ReviewSession:
         seg = self.study.segment(unit_id)
         elapsed = time.monotonic() - self.shown_at
         with self.study.transaction():
-            reduction_id = self.study.add_reduction(
+            split = self.study.split_codings(unit_id, self.coder)  # a coding of a split category: re-code it
+            reduction_id = split[0]["id"] if split else self.study.add_reduction(
                 self.pending_reduction,
                 category_id,
                 self.coder,
@@ -277,6 +280,8 @@ class ReviewSession:
                 " model_version_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (unit_id, self.coder, action, category_id, reduction_id, rank, self.suggester.version, now()),
             )
+            if split:
+                recode(self.study, reduction_id, split[0]["category_id"], category_id, int(cur.lastrowid))
         self.pending_reduction = None
         self.session_decisions += 1
         self.first_accepts += rank == 1
@@ -345,7 +350,7 @@ class ReviewSession:
                 "INSERT INTO decisions (segment_id, coder, action, undoes, created_at) VALUES (?, ?, 'undo', ?, ?)",
                 (last["segment_id"], self.coder, last["id"], now()),
             )
-            if last["reduction_id"] is not None:
+            if last["reduction_id"] is not None and not undo_recode(self.study, last["id"]):
                 self.study.conn.execute(
                     "UPDATE reductions SET retracted_by = ? WHERE id = ?", (cur.lastrowid, last["reduction_id"])
                 )
@@ -446,6 +451,11 @@ class ReviewSession:
         if version is None:
             return
         self.suggester = Suggester(self.study, self.pipeline, version, load_model(self.study, version))
+        self._cache.clear()
+
+    def tree_changed(self) -> None:
+        """The tree changed (merge, move... from the review screen): suggestions from the new tree."""
+        self.suggester = self._make_suggester(reuse=True)
         self._cache.clear()
 
     def wait_for_training(self, timeout: float = 120) -> None:

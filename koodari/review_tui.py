@@ -19,9 +19,11 @@ from koodari.review import Progress, ReviewSession
 HELP = """\
 [bold]Enter[/] accept suggestion 1 · [bold]1–9[/] pick a suggestion · [bold]/[/] search the tree ·
 [bold]n[/] new subcategory · [bold]r[/] write a reduction for this unit · [bold]+[/] keep the unit open for
-another code · [bold]s[/] skip · [bold]u[/] undo the last decision · [bold]?[/] help · [bold]q[/] quit
+another code · [bold]m[/] merge or move this unit's category in the tree · [bold]s[/] skip ·
+[bold]u[/] undo the last decision · [bold]?[/] help · [bold]q[/] quit
 (every decision is already saved; the next review resumes at the first uncoded unit)"""
-PROMPT = "[dim]Enter accept · 1-9 pick · / search · n new · r reduction · + more · s skip · u undo · ? help · q quit[/]"
+PROMPT = ("[dim]Enter accept · 1-9 pick · / search · n new · r reduction · + more · m merge/move · s skip · u undo ·"
+          " ? help · q quit[/]")
 
 
 class Keys(AbstractContextManager):
@@ -286,6 +288,10 @@ def handle(key: str, session: ReviewSession, unit: int, console: Console, keys: 
     elif key == "u":
         undone = session.undo()
         return undone if undone is not None else "nothing to undo"
+    elif key == "m":
+        from koodari.review_tree import merge_or_move
+
+        return merge_or_move(session, unit, console, keys)
     elif key == "?":
         return HELP
     else:

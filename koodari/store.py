@@ -147,6 +147,56 @@ MIGRATIONS: list[str] = [
     ALTER TABLE reductions ADD COLUMN retracted_by INTEGER REFERENCES decisions(id);
     CREATE INDEX reductions_segment ON reductions(segment_id, coder);
     """,
+    # 4: the tree evolves. Categories are identified by their place (question, level, parent, name), not
+    # by name alone; a category can be retired, merged away or split; every tree change is an event, and
+    # every coding re-pointed by one is a coding move (so the tree and the codes can be seen as of any time).
+    # A table rebuild (foreign keys are off during migrations): ids and references are kept.
+    """
+    CREATE TABLE categories_rebuilt (
+        id INTEGER PRIMARY KEY,
+        question_id INTEGER NOT NULL REFERENCES questions(id),
+        level TEXT NOT NULL CHECK (level IN ('sub', 'upper', 'combining')),
+        name TEXT NOT NULL,
+        parent_id INTEGER REFERENCES categories(id),
+        description TEXT,
+        uncertain INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT,
+        created_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired', 'merged', 'split')),
+        merged_into INTEGER REFERENCES categories(id)
+    );
+    INSERT INTO categories_rebuilt (id, question_id, level, name, parent_id, description, uncertain, created_by,
+                                    created_at)
+        SELECT id, question_id, level, name, parent_id, description, uncertain, created_by, created_at
+        FROM categories;
+    DROP TABLE categories;
+    ALTER TABLE categories_rebuilt RENAME TO categories;
+    CREATE INDEX categories_parent ON categories(parent_id);
+    CREATE INDEX categories_name ON categories(question_id, level, name);
+    CREATE UNIQUE INDEX categories_place ON categories(question_id, level, coalesce(parent_id, 0), name)
+        WHERE state != 'merged';
+    CREATE TABLE tree_events (
+        id INTEGER PRIMARY KEY,
+        question_id INTEGER REFERENCES questions(id),
+        action TEXT NOT NULL CHECK (action IN ('rename', 'merge', 'move', 'split', 'retire', 'undo')),
+        who TEXT NOT NULL,
+        at TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        before TEXT NOT NULL,
+        after TEXT NOT NULL,
+        undoes INTEGER REFERENCES tree_events(id)
+    );
+    CREATE TABLE coding_moves (
+        id INTEGER PRIMARY KEY,
+        reduction_id INTEGER NOT NULL REFERENCES reductions(id),
+        from_category INTEGER NOT NULL REFERENCES categories(id),
+        to_category INTEGER NOT NULL REFERENCES categories(id),
+        event_id INTEGER REFERENCES tree_events(id),
+        decision_id INTEGER REFERENCES decisions(id),
+        at TEXT NOT NULL
+    );
+    CREATE INDEX coding_moves_reduction ON coding_moves(reduction_id);
+    """,
 ]
 
 
@@ -163,6 +213,13 @@ class Category:
     parent_id: int | None
     description: str | None
     uncertain: bool
+    state: str = "active"  # active, retired (no new codes), merged (into merged_into), split (awaits re-coding)
+    merged_into: int | None = None
+    created_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state == "active"
 
 
 @dataclass(frozen=True)
@@ -270,13 +327,22 @@ class Study:
                 f"study schema version {version} is newer than this koodari ({len(MIGRATIONS)}); upgrade koodari",
                 self.path,
             )
-        if version < len(MIGRATIONS) and self.read_only:
+        if version == len(MIGRATIONS):
+            return
+        if self.read_only:
             raise KoodariError("the study is read-only and needs an upgrade of its schema; make it writable", self.path)
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction():
-                for statement in _statements(script):
-                    self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {number}")
+        self.conn.execute("PRAGMA foreign_keys = OFF")  # SQLite's table-rebuild procedure; checked before commit
+        try:
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                with self.transaction():
+                    for statement in _statements(script):
+                        self.conn.execute(statement)
+                    if self.conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise KoodariError(f"migration {number} would break a reference; study left as it was",
+                                           self.path)
+                    self.conn.execute(f"PRAGMA user_version = {number}")
+        finally:
+            self.conn.execute("PRAGMA foreign_keys = ON")
 
     @property
     def schema_version(self) -> int:
@@ -410,12 +476,33 @@ class Study:
             raise KoodariError(f"no category with id {category_id}", self.path)
         return _category(row)
 
+    def categories_named(self, question_id: int, level: str, name: str) -> list[Category]:
+        """The categories of a name at a level of a question, one per place (merged-away ones left out)."""
+        rows = self.conn.execute(
+            "SELECT * FROM categories WHERE question_id = ? AND level = ? AND name = ? AND state != 'merged'"
+            " ORDER BY id",
+            (question_id, level, " ".join(name.split())),
+        )
+        return [_category(r) for r in rows]
+
     def find_category(self, question_id: int, level: str, name: str) -> Category | None:
-        row = self.conn.execute(
-            "SELECT * FROM categories WHERE question_id = ? AND level = ? AND name = ?",
-            (question_id, level, name.strip()),
-        ).fetchone()
-        return _category(row) if row else None
+        """The category of that name; a name standing at two places raises ``AmbiguousCategory``."""
+        found = self.categories_named(question_id, level, name)
+        if len(found) > 1:
+            raise AmbiguousCategory(level, name, [self.place(c.id) for c in found])
+        return found[0] if found else None
+
+    def place(self, category_id: int) -> str:
+        """Where a category stands: `T10/combining/upper/sub` (question code, then names from the top)."""
+        cat = self.category(category_id)
+        names: list[str] = []
+        current: int | None = category_id
+        while current is not None:
+            c = self.category(current)
+            names.append(c.name)
+            current = c.parent_id
+        code = self.conn.execute("SELECT code FROM questions WHERE id = ?", (cat.question_id,)).fetchone()[0]
+        return "/".join([code, *reversed(names)])
 
     def ensure_category(
         self,
@@ -427,10 +514,11 @@ class Study:
         uncertain: bool = False,
         created_by: str | None = None,
     ) -> int:
-        """Return the category, creating it when new.
+        """Return the category, creating it when new. Categories are identified by their place.
 
-        A missing parent link is filled in; a *different* parent is a contradiction and raises
-        ``TreeConflict`` rather than silently moving the category.
+        With a parent, the category of that name under that parent (a name met once without a parent gets
+        its link filled in; a name under another parent is a second place). Without a parent, the one
+        category of that name; a name at two places raises ``AmbiguousCategory``.
         """
         if level not in LEVELS:
             raise ValueError(f"unknown level {level!r}")
@@ -438,7 +526,19 @@ class Study:
         if not name:
             raise KoodariError(f"empty {level} category name")
         with self.transaction():
-            existing = self.find_category(question_id, level, name)
+            named = self.categories_named(question_id, level, name)
+            existing: Category | None = None
+            if parent_id is None:
+                if len(named) > 1:
+                    raise AmbiguousCategory(level, name, [self.place(c.id) for c in named])
+                existing = named[0] if named else None
+            else:
+                at_place = [c for c in named if c.parent_id == parent_id]
+                if at_place:
+                    existing = at_place[0]
+                elif len(named) == 1 and named[0].parent_id is None:
+                    existing = named[0]
+                    self.conn.execute("UPDATE categories SET parent_id = ? WHERE id = ?", (parent_id, existing.id))
             if existing is None:
                 cur = self.conn.execute(
                     "INSERT INTO categories (question_id, level, name, parent_id, description, uncertain, created_by,"
@@ -446,10 +546,6 @@ class Study:
                     (question_id, level, name, parent_id, description, int(uncertain), created_by, now()),
                 )
                 return int(cur.lastrowid)
-            if parent_id is not None and existing.parent_id not in (None, parent_id):
-                raise TreeConflict(level, name, self.category(existing.parent_id).name, self.category(parent_id).name)
-            if parent_id is not None and existing.parent_id is None:
-                self.conn.execute("UPDATE categories SET parent_id = ? WHERE id = ?", (parent_id, existing.id))
             if description and not existing.description:
                 self.conn.execute("UPDATE categories SET description = ? WHERE id = ?", (description, existing.id))
             return existing.id
@@ -476,8 +572,13 @@ class Study:
                 raise KoodariError(f"subcategory '{sub}' names a combining category but no upper category")
             return self.ensure_category(question_id, "sub", sub, upper_id, created_by=created_by)
 
-    def categories(self, question_id: int | None = None, level: str | None = None) -> list[Category]:
+    def categories(
+        self, question_id: int | None = None, level: str | None = None, include_merged: bool = False
+    ) -> list[Category]:
+        """The tree as it is now; ``include_merged`` adds the categories merged away (kept for history)."""
         sql, args = "SELECT * FROM categories WHERE 1=1", []
+        if not include_merged:
+            sql += " AND state != 'merged'"
         if question_id is not None:
             sql += " AND question_id = ?"
             args.append(question_id)
@@ -546,6 +647,9 @@ class Study:
         speaker: str | None = None,
     ) -> int:
         with self.transaction():
+            category = self.category(category_id)
+            if not category.active:
+                raise KoodariError(_inactive(category, self))
             cur = self.conn.execute(
                 "INSERT INTO reductions (segment_id, unit, original, reduction, category_id, speaker, coder, source,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -580,6 +684,153 @@ class Study:
         if row is None:
             raise KoodariError(f"no model version {version}", self.path)
         return bytes(row[0])
+    # -- tree changes (koodari.treeops decides; these write) -------------------------------------
+
+    def snapshot(self, category_id: int) -> dict[str, Any]:
+        """The changeable fields of a category, as a tree event records them."""
+        c = self.category(category_id)
+        return {"name": c.name, "parent_id": c.parent_id, "state": c.state, "merged_into": c.merged_into}
+
+    def set_category(self, category_id: int, fields: dict[str, Any]) -> None:
+        allowed = {"name", "parent_id", "state", "merged_into"}
+        if not fields or set(fields) - allowed:
+            raise ValueError(f"cannot set {sorted(set(fields) - allowed)}")
+        with self.transaction():
+            self.conn.execute(
+                f"UPDATE categories SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                (*fields.values(), category_id),
+            )
+
+    def add_category(
+        self, question_id: int, level: str, name: str, parent_id: int | None, created_by: str | None = None
+    ) -> int:
+        """A new category at a place (the caller has checked that the place is free)."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO categories (question_id, level, name, parent_id, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (question_id, level, name, parent_id, created_by, now()),
+            )
+            return int(cur.lastrowid)
+
+    def children(self, category_id: int) -> list[Category]:
+        """The categories directly under a category (merged-away ones left out)."""
+        rows = self.conn.execute(
+            "SELECT * FROM categories WHERE parent_id = ? AND state != 'merged' ORDER BY id", (category_id,))
+        return [_category(r) for r in rows]
+
+    def coder_codes(self, segment_id: int, coder: str) -> list[int]:
+        """The categories of a coder's active codings of a unit, oldest first."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
+            " ORDER BY id", (segment_id, coder))]
+
+    def coding_category(self, reduction_id: int) -> int:
+        return self.conn.execute("SELECT category_id FROM reductions WHERE id = ?", (reduction_id,)).fetchone()[0]
+
+    def codings_of(self, category_id: int, active_only: bool = False) -> list[int]:
+        """The reductions (codings) pointing at a category, retracted ones too unless ``active_only``."""
+        sql = "SELECT id FROM reductions WHERE category_id = ?" + (" AND retracted_by IS NULL" if active_only else "")
+        return [r[0] for r in self.conn.execute(sql + " ORDER BY id", (category_id,))]
+
+    def move_codings(
+        self,
+        moves: list[tuple[int, int, int]],
+        event_id: int | None = None,
+        decision_id: int | None = None,
+        at: str | None = None,
+    ) -> None:
+        """Re-point codings (reduction, from, to); each move is kept, so a coding's category at any time is known.
+        Coder, time, reduction text and the decisions are untouched."""
+        with self.transaction():
+            at = at or now()
+            for reduction_id, source, target in moves:
+                self.conn.execute("UPDATE reductions SET category_id = ? WHERE id = ?", (target, reduction_id))
+                self.conn.execute(
+                    "INSERT INTO coding_moves (reduction_id, from_category, to_category, event_id, decision_id, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (reduction_id, source, target, event_id, decision_id, at),
+                )
+
+    def add_tree_event(
+        self,
+        action: str,
+        who: str,
+        question_id: int | None,
+        summary: str,
+        before: dict[int, Any],
+        after: dict[int, Any],
+        undoes: int | None = None,
+    ) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO tree_events (question_id, action, who, at, summary, before, after, undoes)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (question_id, action, who, now(), summary, json.dumps(before, ensure_ascii=False),
+                 json.dumps(after, ensure_ascii=False), undoes),
+            )
+            return int(cur.lastrowid)
+
+    def tree_events(self, since: str | None = None) -> list[sqlite3.Row]:
+        """Tree changes, oldest first (only those after ``since`` when given)."""
+        sql, args = "SELECT * FROM tree_events", []
+        if since is not None:
+            sql += " WHERE at > ?"
+            args.append(since)
+        return self.conn.execute(sql + " ORDER BY id", args).fetchall()
+
+    def last_tree_event_id(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(id), 0) FROM tree_events").fetchone()[0]
+
+    def last_tree_change_at(self) -> str | None:
+        return self.conn.execute("SELECT max(at) FROM tree_events").fetchone()[0]
+
+    def undoable_tree_event(self) -> sqlite3.Row | None:
+        """The latest tree change that is not an undo and not undone yet."""
+        return self.conn.execute(
+            "SELECT * FROM tree_events e WHERE action != 'undo' AND NOT EXISTS"
+            " (SELECT 1 FROM tree_events u WHERE u.undoes = e.id) ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+
+    def tree_event(self, event_id: int) -> sqlite3.Row:
+        return self.conn.execute("SELECT * FROM tree_events WHERE id = ?", (event_id,)).fetchone()
+
+    def moves_of_event(self, event_id: int) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM coding_moves WHERE event_id = ? ORDER BY id", (event_id,)).fetchall()
+
+    def moves_of_decision(self, decision_id: int) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM coding_moves WHERE decision_id = ? ORDER BY id", (decision_id,)).fetchall()
+
+    def split_codings(self, segment_id: int, coder: str) -> list[sqlite3.Row]:
+        """A coder's active codings of a unit that point at a split category (they await re-coding)."""
+        return self.conn.execute(
+            "SELECT r.id, r.category_id FROM reductions r JOIN categories c ON c.id = r.category_id"
+            " WHERE r.segment_id = ? AND r.coder = ? AND r.retracted_by IS NULL AND c.state = 'split' ORDER BY r.id",
+            (segment_id, coder),
+        ).fetchall()
+
+    def awaiting_recoding(self, category_id: int) -> list[tuple[str, int]]:
+        """(coder, units) whose active codings on units point at a (split) category."""
+        rows = self.conn.execute(
+            "SELECT coder, count(DISTINCT segment_id) FROM reductions WHERE category_id = ? AND retracted_by IS NULL"
+            " AND segment_id IS NOT NULL GROUP BY coder ORDER BY coder", (category_id,))
+        return [(r[0], r[1]) for r in rows]
+
+    def codings_as_of(self, at: str) -> list[sqlite3.Row]:
+        """The codings that existed (and were not retracted) at a time, each with the category it had then."""
+        return self.conn.execute(
+            """SELECT r.id, r.segment_id, r.unit, r.original, r.reduction, r.coder, r.source,
+                      coalesce((SELECT m.from_category FROM coding_moves m WHERE m.reduction_id = r.id AND m.at > ?
+                                ORDER BY m.id LIMIT 1), r.category_id) AS category_id,
+                      coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, c.question_id,
+                      coalesce(s.text, r.original, r.reduction) AS text
+               FROM reductions r JOIN categories c ON c.id = r.category_id
+               LEFT JOIN segments s ON s.id = r.segment_id
+               LEFT JOIN decisions d ON d.id = r.retracted_by
+               WHERE r.created_at <= ? AND (r.retracted_by IS NULL OR d.created_at > ?) ORDER BY r.id""",
+            (at, at, at),
+        ).fetchall()
 
     def log_import(self, path: str, sha256: str, kind: str, summary: dict[str, Any]) -> None:
         with self.transaction():
@@ -616,6 +867,25 @@ class Study:
     def counts(self) -> dict[str, int]:
         tables = ("questions", "categories", "documents", "segments", "reductions", "decisions", "model_versions")
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+class AmbiguousCategory(KoodariError):
+    """A category name that stands at more than one place, given without the place."""
+
+    def __init__(self, level: str, name: str, places: list[str]) -> None:
+        self.places = places
+        super().__init__(
+            f"{level} category '{name}' stands at {len(places)} places ({'; '.join(places)}): "
+            f"name its {PARENT_LEVEL.get(level, 'upper')} category"
+        )
+
+
+def _inactive(category: Category, study: Study) -> str:
+    if category.state == "merged" and category.merged_into is not None:
+        return f"category '{category.name}' was merged into '{study.category(category.merged_into).name}'"
+    if category.state == "split":
+        return f"category '{category.name}' was split; code with one of its new categories"
+    return f"category '{category.name}' is retired: no new codes"
 
 
 class TreeConflict(KoodariError):
@@ -697,4 +967,7 @@ def _category(row: sqlite3.Row) -> Category:
         parent_id=row["parent_id"],
         description=row["description"],
         uncertain=bool(row["uncertain"]),
+        state=row["state"],
+        merged_into=row["merged_into"],
+        created_at=row["created_at"],
     )

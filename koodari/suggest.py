@@ -18,7 +18,7 @@ from koodari.classify import DEFAULT_KIND, Doc, Example, SuggestionModel, doc_fr
 from koodari.errors import KoodariError
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
-from koodari.store import LEVELS, Study
+from koodari.store import LEVELS, Category, Study
 
 NEW_CATEGORY_PROBABILITY = 0.25  # below this top-1 probability (sub level) a unit may need a new category
 NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar
@@ -49,8 +49,19 @@ class Suggestion:
 class Tree:
     """The category tree of a study, in memory: parents, levels, names, questions."""
 
-    def __init__(self, study: Study) -> None:
-        self.categories = {c.id: c for c in study.categories()}
+    def __init__(self, study: Study, categories: dict[int, Category] | None = None) -> None:
+        """The tree as it is now (merged-away categories kept, to map old codes), or a given one (as of a time)."""
+        self.categories = categories if categories is not None else {
+            c.id: c for c in study.categories(include_merged=True)}
+
+    def current(self, category_id: int) -> int:
+        """Where a category went: a merged-away one's merge target (followed through later merges)."""
+        seen = set()
+        while (cat := self.categories.get(category_id)) is not None and cat.merged_into is not None \
+                and cat.state == "merged" and category_id not in seen:
+            seen.add(category_id)
+            category_id = cat.merged_into
+        return category_id
 
     def ancestor(self, category_id: int, level: str) -> int | None:
         current: int | None = category_id
@@ -84,11 +95,16 @@ def coded_examples(
     only_coders: set[str] | None = None,
     exclude_units: set[str] | None = None,
     blind_for: str | None = None,
+    as_of: str | None = None,
 ) -> list[Example]:
     """Every coding in the study as a training example; a unit with a consensus code keeps only that.
     ``blind_for``: leave out every other coder's review codes (blind coding), read in the same query, so a
-    code added while this runs can never slip in."""
-    rows = study.conn.execute(
+    code added while this runs can never slip in. Codings of retired or split categories are not examples
+    (nothing may be coded with those any more); ``as_of`` takes the codings and the tree as they were then."""
+    from koodari.treeops import categories_as_of
+
+    tree = Tree(study, categories_as_of(study, as_of) if as_of else None)
+    rows = study.codings_as_of(as_of) if as_of else study.conn.execute(
         """SELECT r.id, r.segment_id, r.unit, r.original, r.reduction, r.category_id, r.coder, r.source,
                   coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, c.question_id
            FROM reductions r JOIN categories c ON c.id = r.category_id
@@ -107,6 +123,8 @@ def coded_examples(
         if exclude_units and key in exclude_units:
             continue
         if key in consensus_units and r["coder"] != CONSENSUS:
+            continue
+        if r["category_id"] not in tree.categories or not tree.categories[r["category_id"]].active:
             continue
         text = " ".join(t for t in (r["reduction"], r["original"] or r["unit_text"]) if t)
         examples.append(
@@ -132,15 +150,18 @@ def unit_key(row) -> str:
     return f"R{row['id']}"
 
 
-def category_examples(study: Study) -> list[Example]:
+def category_examples(study: Study, tree: Tree | None = None) -> list[Example]:
     """The category tree as evidence: every category stays suggestible.
 
     Each category's name is an example of it (``source="category"``), and so is each sentence of its
     description (``source="description"``). An upper or combining category's examples count at its own
-    level and above (``rank`` drops them at the levels below)."""
-    tree = Tree(study)
+    level and above (``rank`` drops them at the levels below). Retired, split and merged-away categories
+    are left out."""
+    tree = tree or Tree(study)
     out = []
     for cat in tree.categories.values():
+        if not cat.active:
+            continue
         out.append(Example(text=cat.name, label=cat.id, question_id=cat.question_id, source="category"))
         for sentence in description_sentences(cat.description):
             out.append(Example(text=sentence, label=cat.id, question_id=cat.question_id, source="description"))
@@ -217,16 +238,20 @@ def load_model(study: Study, version: int) -> SuggestionModel:
 
 
 def latest_model(study: Study, blind_for: str | None = None) -> tuple[int, SuggestionModel] | None:
-    """The newest model version; for a blind coder, the newest that never saw another coder's review codes."""
+    """The newest model version trained on the tree as it is now; for a blind coder, the newest that never
+    saw another coder's review codes. None when there is no such version (train one)."""
     review_coders = study.review_coders() if blind_for is not None else set()
+    tree_changed = study.last_tree_change_at()
     for record in study.model_versions(newest_first=True):
+        if tree_changed is not None and record.created_at < tree_changed:
+            return None  # this one and every older one predate the tree as it is now
         if blind_for is None or record.saw_review_codes_of(review_coders) <= {blind_for}:
             return record.id, load_model(study, record.id)
     return None
 
 
 def ensure_model(study: Study, pipeline: FinnishPipeline) -> tuple[int, SuggestionModel]:
-    """The latest model version, training one first when the study has none."""
+    """The latest model version, training one first when the study has none or its tree changed since."""
     found = latest_model(study)
     if found is None:
         version, _ = train(study, pipeline)
@@ -299,7 +324,7 @@ class Suggester:
             int(c)
             for c in self.model.classes
             if int(c) in self.tree.categories
-            and self.tree.ancestor(int(c), self.tree.categories[category_id].level) == category_id
+            and self.tree.ancestor(self.tree.current(int(c)), self.tree.categories[category_id].level) == category_id
         ]
         lemmas: list[str] = []
         similar: list[tuple[float, str]] = []
@@ -330,11 +355,11 @@ def rank(
         mask = np.ones(len(p), dtype=bool)
     mass: dict[int, float] = {}
     for j in np.flatnonzero(mask):
-        cid = int(classes[j])
+        cid = tree.current(int(classes[j]))  # a class merged away since training counts for its merge target
         if cid not in tree.categories:
             continue  # a category deleted since training
         target = tree.ancestor(cid, level)
-        if target is not None:
+        if target is not None and tree.categories[target].active:  # never a retired, split or merged-away one
             mass[target] = mass.get(target, 0.0) + float(p[j])
     total = sum(mass.values()) or 1.0
     return sorted(((c, v / total) for c, v in mass.items()), key=lambda item: -item[1])

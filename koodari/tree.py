@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from koodari.store import Study
 
 NO_PARENT = "–"
+STATE_LABEL = {"retired": "retired", "split": "split, awaits re-coding"}
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,13 @@ class TreeRow:
     combining: str | None
     reductions: int
     speakers: int
+    sub_id: int | None = None  # the categories themselves (names may repeat at other places)
+    upper_id: int | None = None
 
 
 def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
-    """One row per subcategory (and per upper category without subcategories), grouped by question."""
+    """One row per subcategory (and per upper category without subcategories), grouped by question: the tree as
+    it is now (merged-away categories are gone, retired and split ones marked, their codes still counted)."""
     counts = _counts(study)
     rows: list[TreeRow] = []
     for q in study.questions():
@@ -37,6 +41,9 @@ def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
         for c in cats:
             children.setdefault(c.parent_id, []).append(c)
 
+        def label(cat) -> str | None:
+            return None if cat is None else cat.name if cat.active else f"{cat.name} ({STATE_LABEL[cat.state]})"
+
         def row(sub, upper, comb, q=q) -> TreeRow:
             ids = [c.id for c in (sub, upper) if c is not None]
             n = sum(counts.get(i, (0, set()))[0] for i in ids)
@@ -46,11 +53,13 @@ def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
             return TreeRow(
                 q["code"],
                 q["text"],
-                sub.name if sub else None,
-                upper.name if upper else None,
-                comb.name if comb else None,
+                label(sub),
+                label(upper),
+                label(comb),
                 n,
                 len(speakers),
+                sub.id if sub else None,
+                upper.id if upper else None,
             )
 
         combining = [c for c in cats if c.level == "combining"]

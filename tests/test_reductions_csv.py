@@ -47,25 +47,30 @@ def test_csv_import_builds_and_grows_the_tree(tmp_path, cli, study_path):
         assert study.path_of(kiire.id) == ["kiire", "asiakkaiden määrä", None]
 
 
-def test_contradicting_subcategory_is_reported_not_guessed(tmp_path, cli, study_path):
+def test_a_name_at_two_places_without_upper_is_reported_not_guessed(tmp_path, cli, study_path):
     good = tmp_path / "r.csv"
     good.write_text(CSV, encoding="utf-8")
     cli("reductions", "import", study_path, good)
+    second = tmp_path / "second.csv"  # the upper column decides: a second place for the same name
+    second.write_text("reduction,subcategory,upper,question\nmotivoi,asiakkaan motivointi,ohjaajan soveltuvuus,T1\n",
+                      encoding="utf-8")
+    assert cli("reductions", "import", study_path, second).exit_code == 0
     before = fingerprint(study_path)
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "reduction,subcategory,upper,question\n"
         "uusi pelkistys,uusi alakategoria,jokin,T1\n"
-        "motivoi,asiakkaan motivointi,ohjaajan soveltuvuus,T1\n"
-        "motivoi taas,asiakkaan motivointi,kolmas,T1\n",
+        "motivoi,asiakkaan motivointi,,T1\n"
+        "motivoi taas,asiakkaan motivointi,,T1\n",
         encoding="utf-8",
     )
     result = cli("reductions", "import", study_path, bad)
     assert result.exit_code != 0
     line = result.output.strip()
     assert len(line.splitlines()) == 1
-    assert "bad.csv" in line and "line 3" in line and "asiakkaan motivointi" in line
-    assert "asiakkaan voimavarojen vahvistaminen" in line and "1 more" in line and "nothing imported" in line
+    assert "bad.csv" in line and "line 3" in line and "asiakkaan motivointi" in line and "2 places" in line
+    assert "asiakkaan voimavarojen vahvistaminen" in line and "ohjaajan soveltuvuus" in line
+    assert "1 more" in line and "nothing imported" in line
     assert fingerprint(study_path) == before
 
 

@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 
 from koodari.errors import KoodariError
-from koodari.store import APPLICATION_ID, MIGRATIONS, Study, TreeConflict
+from koodari.store import APPLICATION_ID, MIGRATIONS, AmbiguousCategory, Study
 from tests.conftest import fingerprint
 
 
@@ -48,14 +48,17 @@ def test_failed_transaction_rolls_back(study_path):
         assert study.questions() == []
 
 
-def test_tree_conflict_is_not_silently_moved(study_path):
+def test_categories_are_identified_by_place_not_silently_moved(study_path):
     with Study.open(study_path) as study:
         q = study.add_question("Q1", "Mitä?")
-        study.ensure_path(q, "kiire", "työn kuormitus", "työssä jaksaminen")
-        with pytest.raises(TreeConflict, match="kiire"):
-            study.ensure_path(q, "kiire", "asiakkaiden määrä")
-        sub = study.find_category(q, "sub", "kiire")
-        assert study.path_of(sub.id) == ["kiire", "työn kuormitus", "työssä jaksaminen"]
+        first = study.ensure_path(q, "kiire", "työn kuormitus", "työssä jaksaminen")
+        second = study.ensure_path(q, "kiire", "asiakkaiden määrä")  # a second place, the first one unmoved
+        assert first != second
+        assert study.path_of(first) == ["kiire", "työn kuormitus", "työssä jaksaminen"]
+        assert study.path_of(second) == ["kiire", "asiakkaiden määrä", None]
+        assert study.ensure_path(q, "kiire", "asiakkaiden määrä") == second
+        with pytest.raises(AmbiguousCategory, match="kiire.*2 places"):
+            study.ensure_path(q, "kiire")  # no upper: which one?
 
 
 @pytest.mark.parametrize("content", [b"just some text, not a database\n" * 10, b"SQLite format 3\x00" + b"\x00" * 200])
