@@ -322,7 +322,7 @@ def test_tree_page_with_quotes_on_demand(open_client, study):
     client = open_client()
     page = client.get("/tree").text
     assert "T1:" in page and "työn kuormitus" in page and 'data-hook="tree-editing"' in page
-    row = re.search(r'<tr data-category="(\d+)"[^>]*>\s*<td>kiire</td>(.*?)</tr>', page, re.S)
+    row = re.search(r'<tr data-category="(\d+)"[^>]*>\s*<td><a class="cat"[^>]*>kiire</a></td>(.*?)</tr>', page, re.S)
     assert re.findall(r'class="n">(\d+)</td>', row.group(2)) == ["1", "0"]  # reductions, speakers
     quotes = client.get(f"/tree/quotes?category={row.group(1)}").text
     assert "kiire kuormittaa" in quotes

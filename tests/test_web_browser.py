@@ -131,6 +131,20 @@ def test_review_keys_transcript_and_pages_in_chromium(study, browser, shots):
                            ("model", "/model")):
             page.goto(server.base + path)
             page.screenshot(path=shots / f"{name}.png", full_page=True)
+
+        page.goto(server.base + "/tree")  # a tree change by clicking: rename a subcategory
+        page.click("a.cat:text-is('kiire')")
+        page.fill("#editor form[data-op=rename] input[name=name]", "kiireen tuntu")
+        page.screenshot(path=shots / "tree-edit.png", full_page=True)
+        with page.expect_navigation():
+            page.click("#editor form[data-op=rename] button")
+        assert "change 1: renamed" in page.inner_text("#tree-message")
+        assert page.locator("a.cat:text-is('kiireen tuntu')").count() == 1
+        conn = sqlite3.connect(study)
+        assert conn.execute("SELECT name FROM categories c JOIN tree_events e ON e.action = 'rename'"
+                            " AND e.who = 'anna' WHERE c.id IN (SELECT category_id FROM reductions"
+                            " WHERE reduction = 'kiire kuormittaa')").fetchall() == [("kiireen tuntu",)]
+        conn.close()
         assert all(url.startswith(server.base) for url in requests)  # offline: nothing leaves the machine
         assert {p.name for p in shots.glob("*.png")} >= {"review.png", "transcript.png", "tree.png",
                                                           "agreement.png", "model.png"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -23,6 +24,8 @@ from starlette.staticfiles import StaticFiles
 from koodari import __version__
 from koodari.errors import KoodariError
 from koodari.review_tui import HELP
+from koodari.treeops import TreeChangeConflict
+from koodari.web import treeedit
 from koodari.web.security import CSRFMiddleware, ErrorPageMiddleware, TokenMiddleware
 from koodari.web.workspace import NotFound, Workspace
 
@@ -108,13 +111,28 @@ def create_app(workspace: Workspace, token: str | None = None, allowed_hosts: li
         data = ws.transcript(q.get("document"), q.get("speaker", ""), q.get("theme", ""), q.get("category"))
         return render(request, "transcript.html", **data)
 
-    async def tree(request: Request) -> Response:
-        question = request.query_params.get("question") or None
+    def tree_page(request: Request, question: str | None, edit: Any, status: int = 200, **extra: Any) -> Response:
         try:
             tables = ws.tree(question)
         except KoodariError:
             raise NotFound(f"no research question {question!s:.40}") from None
-        return render(request, "tree.html", tables=tables, questions=ws.study.questions(), question=question)
+        return render(request, "tree.html", status, tables=tables, questions=ws.study.questions(), question=question,
+                      **treeedit.context(ws, edit), **extra)
+
+    async def tree(request: Request) -> Response:
+        message, ws.tree_flash = ws.tree_flash, ""
+        return tree_page(request, request.query_params.get("question") or None, request.query_params.get("edit"),
+                         tree_message=message)
+
+    async def tree_change(request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        question = form.get("question") or None
+        try:
+            ws.tree_flash = treeedit.change(ws, form)
+        except KoodariError as exc:  # a broken rule or a conflict: one line on the page, the study unchanged
+            return tree_page(request, question, form.get("category"), 409 if isinstance(exc, TreeChangeConflict)
+                             else 400, tree_message=exc.message, tree_error=True)
+        return RedirectResponse("/tree?" + urlencode({"question": question or ""}), 303)
 
     async def quotes(request: Request) -> Response:
         path, rows = ws.quotes(request.query_params.get("category"))
@@ -153,6 +171,7 @@ def create_app(workspace: Workspace, token: str | None = None, allowed_hosts: li
         Route("/transcript", transcript),
         Route("/tree", tree),
         Route("/tree/quotes", quotes),
+        Route("/tree/change", tree_change, methods=["POST"]),
         Route("/agreement", agreement_page),
         Route("/model", model_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

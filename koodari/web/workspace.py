@@ -58,6 +58,8 @@ class Workspace:
         self.pinned = False  # the current unit stays on screen although coded (+, undo, recoding)
         self.recoding = False
         self.flash = ""
+        self.tree_flash = ""  # the Tree page's message after a change
+        self.tree_seen = self.study.last_tree_event_id()  # a tree change since: suggestions from the new tree
 
     def close(self) -> None:
         self.study.close()
@@ -164,6 +166,9 @@ class Workspace:
     def panel(self, screen: Screen) -> dict[str, Any]:
         """The template context of the review panel."""
         session = self.session
+        if self.study.last_tree_event_id() != self.tree_seen:  # changed on the Tree page or by another coder
+            self.tree_seen = self.study.last_tree_event_id()
+            session.tree_changed()
         progress = session.progress()
         context: dict[str, Any] = {"screen": screen, "progress": progress, "version": session.suggester.version,
                                    "coder": session.coder, "pending": session.pending_reduction,
@@ -235,14 +240,12 @@ class Workspace:
         if question:
             self.study.require_question(question)
         tables: list[dict[str, Any]] = []
-        ids = {q["code"]: q["id"] for q in self.study.questions()}
         for row in tree_rows(self.study, question or None):
             if not tables or tables[-1]["code"] != row.question:
                 tables.append({"code": row.question, "text": row.question_text, "rows": []})
-            qid = ids[row.question]
-            found = (self.study.find_category(qid, "sub", row.subcategory) if row.subcategory
-                     else self.study.find_category(qid, "upper", row.upper) if row.upper else None)
-            tables[-1]["rows"].append({"row": row, "category_id": found.id if found else None})
+            combining = self.study.category(row.upper_id).parent_id if row.upper_id is not None else None
+            tables[-1]["rows"].append({"row": row, "category_id": row.sub_id or row.upper_id,
+                                       "sub_id": row.sub_id, "upper_id": row.upper_id, "combining_id": combining})
         return tables
 
     def quotes(self, category: Any) -> tuple[list[str | None], list]:
