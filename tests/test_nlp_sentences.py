@@ -123,3 +123,25 @@ def test_pretokenized_blank_and_odd_tokens_survive(pipeline):
     out = pipeline.analyse_pretokenized([tokens])[0]
     assert [t.text for t in out] == tokens
     assert out[4].normalised == "minä"
+
+
+def test_suggest_reuses_the_units_analysis(tmp_path, cli, pipeline):
+    """Free text that is also an analysed unit (suggest --file on the imported turns) costs no NLP work."""
+    from koodari.nlp.cache import analyse_texts, ensure_analysed
+    from koodari.store import Study
+
+    path = tmp_path / "s.koodari"
+    assert cli("init", path).exit_code == 0
+    transcript = "P1: Jokkainen voijaan tietää se. Ei oo helppoo.\nP2: Kiire on.\n"
+    (tmp_path / "h.txt").write_text(transcript, encoding="utf-8")
+    assert cli("import", path, tmp_path / "h.txt").exit_code == 0
+    with Study.open(path) as study:
+        ensure_analysed(study, pipeline)
+        texts = [r["text"] for r in study.conn.execute("SELECT text FROM segments ORDER BY id")]
+        calls = pipeline.calls
+        analyses = analyse_texts(study, pipeline, texts)
+        assert pipeline.calls == calls
+        assert analyses[0][0]["text"] == "Jokkainen" and analyses[0][0]["start"] == 0
+        assert all(text[t["start"] : t["end"]] == t["text"] for text, a in zip(texts, analyses, strict=True) for t in a)
+        analyse_texts(study, pipeline, ["Uusi lause, jota ei ole analysoitu."])
+        assert pipeline.calls == calls + 1

@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 VOWELS = "aeiouyäö"
@@ -154,6 +154,7 @@ class Normaliser:
     standard_rewrite_count: int = 3
     model: object | None = None  # a DialectModel: learned guesses for forms nothing else resolves
     guesses: dict[str, str | None] = field(default_factory=dict)
+    guess_known: bool = False  # also keep a learned guess that is only known to the dictionary (chosen on dev)
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
@@ -202,7 +203,7 @@ class Normaliser:
 
     def _acceptable(self, guess: str) -> bool:
         """A guess is kept only when every word of it is a standard form (better than leaving it as spoken)."""
-        return all(w in self.standard for w in guess.split())
+        return all(w in self.standard or (self.guess_known and self.is_known(w)) for w in guess.split())
 
     def _normalise_sentence(self, tokens: list[str]) -> list[str]:
         lower = [t.lower() for t in tokens]
@@ -267,9 +268,22 @@ class Normaliser:
         return sorted((c, w) for w, c in seen.items())
 
     def _suffix_candidates(self, word: str) -> Iterable[tuple[str, float]]:
+        index = self._suffix_index
+        for k in range(1, min(len(word) - 1, self._suffix_max)):
+            for dst, cost in index.get(word[-k:], ()):
+                yield word[:-k] + dst, cost
+
+    @cached_property
+    def _suffix_index(self) -> dict[str, list[tuple[str, float]]]:
+        """Suffix rules by the suffix they rewrite (a dictionary look-up per ending, not a scan of every rule)."""
+        index: dict[str, list[tuple[str, float]]] = {}
         for src, dst, cost in self.suffix_rules:
-            if word.endswith(src) and len(word) > len(src) + 1:
-                yield word[: len(word) - len(src)] + dst, cost
+            index.setdefault(src, []).append((dst, cost))
+        return index
+
+    @cached_property
+    def _suffix_max(self) -> int:
+        return max((len(src) for src, _, _ in self.suffix_rules), default=0) + 1
 
     def _candidate(self, word: str, max_cost: float = 99.0, strict: bool = False) -> str | None:
         best: tuple[float, str] | None = None
