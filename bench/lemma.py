@@ -184,12 +184,13 @@ def score_normaliser(norm, utterances, lexicon: dict) -> dict:
     return {**counts, "seconds": seconds}
 
 
-def normaliser_results(skn: Path, ud: Path, shipped) -> list[tuple[str, str, dict]]:
+def normaliser_results(skn: Path, ud: Path, shipped, dev_only: bool = False) -> list[tuple[str, str, dict]]:
     """Normaliser accuracy by split, with resources built from the training utterances only."""
     from koodari.nlp.normaliser import Normaliser
 
     utterances = read_skn(skn / "skn3a-dev.norm")
     train, dev, held_out = split_three(utterances)
+    splits = [("development", dev)] + ([] if dev_only else [("held-out", held_out)])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -198,15 +199,21 @@ def normaliser_results(skn: Path, ud: Path, shipped) -> list[tuple[str, str, dic
         if model.is_file():
             shutil.copy(model, folder / model.name)
         variants = {
-            "lexicon + rules (no learned model)": {"learned": False},
-            "+ learned model, guesses kept when standard (kept)": {},
-            "+ learned model, guesses kept when standard or known to simplemma": {"guess_known": True},
+            "lexicon + rules (no learned model)": None,
+            "+ learned model, guesses kept when standard vocabulary": "standard",
+            "+ learned model, guesses kept when standard or known to simplemma (kept)": "known",
+            "+ learned model, every guess kept": "any",
+            "+ learned model first (before the rules), guesses kept when standard or known": "known+first",
+            "+ learned model first, every guess kept": "any+first",
         }
-        for name, options in variants.items():
-            norm = Normaliser.load(folder, learned=options.get("learned", True))
-            norm.guess_known = options.get("guess_known", False)
-            for split, part in (("development", dev), ("held-out", held_out)):
+        for name, check in variants.items():
+            norm = Normaliser.load(folder, learned=check is not None)
+            norm.guess_check = (check or "known").split("+")[0]
+            norm.model_first = (check or "").endswith("+first")
+            for split, part in splits:
                 rows.append((name, split, score_normaliser(norm, part, norm.lexicon)))
+    if dev_only:
+        return rows
     _, shipped_held_out = split_skn(utterances)
     rows.append(("shipped normaliser (lexicon from all training + development utterances)", "held-out",
                  score_normaliser(shipped, shipped_held_out, shipped.lexicon)))

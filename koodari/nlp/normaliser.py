@@ -154,7 +154,10 @@ class Normaliser:
     standard_rewrite_count: int = 3
     model: object | None = None  # a DialectModel: learned guesses for forms nothing else resolves
     guesses: dict[str, str | None] = field(default_factory=dict)
-    guess_known: bool = False  # also keep a learned guess that is only known to the dictionary (chosen on dev)
+    # which learned guesses are kept: "standard" (every word in the standard vocabulary), "known" (or known to
+    # the dictionary, simplemma), "any" (no check); chosen on SKN's development utterances (bench/lemma.py)
+    guess_check: str = "known"
+    model_first: bool = False  # the learned guess wins over a rule rewrite (True) or only fills in (False)
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
@@ -179,14 +182,14 @@ class Normaliser:
             t.lower()
             for tokens, norms in zip(sentences, out, strict=True)
             for t, n in zip(tokens, norms, strict=True)
-            if n == t and self._guessable(t.lower())
+            if (n == t or self.model_first) and self._guessable(t.lower())
         }
         wanted = sorted(w for w in unresolved if w not in self.guesses)
         for word, guess in zip(wanted, self.model.guess(wanted), strict=True):
             self.guesses[word] = guess if guess != word and self._acceptable(guess) else None
         for tokens, norms in zip(sentences, out, strict=True):
             for i, (t, n) in enumerate(zip(tokens, norms, strict=True)):
-                guess = self.guesses.get(t.lower()) if n == t else None
+                guess = self.guesses.get(t.lower()) if n == t or self.model_first else None
                 if guess:
                     norms[i] = _restore_case(t, guess)
         return out
@@ -202,8 +205,11 @@ class Normaliser:
         )
 
     def _acceptable(self, guess: str) -> bool:
-        """A guess is kept only when every word of it is a standard form (better than leaving it as spoken)."""
-        return all(w in self.standard or (self.guess_known and self.is_known(w)) for w in guess.split())
+        """A guess is kept only when it passes the check (a known Finnish word beats leaving it as spoken)."""
+        if self.guess_check == "any":
+            return True
+        known = self.guess_check == "known"
+        return all(w in self.standard or (known and self.is_known(w)) for w in guess.split())
 
     def _normalise_sentence(self, tokens: list[str]) -> list[str]:
         lower = [t.lower() for t in tokens]
