@@ -201,9 +201,9 @@ def normaliser_results(skn: Path, ud: Path, shipped, dev_only: bool = False) -> 
         variants = {
             "lexicon + rules (no learned model)": None,
             "+ learned model, guesses kept when standard vocabulary": "standard",
-            "+ learned model, guesses kept when standard or known to simplemma (kept)": "known",
+            "+ learned model, guesses kept when standard or known to simplemma": "known",
             "+ learned model, every guess kept": "any",
-            "+ learned model first (before the rules), guesses kept when standard or known": "known+first",
+            "**+ learned model first (before the rules), guesses kept when standard or known (kept)**": "known+first",
             "+ learned model first, every guess kept": "any+first",
         }
         for name, check in variants.items():

@@ -157,7 +157,7 @@ class Normaliser:
     # which learned guesses are kept: "standard" (every word in the standard vocabulary), "known" (or known to
     # the dictionary, simplemma), "any" (no check); chosen on SKN's development utterances (bench/lemma.py)
     guess_check: str = "known"
-    model_first: bool = False  # the learned guess wins over a rule rewrite (True) or only fills in (False)
+    model_first: bool = True  # the learned guess wins over a rule rewrite (True) or only fills in (False)
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
