@@ -252,7 +252,11 @@ class ReviewSession:
 
     def draft_reduction(self, unit_id: int) -> str:
         """A first draft of a reduction: the normalised text without fillers such as 'niinku', 'tuota'."""
-        words = [t["normalised"] for t in self._tokens(unit_id) if t.get("upos") != "PUNCT"]
+        words = [
+            t["normalised"]
+            for t in self._tokens(unit_id)
+            if t.get("upos") != "PUNCT" and t["text"].lower() not in FILLERS  # "niinku" → "niin kuin": both go
+        ]
         kept = [w for w in " ".join(words).split() if w.lower() not in FILLERS]
         return re.sub(r"\s+", " ", " ".join(kept)).strip()
 

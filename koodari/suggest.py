@@ -281,7 +281,8 @@ class Suggester:
         )
 
     def docs_for_texts(self, texts: list[str]) -> list[Doc]:
-        return [doc_from_tokens([t.as_dict() for t in tokens]) for tokens in self.pipeline.analyse_many(texts)]
+        # cached in the study (an utterance that is an analysed unit reuses the unit's analysis)
+        return [doc_from_tokens(tokens) for tokens in analyse_texts(self.study, self.pipeline, texts)]
 
     def docs_for_units(self, segment_ids: list[int]) -> list[Doc]:
         return [doc_from_tokens(t) for t in analyse_units(self.study, self.pipeline, segment_ids)]

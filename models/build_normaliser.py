@@ -118,40 +118,47 @@ def simplemma_lemmas() -> set[str]:
     return {v.lower() for v in set(DefaultDictionaryFactory().get_dictionary("fi").values())}
 
 
+def write_resources(train, ud: Path, out: Path, note: str = "training part (utterance index % 5 != 4)") -> str:
+    """Write the normaliser's learned resources for the given SKN utterances into OUT; returns a summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    lexicon = learn_lexicon(train)
+    with (out / "skn-lexicon.tsv").open("w", encoding="utf-8") as fh:
+        fh.write(
+            "# dialect\tstandard\tcount — learned from SKN (Kotus / Kielipankki, CC BY 4.0) via Kuparinen,"
+            f" Miletić & Scherrer (2023), split 3a dev, {note}\n"
+        )
+        for dialect in sorted(lexicon):
+            standard, n = lexicon[dialect]
+            fh.write(f"{dialect}\t{standard}\t{n}\n")
+    with (out / "skn-context.tsv").open("w", encoding="utf-8") as fh:
+        fh.write("# side\tcontext word\tdialect\tstandard\tcount — SKN training part: where a neighbour decides\n")
+        for row in learn_context(train, lexicon):
+            fh.write("\t".join(map(str, row)) + "\n")
+    rules = learn_suffix_rules(lexicon)
+    with (out / "suffix-rules.tsv").open("w", encoding="utf-8") as fh:
+        fh.write("# dialect suffix\tstandard suffix\tcost — learned from skn-lexicon.tsv\n")
+        for src, dst, cost in rules:
+            fh.write(f"{src}\t{dst}\t{cost}\n")
+    frequency = Counter(w.lower() for u in train for _, s in u for w in s.split())
+    with (out / "standard-frequency.tsv").open("w", encoding="utf-8") as fh:
+        fh.write("# standard word\tcount in SKN's standard side (training part)\n")
+        for word, n in sorted(frequency.items(), key=lambda x: (-x[1], x[0])):
+            fh.write(f"{word}\t{n}\n")
+    standard = ud_forms(ud) | {s.lower() for u in train for _, s in u for s in s.split()} | simplemma_lemmas()
+    with gzip.GzipFile(out / "standard-vocabulary.txt.gz", "wb", mtime=0) as gz:
+        gz.write("\n".join(sorted(w for w in standard if w)).encode("utf-8") + b"\n")
+    if out != OUT:  # the hand-written list travels with every copy
+        (out / "colloquial.tsv").write_text((OUT / "colloquial.tsv").read_text(encoding="utf-8"), encoding="utf-8")
+    return f"lexicon {len(lexicon)} pairs, {len(rules)} suffix rules, {len(standard)} standard forms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
     parser.add_argument("--ud", type=Path, default=ROOT.parent / "shared" / "ud-finnish")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
     train, _ = split_skn(read_skn(args.skn / "skn3a-dev.norm"))
-    lexicon = learn_lexicon(train)
-    with (OUT / "skn-lexicon.tsv").open("w", encoding="utf-8") as fh:
-        fh.write(
-            "# dialect\tstandard\tcount — learned from SKN (Kotus / Kielipankki, CC BY 4.0) via Kuparinen,"
-            " Miletić & Scherrer (2023), split 3a dev, training part (utterance index % 5 != 4)\n"
-        )
-        for dialect in sorted(lexicon):
-            standard, n = lexicon[dialect]
-            fh.write(f"{dialect}\t{standard}\t{n}\n")
-    with (OUT / "skn-context.tsv").open("w", encoding="utf-8") as fh:
-        fh.write("# side\tcontext word\tdialect\tstandard\tcount — SKN training part: where a neighbour decides\n")
-        for row in learn_context(train, lexicon):
-            fh.write("\t".join(map(str, row)) + "\n")
-    rules = learn_suffix_rules(lexicon)
-    with (OUT / "suffix-rules.tsv").open("w", encoding="utf-8") as fh:
-        fh.write("# dialect suffix\tstandard suffix\tcost — learned from skn-lexicon.tsv\n")
-        for src, dst, cost in rules:
-            fh.write(f"{src}\t{dst}\t{cost}\n")
-    frequency = Counter(w.lower() for u in train for _, s in u for w in s.split())
-    with (OUT / "standard-frequency.tsv").open("w", encoding="utf-8") as fh:
-        fh.write("# standard word\tcount in SKN's standard side (training part)\n")
-        for word, n in sorted(frequency.items(), key=lambda x: (-x[1], x[0])):
-            fh.write(f"{word}\t{n}\n")
-    standard = ud_forms(args.ud) | {s.lower() for u in train for _, s in u for s in s.split()} | simplemma_lemmas()
-    with gzip.GzipFile(OUT / "standard-vocabulary.txt.gz", "wb", mtime=0) as gz:
-        gz.write("\n".join(sorted(w for w in standard if w)).encode("utf-8") + b"\n")
-    print(f"lexicon {len(lexicon)} pairs, {len(rules)} suffix rules, {len(standard)} standard forms")
+    print(write_resources(train, args.ud, OUT))
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], bat
         ):
             found[row["sha256"]] = json.loads(row["tokens"])
     missing = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
+    found.update(_from_units(study, pipeline, missing))  # an utterance that is also an analysed unit
+    missing = [(k, t) for k, t in missing if k not in found]
     for i in range(0, len(missing), batch):
         chunk = missing[i : i + batch]
         analysed = pipeline.analyse_many([t for _, t in chunk])
@@ -100,6 +102,29 @@ def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], bat
                     (key, pipeline.id, json.dumps(data, ensure_ascii=False)),
                 )
     return [found[k] for k in keys]
+
+
+def _from_units(study: Study, pipeline: FinnishPipeline, wanted: list[tuple[str, str]]) -> dict[str, list[dict]]:
+    """Analyses of units whose text is one of the wanted texts (by this pipeline), offsets made text-relative."""
+    by_text = {t: k for k, t in wanted}
+    out: dict[str, list[dict]] = {}
+    texts = list(by_text)
+    for i in range(0, len(texts), 500):
+        chunk = texts[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = study.conn.execute(
+            "SELECT s.text, s.char_start, n.tokens FROM segments s JOIN segment_nlp n ON n.segment_id = s.id"
+            f" WHERE n.pipeline = ? AND s.text IN ({marks})",
+            (pipeline.id, *chunk),
+        )
+        for row in rows:
+            tokens = json.loads(row["tokens"])
+            for t in tokens:
+                for key in ("start", "end"):
+                    if t.get(key) is not None:
+                        t[key] -= row["char_start"]
+            out[by_text[row["text"]]] = tokens
+    return out
 
 
 def analyse_units(study: Study, pipeline: FinnishPipeline, segment_ids: list[int]) -> list[list[dict]]:

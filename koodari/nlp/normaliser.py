@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 VOWELS = "aeiouyäö"
@@ -152,12 +152,18 @@ class Normaliser:
     frequency_weight: float = 0.3
     protect_known: bool = True
     standard_rewrite_count: int = 3
+    model: object | None = None  # a DialectModel: learned guesses for forms nothing else resolves
+    guesses: dict[str, str | None] = field(default_factory=dict)
+    # which learned guesses are kept: "standard" (every word in the standard vocabulary), "known" (or known to
+    # the dictionary, simplemma), "any" (no check); chosen on SKN's development utterances (bench/lemma.py)
+    guess_check: str = "known"
+    model_first: bool = True  # the learned guess wins over a rule rewrite (True) or only fills in (False)
 
     @classmethod
-    def load(cls, folder: Path | None = None, use_simplemma: bool = True) -> Normaliser:
+    def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
         from koodari.nlp.resources import load_normaliser_resources
 
-        return load_normaliser_resources(folder, use_simplemma)
+        return load_normaliser_resources(folder, use_simplemma, learned)
 
     def normalise(self, token: str) -> str:
         """The standard form of one token (the token itself when it is standard or unknown)."""
@@ -165,7 +171,47 @@ class Normaliser:
 
     def normalise_tokens(self, tokens: Iterable[str]) -> list[str]:
         """Normalise a sentence; a neighbouring word may decide between readings (`ko` → `kun`/`kuin`)."""
-        tokens = list(tokens)
+        return self.normalise_sentences([list(tokens)])[0]
+
+    def normalise_sentences(self, sentences: list[list[str]]) -> list[list[str]]:
+        """Normalise sentences; forms that nothing else resolves are guessed by the learned model in one batch."""
+        out = [self._normalise_sentence(tokens) for tokens in sentences]
+        if self.model is None:
+            return out
+        unresolved = {
+            t.lower()
+            for tokens, norms in zip(sentences, out, strict=True)
+            for t, n in zip(tokens, norms, strict=True)
+            if (n == t or self.model_first) and self._guessable(t.lower())
+        }
+        wanted = sorted(w for w in unresolved if w not in self.guesses)
+        for word, guess in zip(wanted, self.model.guess(wanted), strict=True):
+            self.guesses[word] = guess if guess != word and self._acceptable(guess) else None
+        for tokens, norms in zip(sentences, out, strict=True):
+            for i, (t, n) in enumerate(zip(tokens, norms, strict=True)):
+                guess = self.guesses.get(t.lower()) if n == t or self.model_first else None
+                if guess:
+                    norms[i] = _restore_case(t, guess)
+        return out
+
+    def _guessable(self, lower: str) -> bool:
+        """A word form the lexicon, the standard vocabulary and the rules all leave as spoken."""
+        return (
+            len(lower) > 1
+            and WORD_RE.match(lower) is not None
+            and lower not in self.lexicon
+            and lower not in self.standard
+            and not self.is_known(lower)
+        )
+
+    def _acceptable(self, guess: str) -> bool:
+        """A guess is kept only when it passes the check (a known Finnish word beats leaving it as spoken)."""
+        if self.guess_check == "any":
+            return True
+        known = self.guess_check == "known"
+        return all(w in self.standard or (known and self.is_known(w)) for w in guess.split())
+
+    def _normalise_sentence(self, tokens: list[str]) -> list[str]:
         lower = [t.lower() for t in tokens]
         out = []
         for i, token in enumerate(tokens):
@@ -174,8 +220,10 @@ class Normaliser:
                 chosen = self.context.get(("next", lower[i + 1], lower[i]))
             if chosen is None and i > 0:
                 chosen = self.context.get(("prev", lower[i - 1], lower[i]))
+            if chosen is None and lower[i] in COMPARISON_PARTICLES and i > 0 and COMPARATIVE.search(out[i - 1].lower()):
+                chosen = "kuin"  # isompi ko minä: a comparative before `ko` makes it `kuin`
             out.append(_restore_case(token, chosen) if chosen else self.normalise(token))
-        return out
+        return connegatives(tokens, out)
 
     def _normalise(self, token: str) -> str:
         if not WORD_RE.match(token):
@@ -226,9 +274,22 @@ class Normaliser:
         return sorted((c, w) for w, c in seen.items())
 
     def _suffix_candidates(self, word: str) -> Iterable[tuple[str, float]]:
+        index = self._suffix_index
+        for k in range(1, min(len(word) - 1, self._suffix_max)):
+            for dst, cost in index.get(word[-k:], ()):
+                yield word[:-k] + dst, cost
+
+    @cached_property
+    def _suffix_index(self) -> dict[str, list[tuple[str, float]]]:
+        """Suffix rules by the suffix they rewrite (a dictionary look-up per ending, not a scan of every rule)."""
+        index: dict[str, list[tuple[str, float]]] = {}
         for src, dst, cost in self.suffix_rules:
-            if word.endswith(src) and len(word) > len(src) + 1:
-                yield word[: len(word) - len(src)] + dst, cost
+            index.setdefault(src, []).append((dst, cost))
+        return index
+
+    @cached_property
+    def _suffix_max(self) -> int:
+        return max((len(src) for src, _, _ in self.suffix_rules), default=0) + 1
 
     def _candidate(self, word: str, max_cost: float = 99.0, strict: bool = False) -> str | None:
         best: tuple[float, str] | None = None
@@ -254,6 +315,46 @@ class Normaliser:
             if word.endswith(clitic) and len(word) > len(clitic) + 2 and self.known(word[: -len(clitic)]):
                 return True
         return False
+
+
+# a negative verb takes the connegative: spoken "ei oo" is "ei ole", not "ei on"
+NEGATIVE_VERBS = frozenset(
+    neg + clitic
+    for neg in ("en", "et", "ei", "emme", "ette", "eivät", "emmä", "etsä", "eikä", "älä", "älkää", "ellei", "jollei")
+    for clitic in ("", "kä", "kö", "hän", "pä", "s")
+) | {"emmää", "emmie", "etsie", "etkää", "eikse", "eiks", "eks", "eihän", "eipä", "enkä", "etkä", "eikö", "eivätkä"}
+CONNEGATIVE = {
+    "on": "ole", "olen": "ole", "olet": "ole", "olemme": "ole", "olette": "ole", "ovat": "ole", "olee": "ole",
+    "tulee": "tule", "menee": "mene", "tekee": "tee", "näkee": "näe", "pitää": "pidä", "tietää": "tiedä",
+    "tarvitsee": "tarvitse", "jaksaa": "jaksa", "haluaa": "halua", "kannattaa": "kannata", "muistaa": "muista",
+    "viitsii": "viitsi", "saa": "saa", "voi": "voi", "ymmärtää": "ymmärrä", "käy": "käy", "auta": "auta",
+}
+SPOKEN_CONNEGATIVE = {"oo": "ole", "tuu": "tule", "mee": "mene", "tiiä": "tiedä", "tie": "tiedä", "pie": "pidä"}
+COMPARISON_PARTICLES = frozenset({"ko", "ku", "kö"})
+COMPARATIVE = re.compile(r"(mpi|mpa[a]?|mpä[ä]?|mmin|mman|mmän|mpana|mpänä|mpia|mpiä|mpien)$")
+WORD_CHARS = re.compile(r"\w")
+
+
+def connegatives(spoken: list[str], normalised: list[str], window: int = 2) -> list[str]:
+    """After a negative verb (up to two words back, no punctuation between) a present-tense verb form the
+    normaliser made (``oo`` → ``on``) becomes the connegative (``ole``)."""
+    lower = [t.lower() for t in spoken]
+    out = list(normalised)
+    for i, form in enumerate(normalised):
+        wanted = SPOKEN_CONNEGATIVE.get(lower[i])
+        if wanted is None and form.lower() != lower[i]:  # a word spoken as written stays as it is
+            wanted = CONNEGATIVE.get(form.lower())
+        if wanted is None or wanted == form.lower():
+            continue
+        for j in range(i - 1, max(-1, i - 1 - window), -1):
+            if not WORD_CHARS.search(lower[j]):
+                break  # punctuation ends the clause
+            if lower[j] in NEGATIVE_VERBS or normalised[j].lower().split()[:1] in (["ei"], ["en"], ["et"]):
+                out[i] = _restore_case(form, wanted)
+                if lower[j] == "et" and out[j].lower() == "että":  # "et sä oo": the negative verb, not `että`
+                    out[j] = spoken[j]
+                break
+    return out
 
 
 CLITICS = ("kaan", "kään", "kin", "han", "hän", "pa", "pä", "ko", "kö", "s")

@@ -1,7 +1,9 @@
 """Offline Finnish lemmatisation: stanza's tokenizer, tagger and lemmatizer behind the dialect normaliser.
 
-Flow: text → stanza tokenizer (tokens with character offsets) → normaliser (standard form per token)
-→ stanza POS tagger and lemmatizer on the normalised tokens → ``Token(text, normalised, lemma, upos)``.
+Flow: text → stanza tokenizer (tokens with character offsets) → normaliser (standard forms, a sentence at a
+time so that a neighbouring word can decide a reading) → UPOS tagger on the normalised words (spaCy's Finnish
+morphologizer with floret vectors, ``spacy-fi-experimental-web-md``; stanza's own tagger when that package is
+missing or ``tagger="stanza"``) → stanza's lemmatizer → ``Token(text, normalised, lemma, upos)``.
 
 Models are loaded from explicit paths with ``download_method=None``: nothing is fetched, ever.
 By default the models shipped in ``models/stanza`` are used; ``KOODARI_STANZA_DIR`` (or
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import zipfile
 from dataclasses import asdict, dataclass
@@ -28,6 +31,15 @@ MODEL_FILES = {
     "lemma": "fi_koodari_lemmatizer.pt",
 }
 ENV_OFFICIAL = "KOODARI_STANZA_DIR"
+SPACY_MODEL = "spacy_fi_experimental_web_md"
+SPACY_EXCLUDE = ["tagger", "attribute_ruler", "lemmatizer", "parser", "ner"]
+
+
+def spacy_tagger_available() -> bool:
+    """True when spaCy's Finnish pipeline (the better UPOS tagger) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec(SPACY_MODEL) is not None
 
 
 @dataclass(frozen=True)
@@ -107,9 +119,15 @@ class FinnishPipeline:
         normaliser: Normaliser | None = None,
         normalise: bool = True,
         dictionary_backoff: bool = True,
+        tagger: str | None = None,
     ) -> None:
         self.source = source or ModelSource.default()
         self.source.check()
+        if tagger is None:
+            tagger = "spacy" if self.source.kind == "koodari" and spacy_tagger_available() else "stanza"
+        if tagger not in ("spacy", "stanza"):
+            raise KoodariError(f"unknown tagger {tagger!r} (spacy or stanza)")
+        self.tagger = tagger
         self._normaliser = normaliser
         self.normalise = normalise
         self.dictionary_backoff = dictionary_backoff
@@ -122,7 +140,7 @@ class FinnishPipeline:
 
     @cached_property
     def id(self) -> str:
-        flags = f"norm:{int(self.normalise)}+dict:{int(self.dictionary_backoff)}"
+        flags = f"norm:{int(self.normalise)}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1"
         return f"stanza:{self.source.fingerprint()}+{flags}"
 
     def _stanza(self, processors: str, pretokenized: bool):
@@ -157,7 +175,41 @@ class FinnishPipeline:
 
     @cached_property
     def _tagger(self):
-        return self._stanza("tokenize,pos,lemma", pretokenized=True)
+        """stanza pipeline that lemmatises pretokenized words (and tags them, with stanza's tagger)."""
+        return self._stanza("tokenize,lemma" if self.tagger == "spacy" else "tokenize,pos,lemma", pretokenized=True)
+
+    @cached_property
+    def _spacy(self):
+        import spacy
+
+        try:
+            return spacy.load(SPACY_MODEL, exclude=SPACY_EXCLUDE)
+        except Exception as exc:  # a broken install: name the package and the reason
+            reason = f"{type(exc).__name__}: {exc}"
+            raise KoodariError(f"cannot load spaCy's Finnish tagger {SPACY_MODEL} ({reason})") from exc
+
+    def _spacy_upos(self, words: list[list[str]]) -> list[list[str]]:
+        """UPOS of pretokenized sentences from spaCy's Finnish morphologizer, in one batch."""
+        from spacy.tokens import Doc
+
+        nlp = self._spacy
+        docs = nlp.pipe((Doc(nlp.vocab, words=ws) for ws in words), batch_size=256)
+        return [[t.pos_ or "X" for t in doc] for doc in docs]
+
+    def _lemmatise_words(self, words: list[list[str]]):
+        """stanza sentences of tagged and lemmatised words."""
+        if self.tagger == "stanza":
+            return self._tagger(words).sentences
+        from stanza.models.common.doc import Document
+
+        tags = self._spacy_upos(words)
+        doc = Document(
+            [
+                [{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(zip(ws, us, strict=True), start=1)]
+                for ws, us in zip(words, tags, strict=True)
+            ]
+        )
+        return self._tagger(doc).sentences
 
     @cached_property
     def _lemma_trainer(self):
@@ -192,7 +244,8 @@ class FinnishPipeline:
         if not text.strip():
             return []
         doc = self._tokenizer(text)
-        return [[(t.text, t.start_char, t.end_char) for t in s.tokens] for s in doc.sentences]
+        return [[part for t in s.tokens for part in _split_blank(t.text, t.start_char, t.end_char)]
+                for s in doc.sentences]
 
     def analyse(self, text: str) -> list[list[Token]]:
         """Tokenise, normalise and lemmatise raw text; one list of tokens per sentence."""
@@ -223,21 +276,46 @@ class FinnishPipeline:
         self.calls += 1
         if not sentences:
             return []
-        normalised = [[self.normaliser.normalise(t) if self.normalise else t for t, _, _ in s] for s in sentences]
+        spoken = [[t for t, _, _ in s] for s in sentences]
+        forms = self.normaliser.normalise_sentences(spoken) if self.normalise else spoken
+        normalised = [
+            [_as_words(n, t) for n, t in zip(ns, ts, strict=True)] for ns, ts in zip(forms, spoken, strict=True)
+        ]
         # a normalised form may be several words ("niinku" → "niin kuin"): tag the words, join the lemmas
         words = [[w for form in s for w in form.split()] for s in normalised]
-        doc = self._tagger(words)
+        tagged_sentences = self._lemmatise_words(words)
         out: list[list[Token]] = []
-        for sent, norms, tagged in zip(sentences, normalised, doc.sentences, strict=True):
+        for sent, norms, tagged in zip(sentences, normalised, tagged_sentences, strict=True):
             tagged_words = iter(tagged.words)
             tokens = []
             for (text, start, end), norm in zip(sent, norms, strict=True):
                 parts = [next(tagged_words) for _ in norm.split()]
                 lemma = " ".join(self._lemma(p) for p in parts)
                 upos = parts[0].upos if len(parts) == 1 else "+".join(p.upos or "X" for p in parts)
+                if norm == PLACEHOLDER and text != PLACEHOLDER:  # an empty or blank token stays as it is
+                    norm, lemma = text, text
                 tokens.append(Token(text, norm, lemma, upos or "X", start, end))
             out.append(tokens)
         return out
+
+
+PLACEHOLDER = "_"
+NON_BLANK = re.compile(r"\S+")
+
+
+def _split_blank(text: str, start: int, end: int) -> list[tuple[str, int, int]]:
+    """stanza's tokenizer may join words across a space at the edge of its internal chunks (a 10,000-character
+    turn): such a token is split at the spaces, each part with its own offsets."""
+    if not any(ch.isspace() for ch in text) or start is None:
+        return [(text, start, end)]
+    return [(m.group(), start + m.start(), start + m.end()) for m in NON_BLANK.finditer(text)] or [(text, start, end)]
+
+
+def _as_words(norm: str, text: str) -> str:
+    """The words to tag for one token: a token with no visible characters is tagged as a placeholder."""
+    if norm.split():
+        return norm
+    return text if text.split() else PLACEHOLDER
 
 
 def _compound_forms(trainer) -> dict[str, str]:

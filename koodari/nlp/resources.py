@@ -28,7 +28,8 @@ def read_pairs(path: Path) -> dict[str, str]:
         return {row[0]: row[1] for row in rows if len(row) >= 2 and not row[0].startswith("#")}
 
 
-def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = True):
+def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = True, learned: bool = True):
+    from koodari.nlp.dialect_model import shipped_model
     from koodari.nlp.normaliser import Normaliser
 
     folder = folder or normaliser_dir()
@@ -80,4 +81,5 @@ def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = 
         suffix_rules=rules,
         frequency=frequency,
         context=context,
+        model=shipped_model(folder) if learned else None,
     )

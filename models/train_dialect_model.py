@@ -1,0 +1,91 @@
+"""Train the character-level dialect normaliser for forms outside the lexicon (run from the repository root).
+
+    python models/train_dialect_model.py [--skn ../shared/dialect-skn] [--epochs 40]
+
+stanza's seq2seq lemmatizer architecture (character encoder-decoder with attention, copy mechanism and an
+edit classifier) learns dialect form → standard form from SKN's word-aligned pairs (CC BY 4.0):
+
+* training: the word types of SKN's *training* utterances (not index % 5 == 4, the benchmark's held-out
+  part, and not index % 5 == 2, the development part), each spoken form with its commonest standard form;
+* development (early stopping, model choice): the spoken forms of the development utterances that the
+  training part never saw, i.e. the forms the lexicon cannot answer.
+
+SKN's file carries no recording locations (its utterances are shuffled), so whole locations cannot be held
+out; the unseen forms of held-out utterances stand in for what a new location brings.
+The model lands in models/normaliser/skn-seq2seq.pt; the dev curve in the log (build/dialect-model/train.log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "models"))
+
+from build_normaliser import read_skn  # noqa: E402
+
+OUT = ROOT / "models" / "normaliser"
+MODEL_NAME = "skn-seq2seq.pt"
+HOLDOUT_EVERY = 5
+DEV_INDEX = 2  # index % 5 == 2: development utterances (index % 5 == 4 is the benchmark's held-out part)
+
+
+def split_three(utterances):
+    """(training, development, held-out) utterances."""
+    train = [u for i, u in enumerate(utterances) if i % HOLDOUT_EVERY not in (DEV_INDEX, HOLDOUT_EVERY - 1)]
+    dev = [u for i, u in enumerate(utterances) if i % HOLDOUT_EVERY == DEV_INDEX]
+    held_out = [u for i, u in enumerate(utterances) if i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1]
+    return train, dev, held_out
+
+
+def type_pairs(utterances) -> dict[str, str]:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for utterance in utterances:
+        for dialect, standard in utterance:
+            if dialect and standard and " " not in dialect:
+                counts[dialect.lower()][standard.lower()] += 1
+    return {d: c.most_common(1)[0][0] for d, c in counts.items()}
+
+
+def write_pairs(path: Path, pairs: list[tuple[str, str]], per_sentence: int = 20) -> None:
+    lines = []
+    for i in range(0, len(pairs), per_sentence):
+        for j, (form, lemma) in enumerate(pairs[i : i + per_sentence], start=1):
+            lines.append(f"{j}\t{form}\t{lemma}\tX\t_\t_\t{0 if j == 1 else 1}\t{'root' if j == 1 else 'dep'}\t_\t_")
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
+    parser.add_argument("--work", type=Path, default=ROOT / "build" / "dialect-model")
+    parser.add_argument("--epochs", type=int, default=40)
+    args = parser.parse_args(argv)
+    train, dev, _ = split_three(read_skn(args.skn / "skn3a-dev.norm"))
+    train_pairs = type_pairs(train)
+    dev_pairs = {d: s for d, s in type_pairs(dev).items() if d not in train_pairs}
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    write_pairs(work / "train.conllu", sorted(train_pairs.items()))
+    write_pairs(work / "dev.conllu", sorted(dev_pairs.items()))
+    print(f"{len(train_pairs)} training types, {len(dev_pairs)} unseen development types", flush=True)
+    cmd = [
+        sys.executable, "-m", "stanza.models.lemmatizer", "--mode", "train",
+        "--train_file", str(work / "train.conllu"), "--eval_file", str(work / "dev.conllu"),
+        "--output_file", str(work / "dev.pred.conllu"), "--shorthand", "fi_skn",
+        "--no_pos", "--caseless", "--num_epoch", str(args.epochs), "--batch_size", "50",
+        "--hidden_dim", "150", "--emb_dim", "50", "--seed", "1234", "--cpu",
+        "--save_dir", str(OUT), "--save_name", MODEL_NAME, "--log_step", "100",
+    ]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.run(cmd, env=env, cwd=work, check=False).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
