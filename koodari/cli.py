@@ -285,6 +285,8 @@ def train(
 
     if kind not in ("linear", "neighbours"):
         raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
+    if folds == 1 or folds < 0:
+        raise KoodariError(f"--folds must be 0 (no cross-validation) or at least 2, not {folds}")
     with open_study(study) as s:
         _, record = train_model(s, FinnishPipeline(), kind=kind, evaluate_folds=folds)
     if as_json:
@@ -360,6 +362,8 @@ def evaluate(
         raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
     if folds < 2:
         raise KoodariError("--folds must be at least 2")
+    if kind not in ("linear", "neighbours"):
+        raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
     with open_study(study) as s:
         pipeline = FinnishPipeline()
         examples = attach_tokens(s, pipeline, coded_examples(s))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +161,8 @@ MAX_ENTRIES = 10_000
 MAX_MEMBER_BYTES = 200 * 1024 * 1024
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 MAX_RATIO = 200  # uncompressed / compressed: beyond this an entry is treated as a zip bomb
+MAX_CODE_DEPTH = 64  # codes nested deeper than this are refused (koodari's own trees are 4 deep)
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError)
 
 
 @dataclass
@@ -199,8 +202,11 @@ def _read_archive(path: Path) -> tuple[bytes, dict[str, bytes]]:
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
                 raise KoodariError("archive expands beyond the size limit", path)
-            with archive.open(info) as fh:
-                data = fh.read(MAX_MEMBER_BYTES + 1)
+            try:
+                with archive.open(info) as fh:
+                    data = fh.read(MAX_MEMBER_BYTES + 1)
+            except ZIP_READ_ERRORS as exc:
+                raise KoodariError(f"archive entry {name!r} is damaged or unreadable ({exc})", path) from exc
             if len(data) > MAX_MEMBER_BYTES:
                 raise KoodariError(f"archive entry {name!r} expands too much (a zip bomb?)", path)
             files[name] = data
@@ -226,14 +232,16 @@ def _import_codes(study: Study, codes: ET.Element, ns: str, ours: bool, guid_map
     """Codes into the tree. koodari's own files: question → combining → upper → sub. Other tools'
     trees are read from the leaves up (leaf = sub, its parent = upper, above = combining)."""
 
-    def paths(el: ET.Element, trail: list[ET.Element]):
-        kids = el.findall(f"{{{ns}}}Code")
-        yield trail + [el]
-        for kid in kids:
-            yield from paths(kid, trail + [el])
+    def paths(top: ET.Element):
+        """Every code with the trail of codes above it, parents first (a walk, not recursion)."""
+        stack = [[top]]
+        while stack:
+            trail = stack.pop()
+            yield trail
+            stack.extend(trail + [kid] for kid in reversed(trail[-1].findall(f"{{{ns}}}Code")))
 
     for top in codes.findall(f"{{{ns}}}Code"):
-        for trail in paths(top, []):
+        for trail in paths(top):
             names = [e.get("name", "").strip() for e in trail]
             element = trail[-1]
             description = element.findtext(f"{{{ns}}}Description")
@@ -263,8 +271,29 @@ def _import_codes(study: Study, codes: ET.Element, ns: str, ours: bool, guid_map
 
 
 def _height(element: ET.Element, ns: str) -> int:
-    kids = element.findall(f"{{{ns}}}Code")
-    return 0 if not kids else 1 + max(_height(k, ns) for k in kids)
+    """How many levels of codes lie below this one (a walk, not recursion)."""
+    height, level = 0, element.findall(f"{{{ns}}}Code")
+    while level:
+        height += 1
+        level = [kid for el in level for kid in el.findall(f"{{{ns}}}Code")]
+    return height
+
+
+def _check_code_depth(codes: ET.Element, ns: str, path: Path) -> None:
+    """Refuse codes nested deeper than ``MAX_CODE_DEPTH`` before anything walks the tree."""
+    depth, level = 0, codes.findall(f"{{{ns}}}Code")
+    while level:
+        depth += 1
+        if depth > MAX_CODE_DEPTH:
+            raise KoodariError(f"codes are nested more than {MAX_CODE_DEPTH} deep; refused", path)
+        level = [kid for el in level for kid in el.findall(f"{{{ns}}}Code")]
+
+
+def _position(selection: ET.Element, attribute: str, path: Path) -> int:
+    value = (selection.get(attribute) or "").strip()
+    if not value.isascii() or not value.isdigit():
+        raise KoodariError(f"a selection's {attribute} is {value or 'missing'!r}, not a character position", path)
+    return int(value)
 
 
 def import_refi(study: Study, path: str | Path) -> ImportedProject:
@@ -293,6 +322,7 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
         guid_map: dict[str, int] = {}
         codes = root.find(f"{{{ns}}}Codes") if suffix == ".qdc" else root.find(f"{{{ns}}}CodeBook/{{{ns}}}Codes")
         if codes is not None:
+            _check_code_depth(codes, ns, path)
             _import_codes(study, codes, ns, ours, guid_map, "refi-qda")
         for source in root.iter(f"{{{ns}}}TextSource"):
             text = source.findtext(f"{{{ns}}}PlainTextContent")
@@ -317,7 +347,7 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
                                         (doc_id,)):
                 spans[(r["char_start"], r["char_end"])] = r["id"]
             for sel in source.findall(f"{{{ns}}}PlainTextSelection"):
-                start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+                start, end = _position(sel, "startPosition", path), _position(sel, "endPosition", path)
                 if not 0 <= start < end <= len(text):
                     raise KoodariError(f"selection {start}–{end} lies outside its source text", path)
                 if (start, end) not in spans:
