@@ -127,14 +127,19 @@ def import_(
         if len(refi) != len(files):
             raise KoodariError("import REFI-QDA files on their own, not mixed with transcripts")
         totals: dict[str, int] = {}
+        again: list[str] = []
         with open_study(study) as s, s.transaction():
             for f in refi:
-                for key, value in import_refi(s, f).as_dict().items():
+                imported = import_refi(s, f)
+                if imported.already_imported:
+                    again.append(str(f))
+                for key, value in imported.as_dict().items():
                     totals[key] = totals.get(key, 0) + value
         if as_json:
             print_json(totals)
         else:
-            console.print("imported " + ", ".join(f"{v} {k}" for k, v in totals.items()))
+            console.print("imported " + ", ".join(f"{v} {k}" for k, v in totals.items())
+                          + (f"; {', '.join(again)} already in the study" if again else ""))
         return
     with open_study(study) as s:
         summary = import_transcripts(s, files, question)

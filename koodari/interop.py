@@ -8,6 +8,7 @@ exports the same GUIDs), and selection offsets counted in characters of the exac
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
@@ -171,6 +172,7 @@ class ImportedProject:
     segments: int = 0
     codings: int = 0
     categories: int = 0
+    already_imported: bool = False
 
     def as_dict(self) -> dict[str, int]:
         return {"documents": self.documents, "segments": self.segments, "codings": self.codings,
@@ -194,6 +196,11 @@ def _read_archive(path: Path) -> tuple[bytes, dict[str, bytes]]:
             parts = name.replace("\\", "/").split("/")
             if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
                 raise KoodariError(f"unsafe path in archive: {name!r}", path)
+            kind = (info.external_attr >> 16) & 0o170000  # the unix file type, when the archiver recorded one
+            if kind == 0o120000:
+                raise KoodariError(f"archive entry {name!r} is a symbolic link; refused", path)
+            if kind not in (0, 0o100000, 0o040000):
+                raise KoodariError(f"archive entry {name!r} is not a regular file; refused", path)
             if info.is_dir():
                 continue
             if info.file_size > MAX_MEMBER_BYTES or (info.compress_size and
@@ -298,11 +305,15 @@ def _position(selection: ET.Element, attribute: str, path: Path) -> int:
 
 def import_refi(study: Study, path: str | Path) -> ImportedProject:
     """Import a .qdpx project or .qdc codebook in one transaction: codes, sources, coded selections."""
-    import hashlib
-
     path = Path(path)
     if not path.is_file():
         raise KoodariError("no such file", path)
+    try:
+        file_sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise KoodariError(f"cannot read file ({exc.strerror})", path) from exc
+    if study.was_imported(file_sha, "refi-qda"):
+        return ImportedProject(already_imported=True)  # the same file again: a no-op, as for transcripts
     suffix = path.suffix.lower()
     if suffix == ".qdc":
         qde, files = path.read_bytes(), {}
@@ -366,5 +377,5 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
                                         original=text[start:end])
                     result.codings += 1
         result.categories = study.counts()["categories"] - before
-        study.log_import(str(path), hashlib.sha256(path.read_bytes()).hexdigest(), "refi-qda", result.as_dict())
+        study.log_import(str(path), file_sha, "refi-qda", result.as_dict())
     return result

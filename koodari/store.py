@@ -457,6 +457,16 @@ class Study:
                 (path, sha256, kind, json.dumps(summary, ensure_ascii=False), now()),
             )
 
+    def was_imported(self, sha256: str, kind: str) -> bool:
+        """Whether a file with this content was already imported as ``kind``."""
+        row = self.conn.execute("SELECT 1 FROM imports WHERE sha256 = ? AND kind = ? LIMIT 1", (sha256, kind))
+        return row.fetchone() is not None
+
+    def find_document(self, key: str) -> sqlite3.Row | None:
+        """A document by name or id; None when there is none."""
+        return self.conn.execute("SELECT * FROM documents WHERE name = ? OR CAST(id AS TEXT) = ? ORDER BY id LIMIT 1",
+                                 (key, key)).fetchone()
+
     def counts(self) -> dict[str, int]:
         tables = ("questions", "categories", "documents", "segments", "reductions", "decisions", "model_versions")
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from tests.conftest import fingerprint
+from tests.conftest import ROOT, fingerprint
 
 NS = "urn:QDA-XML:project:1.0"
 G = "00000000-0000-0000-0000-{:012d}"
@@ -130,3 +130,136 @@ def test_evaluate_with_an_unknown_kind_is_an_error(cli, seed_study):
     result = cli("evaluate", seed_study, "--kind", "typo")
     assert result.exit_code != 0 and "unknown model kind 'typo'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+# -- item 7 of issue 11: the other findings --------------------------------------------------------
+
+def test_importing_the_same_qdpx_twice_is_a_no_op(cli, study_path, tmp_path):
+    path = tmp_path / "twice.qdpx"
+    write_qdpx(path, {"project.qde": project(selection('startPosition="0" endPosition="3"'), CODE)})
+    first = cli("import", study_path, path, "--json")
+    assert first.exit_code == 0, first.output
+    before = fingerprint(study_path)
+    again = cli("import", study_path, path)
+    assert again.exit_code == 0, again.output
+    assert "already in the study" in again.output
+    assert fingerprint(study_path) == before
+    from koodari.store import Study
+
+    with Study.open(study_path) as s:
+        assert s.counts()["reductions"] == 1
+
+
+def test_a_symlink_entry_in_a_qdpx_is_refused(cli, study_path, tmp_path):
+    path = tmp_path / "link.qdpx"
+    source = (f'<Sources><TextSource guid="{G.format(2)}" name="a" plainTextPath="internal://{G.format(2)}.txt"/>'
+              "</Sources>")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("project.qde", project(source))
+        link = zipfile.ZipInfo(f"sources/{G.format(2)}.txt")
+        link.create_system = 3  # unix
+        link.external_attr = 0o120777 << 16  # a symbolic link; its data is the target
+        archive.writestr(link, "/etc/passwd")
+    refused(cli, study_path, path, "symbolic link")
+
+
+def test_transcript_over_the_size_limit_is_refused_before_reading(cli, study_path, tmp_path, monkeypatch):
+    path = tmp_path / "big.txt"
+    path.write_text("P1: " + "puhetta " * 2000 + "\n", encoding="utf-8")  # about 16 kB
+    monkeypatch.setenv("KOODARI_MAX_TRANSCRIPT_BYTES", "10000")
+    line = refused(cli, study_path, path, "10000", "KOODARI_MAX_TRANSCRIPT_BYTES")
+    assert "limit" in line
+    monkeypatch.setenv("KOODARI_MAX_TRANSCRIPT_BYTES", "20000")  # raised: the same file imports
+    assert cli("import", study_path, path).exit_code == 0
+
+
+def test_the_default_size_limit_is_documented_and_refuses_200_mb(cli, study_path, tmp_path, monkeypatch):
+    from koodari.transcripts import DEFAULT_MAX_BYTES
+
+    path = tmp_path / "huge.txt"
+    with path.open("wb") as fh:  # sparse: 200 MB on paper, nothing on disk; it must never be read
+        fh.truncate(200_000_000)
+    monkeypatch.delenv("KOODARI_MAX_TRANSCRIPT_BYTES", raising=False)
+    refused(cli, study_path, path, "limit")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "KOODARI_MAX_TRANSCRIPT_BYTES" in readme and f"{DEFAULT_MAX_BYTES // 1_000_000} MB" in readme
+    assert "KOODARI_MAX_UNITS" in readme
+
+
+def docx_bytes(paragraphs: int) -> bytes:
+    import docx
+
+    document = docx.Document()
+    for i in range(paragraphs):
+        document.add_paragraph(f"P{i % 9 + 1}: Tämä on kappale numero {i}.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_docx_is_measured_by_its_uncompressed_text_part(cli, study_path, tmp_path, monkeypatch):
+    data = docx_bytes(400)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        xml_size = archive.getinfo("word/document.xml").file_size
+    path = tmp_path / "bomb.docx"
+    path.write_bytes(data)
+    assert len(data) < xml_size  # the file itself is under the limit, its document.xml is not
+    monkeypatch.setenv("KOODARI_MAX_TRANSCRIPT_BYTES", str((len(data) + xml_size) // 2))
+    refused(cli, study_path, path, "word/document.xml", "limit")
+
+
+def test_units_per_document_limit(cli, study_path, tmp_path, monkeypatch):
+    path = tmp_path / "many.txt"
+    path.write_text("".join(f"P{i % 9 + 1}: Lause {i}.\n\n" for i in range(300)), encoding="utf-8")
+    monkeypatch.setenv("KOODARI_MAX_UNITS", "100")
+    refused(cli, study_path, path, "units", "100", "KOODARI_MAX_UNITS")
+    monkeypatch.setenv("KOODARI_MAX_UNITS", "not a number")
+    refused(cli, study_path, path, "KOODARI_MAX_UNITS")
+    monkeypatch.setenv("KOODARI_MAX_UNITS", "1000")
+    assert cli("import", study_path, path).exit_code == 0
+
+
+def test_a_line_mixing_utf8_and_latin1_is_decoded_per_line(cli, study_path, tmp_path):
+    from koodari.store import Study
+
+    path = tmp_path / "mixed.txt"
+    path.write_bytes("P1: Tämä rivi on UTF-8:aa, äöå.\n\n".encode()
+                     + "P2: Tämä rivi on latin-1:tä, äöå.\n".encode("latin-1"))
+    result = cli("import", study_path, path)
+    assert result.exit_code == 0, result.output
+    with Study.open(study_path) as s:
+        text = s.documents()[0]["text"]
+    assert "Tämä rivi on UTF-8:aa, äöå." in text and "Tämä rivi on latin-1:tä, äöå." in text
+    assert "Ã" not in text
+
+
+def test_a_line_that_is_neither_utf8_nor_cp1252_is_refused_with_its_number(cli, study_path, tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes("P1: Tämä on hyvä.\n\n".encode() + "P2: äö\n".encode("latin-1") + b"P3: \x81\x8d\n")
+    refused(cli, study_path, path, "line 4")
+
+
+@pytest.mark.parametrize("kind", ["csv", "qdc"])
+def test_export_force_never_replaces_something_that_is_not_a_regular_file(cli, seed_study, tmp_path, kind):
+    import os
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = cli("export", seed_study, kind, fifo, "--force")
+    assert result.exit_code != 0 and "not a regular file" in result.output
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    result = cli("export", seed_study, kind, folder, "--force")
+    assert result.exit_code != 0 and "not a regular file" in result.output and folder.is_dir()
+
+
+def test_units_of_an_unknown_document_is_an_error(cli, study_path, tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("P1: Hei.\n", encoding="utf-8")
+    assert cli("import", study_path, path).exit_code == 0
+    result = cli("units", study_path, "--document", "nope")
+    assert result.exit_code != 0 and "no document 'nope'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert cli("units", study_path, "--document", "a.txt").exit_code == 0
