@@ -198,7 +198,7 @@ def docx_bytes(paragraphs: int) -> bytes:
 
 
 def test_docx_is_measured_by_its_uncompressed_text_part(cli, study_path, tmp_path, monkeypatch):
-    data = docx_bytes(400)
+    data = docx_bytes(3000)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         xml_size = archive.getinfo("word/document.xml").file_size
     path = tmp_path / "bomb.docx"
@@ -214,7 +214,9 @@ def test_units_per_document_limit(cli, study_path, tmp_path, monkeypatch):
     monkeypatch.setenv("KOODARI_MAX_UNITS", "100")
     refused(cli, study_path, path, "units", "100", "KOODARI_MAX_UNITS")
     monkeypatch.setenv("KOODARI_MAX_UNITS", "not a number")
-    refused(cli, study_path, path, "KOODARI_MAX_UNITS")
+    result = cli("import", study_path, path)
+    assert result.exit_code != 0 and "KOODARI_MAX_UNITS must be a positive whole number" in result.output
+    assert len(result.output.strip().splitlines()) == 1
     monkeypatch.setenv("KOODARI_MAX_UNITS", "1000")
     assert cli("import", study_path, path).exit_code == 0
 
