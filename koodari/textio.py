@@ -106,9 +106,12 @@ def read_text_file(path: str | Path) -> DecodedFile:
 def atomic_output(path: Path, force: bool = False) -> Iterator[Path]:
     """A temporary path to write an export to; it becomes ``path`` only when the writing succeeded.
 
-    An existing file is replaced only with ``force``: nothing is silently overwritten, and a failed
+    An existing file is replaced only with ``force``, and never anything that is not a regular file (a
+    device, a pipe, a folder): nothing is silently overwritten, and a failed
     export never leaves a half-written file under the real name.
     """
+    if path.exists() and not path.is_file():
+        raise KoodariError("is not a regular file (a folder, a device or a pipe); refusing to replace it", path)
     if path.exists() and not force:
         raise KoodariError("already exists (use --force to replace it)", path)
     if not path.parent.is_dir():

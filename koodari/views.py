@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from koodari.errors import KoodariError
 from koodari.store import Study
 
 
@@ -14,6 +15,8 @@ def unit_rows(study: Study, document: str | None = None) -> list[dict[str, Any]]
         FROM segments s JOIN documents d ON d.id = s.document_id LEFT JOIN questions q ON q.id = s.question_id
     """
     args: list[Any] = []
+    if document and study.find_document(document) is None:
+        raise KoodariError(f"no document '{document}' in the study", study.path)
     if document:
         sql += " WHERE d.name = ? OR CAST(d.id AS TEXT) = ?"
         args = [document, document]
