@@ -1,4 +1,4 @@
-"""REFI-QDA export validated against the published schemas (../shared/refi-qda)."""
+"""REFI-QDA export validated against the published schemas (shipped in tests/data/refi-qda, MIT)."""
 
 import json
 import zipfile
@@ -6,9 +6,9 @@ import zipfile
 import pytest
 
 from koodari.store import Study
-from tests.conftest import SHARED, code_transcript
+from tests.conftest import ROOT, code_transcript
 
-SCHEMAS = SHARED / "refi-qda"
+SCHEMAS = ROOT / "tests" / "data" / "refi-qda"
 TRANSCRIPT = "T8\n\nH: Mitkä ovat tärkeimmät yhteistyökumppanit?\nP6: Te-toimisto on tosi tärkee. Kela myös.\n"
 
 
@@ -21,8 +21,6 @@ def coded_study(tmp_path, cli, seed_study):
 def schema(name):
     import xmlschema
 
-    if not (SCHEMAS / name).is_file():
-        pytest.skip("../shared/refi-qda is not beside the checkout")
     return xmlschema.XMLSchema(str(SCHEMAS / name))
 
 
