@@ -541,8 +541,8 @@ def export_(
     if as_json:
         print_json(summary.as_dict())
         return
-    note = (f"; {summary.left_out} codings without a unit in a document (CSV or corpus quotes) are not in the"
-            " sources" if summary.left_out and kind == "qdpx" else "")
+    note = (f"; {summary.unplaced} codings without a unit in a transcript (CSV or corpus quotes) are in a source"
+            " of their own" if summary.unplaced and kind == "qdpx" else "")
     console.print(f"wrote {out}: {summary.codes} codes"
                   + (f", {summary.sources} sources, {summary.selections} coded selections" if kind == "qdpx" else "")
                   + note)

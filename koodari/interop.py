@@ -19,8 +19,10 @@ from pathlib import Path
 from koodari.errors import KoodariError
 from koodari.store import Study
 from koodari.textio import atomic_output
+from koodari.transcripts import SPEAKER_RE
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
+UNPLACED_SOURCE = "koodari - coded expressions without a transcript"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 GUID_NAMESPACE = uuid.UUID("6f1c3c1e-7a52-4f0e-9a3b-6b0d5c9e2a10")  # koodari's own namespace for uuid5
 
@@ -31,10 +33,11 @@ class ExportSummary:
     sources: int = 0
     selections: int = 0
     left_out: int = 0
+    unplaced: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {"codes": self.codes, "sources": self.sources, "selections": self.selections,
-                "codings_without_unit": self.left_out}
+                "codings_in_own_source": self.unplaced, "codings_without_unit": self.left_out}
 
 
 class Guids:
@@ -81,6 +84,37 @@ def _add_code(parent: ET.Element, category, children: dict, used: set[int], ns: 
     return 1 + sum(_add_code(el, kid, children, used, ns, guid) for kid in kids)
 
 
+def _selection(source: ET.Element, ns: str, guid: Guids, coding_id: int, start: int, end: int, reduction: str | None,
+               coder: str, category_id: int) -> None:
+    """One coded span of a text source: its reduction as the description, the code as the coding's target."""
+    sel = ET.SubElement(source, f"{{{ns}}}PlainTextSelection", guid=guid("selection", coding_id),
+                        startPosition=str(start), endPosition=str(end), creatingUser=guid("user", coder))
+    if reduction:
+        ET.SubElement(sel, f"{{{ns}}}Description").text = reduction
+    coding = ET.SubElement(sel, f"{{{ns}}}Coding", guid=guid("coding", coding_id), creatingUser=guid("user", coder))
+    ET.SubElement(coding, f"{{{ns}}}CodeRef", targetGUID=guid("category", category_id))
+
+
+def unplaced_source(study: Study) -> tuple[str, list[tuple[int, int, int]]]:
+    """Codings without a unit in a document as a text of their own: each original expression (or, lacking
+    one, the reduction) on a line, after its speaker (``E1: ``) when known; returns the text and
+    (coding id, start, end) per coded line."""
+    lines: list[str] = []
+    spans: list[tuple[int, int, int]] = []
+    offset = 0
+    for r in study.unplaced_codings():
+        quote = " ".join((r["original"] or r["reduction"] or "").split())
+        if not quote:
+            continue
+        speaker = (r["speaker"] or "").strip()
+        tag = SPEAKER_RE.match(f"{speaker}: ") if speaker else None
+        prefix = f"{speaker}: " if tag and tag.group("speaker") == speaker else ""
+        spans.append((r["id"], offset + len(prefix), offset + len(prefix) + len(quote)))
+        lines.append(prefix + quote)
+        offset += len(prefix) + len(quote) + 1
+    return "".join(line + "\n" for line in lines), spans
+
+
 def _write(root: ET.Element, ns: str) -> bytes:
     ET.register_namespace("", ns)
     tree = ET.ElementTree(root)
@@ -112,7 +146,8 @@ def project_xml(study: Study) -> tuple[bytes, dict[str, str], ExportSummary]:
     summary = ExportSummary(codes=_codes(study, book, ns, guid))
     files: dict[str, str] = {}
     documents = study.documents()
-    if documents:
+    unplaced_text, unplaced = unplaced_source(study)
+    if documents or unplaced:
         sources = ET.SubElement(root, f"{{{ns}}}Sources")
         for doc in documents:
             source_guid = guid("document", doc["id"])
@@ -124,18 +159,24 @@ def project_xml(study: Study) -> tuple[bytes, dict[str, str], ExportSummary]:
                    FROM reductions r JOIN segments s ON s.id = r.segment_id
                    WHERE s.document_id = ? AND r.retracted_by IS NULL ORDER BY s.char_start, r.id""", (doc["id"],))
             for r in rows:
-                sel = ET.SubElement(src, f"{{{ns}}}PlainTextSelection", guid=guid("selection", r["id"]),
-                                    startPosition=str(r["char_start"]), endPosition=str(r["char_end"]),
-                                    creatingUser=guid("user", r["coder"]))
-                if r["reduction"]:
-                    ET.SubElement(sel, f"{{{ns}}}Description").text = r["reduction"]
-                coding = ET.SubElement(sel, f"{{{ns}}}Coding", guid=guid("coding", r["id"]),
-                                       creatingUser=guid("user", r["coder"]))
-                ET.SubElement(coding, f"{{{ns}}}CodeRef", targetGUID=guid("category", r["category_id"]))
+                _selection(src, ns, guid, r["id"], r["char_start"], r["char_end"], r["reduction"], r["coder"],
+                           r["category_id"])
                 summary.selections += 1
             summary.sources += 1
-    summary.left_out = study.conn.execute(
-        "SELECT count(*) FROM reductions WHERE segment_id IS NULL AND retracted_by IS NULL").fetchone()[0]
+        if unplaced:
+            # codings from a reductions CSV or a corpus: their original expressions as a source of their own
+            source_guid = guid("document", "unplaced")
+            files[f"sources/{source_guid}.txt"] = unplaced_text
+            src = ET.SubElement(sources, f"{{{ns}}}TextSource", guid=source_guid, name=UNPLACED_SOURCE,
+                                plainTextPath=f"internal://{source_guid}.txt")
+            codings = {r["id"]: r for r in study.unplaced_codings()}
+            for coding_id, start, end in unplaced:
+                r = codings[coding_id]
+                _selection(src, ns, guid, coding_id, start, end, r["reduction"], r["coder"], r["category_id"])
+            summary.selections += len(unplaced)
+            summary.unplaced = len(unplaced)
+            summary.sources += 1
+    summary.left_out = len(study.unplaced_codings()) - summary.unplaced
     return _write(root, ns), files, summary
 
 
@@ -296,6 +337,13 @@ def _check_code_depth(codes: ET.Element, ns: str, path: Path) -> None:
         level = [kid for el in level for kid in el.findall(f"{{{ns}}}Code")]
 
 
+def _line_speaker(text: str, start: int) -> str | None:
+    """The speaker tag (``E1: ``, ``Haastattelija: ``) that opens the line a selection starts on, if any."""
+    line_start = text.rfind("\n", 0, start) + 1
+    tag = SPEAKER_RE.match(text[line_start:start])
+    return tag.group("speaker") if tag else None
+
+
 def _position(selection: ET.Element, attribute: str, path: Path) -> int:
     value = (selection.get(attribute) or "").strip()
     if not value.isascii() or not value.isdigit():
@@ -365,7 +413,8 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
                     seq = study.conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM segments WHERE document_id = ?",
                                              (doc_id,)).fetchone()[0]
                     spans[(start, end)] = study.add_segment(doc_id, seq, char_start=start, char_end=end,
-                                                            text=text[start:end], turn=seq)
+                                                            text=text[start:end], turn=seq,
+                                                            speaker=_line_speaker(text, start))
                     result.segments += 1
                 for coding in sel.findall(f"{{{ns}}}Coding"):
                     target = coding.find(f"{{{ns}}}CodeRef")

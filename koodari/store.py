@@ -457,6 +457,12 @@ class Study:
                 (path, sha256, kind, json.dumps(summary, ensure_ascii=False), now()),
             )
 
+    def unplaced_codings(self) -> list[sqlite3.Row]:
+        """Active codings without a unit in a document (from a reductions CSV or a corpus), oldest first."""
+        return self.conn.execute(
+            "SELECT id, reduction, original, category_id, coder, speaker FROM reductions"
+            " WHERE segment_id IS NULL AND retracted_by IS NULL ORDER BY id").fetchall()
+
     def was_imported(self, sha256: str, kind: str) -> bool:
         """Whether a file with this content was already imported as ``kind``."""
         row = self.conn.execute("SELECT 1 FROM imports WHERE sha256 = ? AND kind = ? LIMIT 1", (sha256, kind))
