@@ -273,6 +273,8 @@ def _parse(data: bytes, path: Path) -> ET.Element:
         raise KoodariError(f"refused: the XML declares a DTD or entities ({type(exc).__name__})", path) from exc
     except ET.ParseError as exc:
         raise KoodariError(f"not well-formed XML ({exc})", path) from exc
+    except (LookupError, ValueError) as exc:  # the declaration names an unknown or unsupported encoding
+        raise KoodariError(f"XML in an encoding that cannot be read ({exc})", path) from exc
 
 
 def _import_codes(study: Study, codes: ET.Element, ns: str, ours: bool, guid_map: dict[str, int],

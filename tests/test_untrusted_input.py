@@ -265,3 +265,11 @@ def test_units_of_an_unknown_document_is_an_error(cli, study_path, tmp_path):
     assert result.exit_code != 0 and "no document 'nope'" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert cli("units", study_path, "--document", "a.txt").exit_code == 0
+
+
+@pytest.mark.parametrize("encoding", ["ut.-16", "no-such-codec", "utf-32"])
+def test_xml_declaring_an_unknown_or_wrong_encoding(cli, study_path, tmp_path, encoding):
+    path = tmp_path / "odd.qdc"  # found by bench/fuzz.py: a LookupError traceback
+    path.write_bytes(f'<?xml version="1.0" encoding="{encoding}"?>\n<CodeBook xmlns="urn:QDA-XML:codebook:1.0">'
+                     '<Codes/></CodeBook>'.encode())
+    refused(cli, study_path, path, "XML")
