@@ -47,8 +47,13 @@ rarely = st.sampled_from([False] * 9 + [True])
 sometimes = st.sampled_from([False] * 3 + [True])
 printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=6)
 words = st.one_of(*[st.sampled_from(WORDS)] * 6, printable)
-phrases = st.lists(words, max_size=12).map(" ".join)
+phrases = st.lists(words, max_size=8).map(" ".join)
 lines = st.builds(lambda a, b: a + b, st.sampled_from(LINE_STARTS), phrases)
+SPOKEN = ["P6: Te-toimisto on tosi tärkee. Kela myös.", "H: Mitkä ovat tärkeimmät yhteistyökumppanit?",
+          "E1: motivointi taito -- se on hirveen tärkee", "T8", "Teema 2: Kiire", "P3: ei oo aikaa, ku on niin kiire",
+          "% nauraa", "", "Haastattelija: Kerro lisää.", "P7: No joo.", "E2: Se on niinku, tota, vaikee sanoa."]
+spoken = st.one_of(*[st.sampled_from(SPOKEN)] * 4, lines)  # cheaper to draw than a fresh line every time
+short_texts = st.one_of(*[st.sampled_from(["kiire", "työ", "asiakas", "Se on tärkeä."])] * 3, phrases)
 ENCODINGS = ["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1"]
 
 
@@ -81,10 +86,6 @@ def damaged(draw, data: bytes) -> bytes:
     for i in flips:
         out[i] ^= draw(st.integers(1, 255))
     return bytes(out)
-
-
-def then_damaged(strategy: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
-    return strategy.flatmap(lambda data: damaged(data))
 
 
 # -- transcripts -----------------------------------------------------------------------------------
@@ -156,6 +157,9 @@ def transcript_files(draw) -> tuple[str, bytes]:
 # -- reductions CSV --------------------------------------------------------------------------------
 
 COLUMNS = ["reduction", "subcategory", "original", "upper", "combining", "question", "speaker", "unit", "coder"]
+column_names = st.sampled_from(COLUMNS * 3 + ["Reduction ", " SUBCATEGORY", "x", ""])
+SMALL = ["kiire", "työ", "T1", "T2", "Teema 3", "E1", "anna", "asiakkaan motivointi", "a", "b"]
+cells = st.one_of(*[st.sampled_from(SMALL * 4 + ["", " "])] * 5, phrases)
 
 
 @st.composite
@@ -164,15 +168,13 @@ def csv_files(draw) -> tuple[str, bytes]:
     text, written by the csv module in any of its dialects or joined by hand, in any encoding."""
     if draw(rarely):
         return "r.csv", draw(st.binary(max_size=200))
-    odd_names = st.sampled_from(["Reduction ", " SUBCATEGORY", "x", ""])
-    header = draw(st.lists(st.one_of(st.sampled_from(COLUMNS), odd_names), max_size=9))
+    header = [draw(column_names) for _ in range(draw(st.integers(0, 7)))]
     if not draw(sometimes):
         header = draw(st.permutations(["reduction", "subcategory", *header]))
-    small = st.sampled_from(["kiire", "työ", "T1", "T2", "Teema 3", "E1", "anna", "asiakkaan motivointi", "a", "b"])
-    cell = st.one_of(*[small] * 20, phrases, phrases, st.sampled_from(["", " "]))
-    width = st.sampled_from([len(header)] * 8 + [max(0, len(header) - 1), len(header) + 1])
-    row = width.flatmap(lambda n: st.lists(cell, min_size=n, max_size=n))
-    rows = draw(st.lists(row, min_size=int(not draw(rarely)), max_size=6))
+    rows = []
+    for _ in range(draw(st.integers(int(not draw(rarely)), 6))):
+        width = len(header) + (draw(st.sampled_from([-1, 1])) if draw(rarely) else 0)
+        rows.append([draw(cells) for _ in range(max(0, width))])
     delimiter = draw(st.sampled_from([",", ";", "\t"])) if not draw(rarely) else "|"
     if draw(st.booleans()):
         buffer = io.StringIO()
@@ -206,10 +208,10 @@ def _text(value: str) -> str:
 
 codes = st.recursive(
     st.tuples(st.none() | guids, names, st.sampled_from(["true", "false", "maybe", None]),
-              st.none() | phrases, st.just(())),
+              st.none() | short_texts, st.just(())),
     lambda kids: st.tuples(st.none() | guids, names, st.sampled_from(["true", "false", None]),
-                           st.none() | phrases, st.lists(kids, max_size=3).map(tuple)),
-    max_leaves=10,
+                           st.none() | short_texts, st.lists(kids, max_size=3).map(tuple)),
+    max_leaves=6,
 )
 
 
@@ -247,7 +249,7 @@ def project(draw) -> tuple[str, dict[str, str]]:
         parts.append(f"<CodeBook><Codes>{codes_xml(book)}</Codes></CodeBook>")
     sources = []
     for i in range(draw(st.integers(0, 3))):
-        text = XML_CHAR.sub("", "\n".join(draw(st.lists(lines, min_size=0, max_size=5))))
+        text = XML_CHAR.sub("", "\n".join(draw(st.lists(spoken, min_size=0, max_size=5))))
         guid = draw(guids)
         how = draw(st.sampled_from(["inline"] * 4 + ["internal"] * 4 + ["missing", "none"]))
         attrs = _attr("guid", guid) + _attr("name", draw(st.none() | names))
@@ -259,12 +261,12 @@ def project(draw) -> tuple[str, dict[str, str]]:
             attrs += _attr("plainTextPath", f"internal://{member}")
             if how == "internal":
                 files[f"sources/{member}"] = text
-        for _ in range(draw(st.integers(0, 4))):
+        for _ in range(draw(st.integers(0, 3))):
             codings = "".join(
                 f"<Coding{_attr('guid', draw(guids))}{_attr('creatingUser', draw(st.none() | guids))}>"
                 + ("" if draw(rarely) else f"<CodeRef{_attr('targetGUID', draw(st.none() | guids))}/>")
                 + "</Coding>" for _ in range(draw(st.integers(0, 2))))
-            description = draw(st.none() | phrases)
+            description = draw(st.none() | short_texts)
             start, end = draw(positions(len(text)))
             inner += (f"<PlainTextSelection{_attr('guid', draw(guids))}"
                       f"{_attr('startPosition', start)}{_attr('endPosition', end)}"
