@@ -412,8 +412,11 @@ class Harness:
             target.close()
 
     def reset(self) -> None:
-        with sqlite3.connect(self.template) as source:
+        source = sqlite3.connect(self.template)
+        try:
             source.backup(self.study.conn)
+        finally:
+            source.close()
 
     def close(self) -> None:
         self.study.close()
