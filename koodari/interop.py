@@ -224,8 +224,8 @@ def _read_archive(path: Path) -> tuple[bytes, dict[str, bytes]]:
     """project.qde and sources/ from an untrusted .qdpx: no path traversal, no zip bombs."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise KoodariError("not a REFI-QDA project (not a zip archive)", path) from exc
+    except ZIP_READ_ERRORS as exc:  # not a zip, or a damaged directory (e.g. names that are not their UTF-8)
+        raise KoodariError(f"not a REFI-QDA project (not a zip archive, or a damaged one: {exc})", path) from exc
     with archive:
         infos = archive.infolist()
         if len(infos) > MAX_ENTRIES:

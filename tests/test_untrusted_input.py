@@ -273,3 +273,14 @@ def test_xml_declaring_an_unknown_or_wrong_encoding(cli, study_path, tmp_path, e
     path.write_bytes(f'<?xml version="1.0" encoding="{encoding}"?>\n<CodeBook xmlns="urn:QDA-XML:codebook:1.0">'
                      '<Codes/></CodeBook>'.encode())
     refused(cli, study_path, path, "XML")
+
+
+def test_zip_entry_name_that_is_not_the_utf8_it_claims(cli, study_path, tmp_path):
+    buffer = io.BytesIO()  # found by bench/fuzz.py: a UnicodeDecodeError traceback from zipfile
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("project.qde", project())
+        archive.writestr("sources/ä.txt", "teksti")  # a non-ASCII name: zipfile sets the UTF-8 flag
+    data = buffer.getvalue().replace("ä".encode(), b"\xe3(")  # the flag stays, the bytes are not UTF-8
+    path = tmp_path / "names.qdpx"
+    path.write_bytes(data)
+    refused(cli, study_path, path, "zip")
