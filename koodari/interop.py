@@ -348,7 +348,7 @@ def _line_speaker(text: str, start: int) -> str | None:
 
 def _position(selection: ET.Element, attribute: str, path: Path) -> int:
     value = (selection.get(attribute) or "").strip()
-    if not value.isascii() or not value.isdigit():
+    if not value.isascii() or not value.isdigit() or len(value) > 18:  # 18 digits: far beyond any text
         raise KoodariError(f"a selection's {attribute} is {value or 'missing'!r}, not a character position", path)
     return int(value)
 

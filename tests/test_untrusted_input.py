@@ -47,7 +47,8 @@ def refused(cli, study, path, *words: str) -> str:
 
 
 @pytest.mark.parametrize("attributes", ['startPosition="abc" endPosition="3"', 'endPosition="3"',
-                                        'startPosition="0"', 'startPosition="0" endPosition="1e3"'])
+                                        'startPosition="0"', 'startPosition="0" endPosition="1e3"',
+                                        f'startPosition="0" endPosition="{"9" * 5000}"'])
 def test_selection_positions_that_are_not_numbers(cli, study_path, tmp_path, attributes):
     path = tmp_path / "positions.qdpx"
     write_qdpx(path, {"project.qde": project(selection(attributes), CODE)})
