@@ -423,6 +423,11 @@ class Study:
             return self.conn.execute("SELECT * FROM segments ORDER BY document_id, seq").fetchall()
         return self.conn.execute("SELECT * FROM segments WHERE document_id = ? ORDER BY seq", (document_id,)).fetchall()
 
+    def find_document(self, key: str) -> sqlite3.Row | None:
+        """A document by name or id; None when there is none."""
+        return self.conn.execute("SELECT * FROM documents WHERE name = ? OR CAST(id AS TEXT) = ? ORDER BY id LIMIT 1",
+                                 (key, key)).fetchone()
+
     def segment(self, segment_id: int) -> sqlite3.Row:
         row = self.conn.execute("SELECT * FROM segments WHERE id = ?", (segment_id,)).fetchone()
         if row is None:
@@ -450,13 +455,6 @@ class Study:
             )
             return int(cur.lastrowid)
 
-    def log_import(self, path: str, sha256: str, kind: str, summary: dict[str, Any]) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO imports (path, sha256, kind, summary, imported_at) VALUES (?, ?, ?, ?, ?)",
-                (path, sha256, kind, json.dumps(summary, ensure_ascii=False), now()),
-            )
-
     def unplaced_codings(self) -> list[sqlite3.Row]:
         """Active codings without a unit in a document (from a reductions CSV or a corpus), oldest first."""
         return self.conn.execute(
@@ -468,10 +466,12 @@ class Study:
         row = self.conn.execute("SELECT 1 FROM imports WHERE sha256 = ? AND kind = ? LIMIT 1", (sha256, kind))
         return row.fetchone() is not None
 
-    def find_document(self, key: str) -> sqlite3.Row | None:
-        """A document by name or id; None when there is none."""
-        return self.conn.execute("SELECT * FROM documents WHERE name = ? OR CAST(id AS TEXT) = ? ORDER BY id LIMIT 1",
-                                 (key, key)).fetchone()
+    def log_import(self, path: str, sha256: str, kind: str, summary: dict[str, Any]) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO imports (path, sha256, kind, summary, imported_at) VALUES (?, ?, ?, ?, ?)",
+                (path, sha256, kind, json.dumps(summary, ensure_ascii=False), now()),
+            )
 
     def counts(self) -> dict[str, int]:
         tables = ("questions", "categories", "documents", "segments", "reductions", "decisions", "model_versions")
