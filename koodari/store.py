@@ -418,15 +418,26 @@ class Study:
     def documents(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM documents ORDER BY id").fetchall()
 
-    def segments(self, document_id: int | None = None) -> list[sqlite3.Row]:
-        if document_id is None:
-            return self.conn.execute("SELECT * FROM segments ORDER BY document_id, seq").fetchall()
-        return self.conn.execute("SELECT * FROM segments WHERE document_id = ? ORDER BY seq", (document_id,)).fetchall()
-
     def find_document(self, key: str) -> sqlite3.Row | None:
         """A document by name or id; None when there is none."""
         return self.conn.execute("SELECT * FROM documents WHERE name = ? OR CAST(id AS TEXT) = ? ORDER BY id LIMIT 1",
                                  (key, key)).fetchone()
+
+    def was_imported(self, sha256: str, kind: str) -> bool:
+        """Whether a file with this content was already imported as ``kind``."""
+        row = self.conn.execute("SELECT 1 FROM imports WHERE sha256 = ? AND kind = ? LIMIT 1", (sha256, kind))
+        return row.fetchone() is not None
+
+    def unplaced_codings(self) -> list[sqlite3.Row]:
+        """Active codings without a unit in a document (from a reductions CSV or a corpus), oldest first."""
+        return self.conn.execute(
+            "SELECT id, reduction, original, category_id, coder, speaker FROM reductions"
+            " WHERE segment_id IS NULL AND retracted_by IS NULL ORDER BY id").fetchall()
+
+    def segments(self, document_id: int | None = None) -> list[sqlite3.Row]:
+        if document_id is None:
+            return self.conn.execute("SELECT * FROM segments ORDER BY document_id, seq").fetchall()
+        return self.conn.execute("SELECT * FROM segments WHERE document_id = ? ORDER BY seq", (document_id,)).fetchall()
 
     def segment(self, segment_id: int) -> sqlite3.Row:
         row = self.conn.execute("SELECT * FROM segments WHERE id = ?", (segment_id,)).fetchone()
@@ -454,17 +465,6 @@ class Study:
                 (segment_id, unit, original, reduction, category_id, speaker, coder, source, now()),
             )
             return int(cur.lastrowid)
-
-    def unplaced_codings(self) -> list[sqlite3.Row]:
-        """Active codings without a unit in a document (from a reductions CSV or a corpus), oldest first."""
-        return self.conn.execute(
-            "SELECT id, reduction, original, category_id, coder, speaker FROM reductions"
-            " WHERE segment_id IS NULL AND retracted_by IS NULL ORDER BY id").fetchall()
-
-    def was_imported(self, sha256: str, kind: str) -> bool:
-        """Whether a file with this content was already imported as ``kind``."""
-        row = self.conn.execute("SELECT 1 FROM imports WHERE sha256 = ? AND kind = ? LIMIT 1", (sha256, kind))
-        return row.fetchone() is not None
 
     def log_import(self, path: str, sha256: str, kind: str, summary: dict[str, Any]) -> None:
         with self.transaction():
