@@ -146,14 +146,19 @@ def import_(
         if len(refi) != len(files):
             raise KoodariError("import REFI-QDA files on their own, not mixed with transcripts")
         totals: dict[str, int] = {}
+        again: list[str] = []
         with open_study(study) as s, s.transaction():
             for f in refi:
-                for key, value in import_refi(s, f).as_dict().items():
+                imported = import_refi(s, f)
+                if imported.already_imported:
+                    again.append(str(f))
+                for key, value in imported.as_dict().items():
                     totals[key] = totals.get(key, 0) + value
         if as_json:
             print_json(totals)
         else:
-            console.print("imported " + ", ".join(f"{v} {k}" for k, v in totals.items()))
+            console.print("imported " + ", ".join(f"{v} {k}" for k, v in totals.items())
+                          + (f"; {', '.join(again)} already in the study" if again else ""))
         return
     with open_study(study) as s:
         summary = import_transcripts(s, files, question)
@@ -349,6 +354,8 @@ def train(
 
     if kind not in ("linear", "neighbours"):
         raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
+    if folds == 1 or folds < 0:
+        raise KoodariError(f"--folds must be 0 (no cross-validation) or at least 2, not {folds}")
     with open_study(study) as s:
         _, record = train_model(s, FinnishPipeline(), kind=kind, evaluate_folds=folds)
     if as_json:
@@ -425,6 +432,8 @@ def evaluate(
         raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
     if folds < 2:
         raise KoodariError("--folds must be at least 2")
+    if kind not in ("linear", "neighbours"):
+        raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
     with open_study(study) as s:
         pipeline = FinnishPipeline()
         tree_then = _tree_as_of(s, as_of)
@@ -643,8 +652,8 @@ def export_(
     if as_json:
         print_json(summary.as_dict())
         return
-    note = (f"; {summary.left_out} codings without a unit in a document (CSV or corpus quotes) are not in the"
-            " sources" if summary.left_out and kind == "qdpx" else "")
+    note = (f"; {summary.unplaced} codings without a unit in a transcript (CSV or corpus quotes) are in a source"
+            " of their own" if summary.unplaced and kind == "qdpx" else "")
     console.print(f"wrote {out}: {summary.codes} codes"
                   + (f", {summary.sources} sources, {summary.selections} coded selections" if kind == "qdpx" else "")
                   + note)

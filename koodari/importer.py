@@ -6,9 +6,10 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from koodari.errors import KoodariError
 from koodari.segment import Unit, segment_transcript
 from koodari.store import Study
-from koodari.transcripts import THEME_RE, Transcript, read_transcript
+from koodari.transcripts import THEME_RE, Transcript, max_units, read_transcript
 
 
 @dataclass
@@ -24,8 +25,10 @@ class ImportSummary:
 def import_transcripts(study: Study, paths: list[Path], question: str | None = None) -> ImportSummary:
     """Import transcript files. All files are read and parsed first; any error leaves the study unchanged.
 
-    A file whose sha256 is already in the study is skipped (re-import is a no-op).
+    A file whose sha256 is already in the study is skipped (re-import is a no-op). A document with more
+    units than ``KOODARI_MAX_UNITS`` is refused before anything is written.
     """
+    most = max_units()
     parsed: list[tuple[Path, Transcript, str, list[Unit]]] = []
     seen: set[str] = set()
     summary = ImportSummary()
@@ -36,7 +39,11 @@ def import_transcripts(study: Study, paths: list[Path], question: str | None = N
             summary.skipped.append(str(path))
             continue
         seen.add(sha)
-        parsed.append((path, transcript, sha, segment_transcript(transcript)))
+        units = segment_transcript(transcript)
+        if len(units) > most:
+            raise KoodariError(f"{len(units)} analysis units, over the limit of {most} units per document"
+                               " (set KOODARI_MAX_UNITS to raise it)", path)
+        parsed.append((path, transcript, sha, units))
     fixed_question = study.question_for(question) if question else None
     with study.transaction():
         for path, transcript, sha, units in parsed:

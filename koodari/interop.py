@@ -8,17 +8,21 @@ exports the same GUIDs), and selection offsets counted in characters of the exac
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from koodari.errors import KoodariError
 from koodari.store import Study
 from koodari.textio import atomic_output
+from koodari.transcripts import SPEAKER_RE
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
+UNPLACED_SOURCE = "koodari - coded expressions without a transcript"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 GUID_NAMESPACE = uuid.UUID("6f1c3c1e-7a52-4f0e-9a3b-6b0d5c9e2a10")  # koodari's own namespace for uuid5
 
@@ -29,10 +33,11 @@ class ExportSummary:
     sources: int = 0
     selections: int = 0
     left_out: int = 0
+    unplaced: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {"codes": self.codes, "sources": self.sources, "selections": self.selections,
-                "codings_without_unit": self.left_out}
+                "codings_in_own_source": self.unplaced, "codings_without_unit": self.left_out}
 
 
 class Guids:
@@ -79,6 +84,37 @@ def _add_code(parent: ET.Element, category, children: dict, used: set[int], ns: 
     return 1 + sum(_add_code(el, kid, children, used, ns, guid) for kid in kids)
 
 
+def _selection(source: ET.Element, ns: str, guid: Guids, coding_id: int, start: int, end: int, reduction: str | None,
+               coder: str, category_id: int) -> None:
+    """One coded span of a text source: its reduction as the description, the code as the coding's target."""
+    sel = ET.SubElement(source, f"{{{ns}}}PlainTextSelection", guid=guid("selection", coding_id),
+                        startPosition=str(start), endPosition=str(end), creatingUser=guid("user", coder))
+    if reduction:
+        ET.SubElement(sel, f"{{{ns}}}Description").text = reduction
+    coding = ET.SubElement(sel, f"{{{ns}}}Coding", guid=guid("coding", coding_id), creatingUser=guid("user", coder))
+    ET.SubElement(coding, f"{{{ns}}}CodeRef", targetGUID=guid("category", category_id))
+
+
+def unplaced_source(study: Study) -> tuple[str, list[tuple[int, int, int]]]:
+    """Codings without a unit in a document as a text of their own: each original expression (or, lacking
+    one, the reduction) on a line, after its speaker (``E1: ``) when known; returns the text and
+    (coding id, start, end) per coded line."""
+    lines: list[str] = []
+    spans: list[tuple[int, int, int]] = []
+    offset = 0
+    for r in study.unplaced_codings():
+        quote = " ".join((r["original"] or r["reduction"] or "").split())
+        if not quote:
+            continue
+        speaker = (r["speaker"] or "").strip()
+        tag = SPEAKER_RE.match(f"{speaker}: ") if speaker else None
+        prefix = f"{speaker}: " if tag and tag.group("speaker") == speaker else ""
+        spans.append((r["id"], offset + len(prefix), offset + len(prefix) + len(quote)))
+        lines.append(prefix + quote)
+        offset += len(prefix) + len(quote) + 1
+    return "".join(line + "\n" for line in lines), spans
+
+
 def _write(root: ET.Element, ns: str) -> bytes:
     ET.register_namespace("", ns)
     tree = ET.ElementTree(root)
@@ -110,7 +146,8 @@ def project_xml(study: Study) -> tuple[bytes, dict[str, str], ExportSummary]:
     summary = ExportSummary(codes=_codes(study, book, ns, guid))
     files: dict[str, str] = {}
     documents = study.documents()
-    if documents:
+    unplaced_text, unplaced = unplaced_source(study)
+    if documents or unplaced:
         sources = ET.SubElement(root, f"{{{ns}}}Sources")
         for doc in documents:
             source_guid = guid("document", doc["id"])
@@ -122,18 +159,24 @@ def project_xml(study: Study) -> tuple[bytes, dict[str, str], ExportSummary]:
                    FROM reductions r JOIN segments s ON s.id = r.segment_id
                    WHERE s.document_id = ? AND r.retracted_by IS NULL ORDER BY s.char_start, r.id""", (doc["id"],))
             for r in rows:
-                sel = ET.SubElement(src, f"{{{ns}}}PlainTextSelection", guid=guid("selection", r["id"]),
-                                    startPosition=str(r["char_start"]), endPosition=str(r["char_end"]),
-                                    creatingUser=guid("user", r["coder"]))
-                if r["reduction"]:
-                    ET.SubElement(sel, f"{{{ns}}}Description").text = r["reduction"]
-                coding = ET.SubElement(sel, f"{{{ns}}}Coding", guid=guid("coding", r["id"]),
-                                       creatingUser=guid("user", r["coder"]))
-                ET.SubElement(coding, f"{{{ns}}}CodeRef", targetGUID=guid("category", r["category_id"]))
+                _selection(src, ns, guid, r["id"], r["char_start"], r["char_end"], r["reduction"], r["coder"],
+                           r["category_id"])
                 summary.selections += 1
             summary.sources += 1
-    summary.left_out = study.conn.execute(
-        "SELECT count(*) FROM reductions WHERE segment_id IS NULL AND retracted_by IS NULL").fetchone()[0]
+        if unplaced:
+            # codings from a reductions CSV or a corpus: their original expressions as a source of their own
+            source_guid = guid("document", "unplaced")
+            files[f"sources/{source_guid}.txt"] = unplaced_text
+            src = ET.SubElement(sources, f"{{{ns}}}TextSource", guid=source_guid, name=UNPLACED_SOURCE,
+                                plainTextPath=f"internal://{source_guid}.txt")
+            codings = {r["id"]: r for r in study.unplaced_codings()}
+            for coding_id, start, end in unplaced:
+                r = codings[coding_id]
+                _selection(src, ns, guid, coding_id, start, end, r["reduction"], r["coder"], r["category_id"])
+            summary.selections += len(unplaced)
+            summary.unplaced = len(unplaced)
+            summary.sources += 1
+    summary.left_out = len(study.unplaced_codings()) - summary.unplaced
     return _write(root, ns), files, summary
 
 
@@ -160,6 +203,8 @@ MAX_ENTRIES = 10_000
 MAX_MEMBER_BYTES = 200 * 1024 * 1024
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 MAX_RATIO = 200  # uncompressed / compressed: beyond this an entry is treated as a zip bomb
+MAX_CODE_DEPTH = 64  # codes nested deeper than this are refused (koodari's own trees are 4 deep)
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError)
 
 
 @dataclass
@@ -168,6 +213,7 @@ class ImportedProject:
     segments: int = 0
     codings: int = 0
     categories: int = 0
+    already_imported: bool = False
 
     def as_dict(self) -> dict[str, int]:
         return {"documents": self.documents, "segments": self.segments, "codings": self.codings,
@@ -178,8 +224,8 @@ def _read_archive(path: Path) -> tuple[bytes, dict[str, bytes]]:
     """project.qde and sources/ from an untrusted .qdpx: no path traversal, no zip bombs."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise KoodariError("not a REFI-QDA project (not a zip archive)", path) from exc
+    except ZIP_READ_ERRORS as exc:  # not a zip, or a damaged directory (e.g. names that are not their UTF-8)
+        raise KoodariError(f"not a REFI-QDA project (not a zip archive, or a damaged one: {exc})", path) from exc
     with archive:
         infos = archive.infolist()
         if len(infos) > MAX_ENTRIES:
@@ -191,6 +237,11 @@ def _read_archive(path: Path) -> tuple[bytes, dict[str, bytes]]:
             parts = name.replace("\\", "/").split("/")
             if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
                 raise KoodariError(f"unsafe path in archive: {name!r}", path)
+            kind = (info.external_attr >> 16) & 0o170000  # the unix file type, when the archiver recorded one
+            if kind == 0o120000:
+                raise KoodariError(f"archive entry {name!r} is a symbolic link; refused", path)
+            if kind not in (0, 0o100000, 0o040000):
+                raise KoodariError(f"archive entry {name!r} is not a regular file; refused", path)
             if info.is_dir():
                 continue
             if info.file_size > MAX_MEMBER_BYTES or (info.compress_size and
@@ -199,8 +250,11 @@ def _read_archive(path: Path) -> tuple[bytes, dict[str, bytes]]:
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
                 raise KoodariError("archive expands beyond the size limit", path)
-            with archive.open(info) as fh:
-                data = fh.read(MAX_MEMBER_BYTES + 1)
+            try:
+                with archive.open(info) as fh:
+                    data = fh.read(MAX_MEMBER_BYTES + 1)
+            except ZIP_READ_ERRORS as exc:
+                raise KoodariError(f"archive entry {name!r} is damaged or unreadable ({exc})", path) from exc
             if len(data) > MAX_MEMBER_BYTES:
                 raise KoodariError(f"archive entry {name!r} expands too much (a zip bomb?)", path)
             files[name] = data
@@ -219,6 +273,8 @@ def _parse(data: bytes, path: Path) -> ET.Element:
         raise KoodariError(f"refused: the XML declares a DTD or entities ({type(exc).__name__})", path) from exc
     except ET.ParseError as exc:
         raise KoodariError(f"not well-formed XML ({exc})", path) from exc
+    except (LookupError, ValueError) as exc:  # the declaration names an unknown or unsupported encoding
+        raise KoodariError(f"XML in an encoding that cannot be read ({exc})", path) from exc
 
 
 def _import_codes(study: Study, codes: ET.Element, ns: str, ours: bool, guid_map: dict[str, int],
@@ -226,14 +282,16 @@ def _import_codes(study: Study, codes: ET.Element, ns: str, ours: bool, guid_map
     """Codes into the tree. koodari's own files: question → combining → upper → sub. Other tools'
     trees are read from the leaves up (leaf = sub, its parent = upper, above = combining)."""
 
-    def paths(el: ET.Element, trail: list[ET.Element]):
-        kids = el.findall(f"{{{ns}}}Code")
-        yield trail + [el]
-        for kid in kids:
-            yield from paths(kid, trail + [el])
+    def paths(top: ET.Element):
+        """Every code with the trail of codes above it, parents first (a walk, not recursion)."""
+        stack = [[top]]
+        while stack:
+            trail = stack.pop()
+            yield trail
+            stack.extend(trail + [kid] for kid in reversed(trail[-1].findall(f"{{{ns}}}Code")))
 
     for top in codes.findall(f"{{{ns}}}Code"):
-        for trail in paths(top, []):
+        for trail in paths(top):
             names = [e.get("name", "").strip() for e in trail]
             element = trail[-1]
             description = element.findtext(f"{{{ns}}}Description")
@@ -263,17 +321,49 @@ def _import_codes(study: Study, codes: ET.Element, ns: str, ours: bool, guid_map
 
 
 def _height(element: ET.Element, ns: str) -> int:
-    kids = element.findall(f"{{{ns}}}Code")
-    return 0 if not kids else 1 + max(_height(k, ns) for k in kids)
+    """How many levels of codes lie below this one (a walk, not recursion)."""
+    height, level = 0, element.findall(f"{{{ns}}}Code")
+    while level:
+        height += 1
+        level = [kid for el in level for kid in el.findall(f"{{{ns}}}Code")]
+    return height
+
+
+def _check_code_depth(codes: ET.Element, ns: str, path: Path) -> None:
+    """Refuse codes nested deeper than ``MAX_CODE_DEPTH`` before anything walks the tree."""
+    depth, level = 0, codes.findall(f"{{{ns}}}Code")
+    while level:
+        depth += 1
+        if depth > MAX_CODE_DEPTH:
+            raise KoodariError(f"codes are nested more than {MAX_CODE_DEPTH} deep; refused", path)
+        level = [kid for el in level for kid in el.findall(f"{{{ns}}}Code")]
+
+
+def _line_speaker(text: str, start: int) -> str | None:
+    """The speaker tag (``E1: ``, ``Haastattelija: ``) that opens the line a selection starts on, if any."""
+    line_start = text.rfind("\n", 0, start) + 1
+    tag = SPEAKER_RE.match(text[line_start:start])
+    return tag.group("speaker") if tag else None
+
+
+def _position(selection: ET.Element, attribute: str, path: Path) -> int:
+    value = (selection.get(attribute) or "").strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 18:  # 18 digits: far beyond any text
+        raise KoodariError(f"a selection's {attribute} is {value or 'missing'!r}, not a character position", path)
+    return int(value)
 
 
 def import_refi(study: Study, path: str | Path) -> ImportedProject:
     """Import a .qdpx project or .qdc codebook in one transaction: codes, sources, coded selections."""
-    import hashlib
-
     path = Path(path)
     if not path.is_file():
         raise KoodariError("no such file", path)
+    try:
+        file_sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise KoodariError(f"cannot read file ({exc.strerror})", path) from exc
+    if study.was_imported(file_sha, "refi-qda"):
+        return ImportedProject(already_imported=True)  # the same file again: a no-op, as for transcripts
     suffix = path.suffix.lower()
     if suffix == ".qdc":
         qde, files = path.read_bytes(), {}
@@ -293,6 +383,7 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
         guid_map: dict[str, int] = {}
         codes = root.find(f"{{{ns}}}Codes") if suffix == ".qdc" else root.find(f"{{{ns}}}CodeBook/{{{ns}}}Codes")
         if codes is not None:
+            _check_code_depth(codes, ns, path)
             _import_codes(study, codes, ns, ours, guid_map, "refi-qda")
         for source in root.iter(f"{{{ns}}}TextSource"):
             text = source.findtext(f"{{{ns}}}PlainTextContent")
@@ -317,14 +408,15 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
                                         (doc_id,)):
                 spans[(r["char_start"], r["char_end"])] = r["id"]
             for sel in source.findall(f"{{{ns}}}PlainTextSelection"):
-                start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+                start, end = _position(sel, "startPosition", path), _position(sel, "endPosition", path)
                 if not 0 <= start < end <= len(text):
                     raise KoodariError(f"selection {start}–{end} lies outside its source text", path)
                 if (start, end) not in spans:
                     seq = study.conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM segments WHERE document_id = ?",
                                              (doc_id,)).fetchone()[0]
                     spans[(start, end)] = study.add_segment(doc_id, seq, char_start=start, char_end=end,
-                                                            text=text[start:end], turn=seq)
+                                                            text=text[start:end], turn=seq,
+                                                            speaker=_line_speaker(text, start))
                     result.segments += 1
                 for coding in sel.findall(f"{{{ns}}}Coding"):
                     target = coding.find(f"{{{ns}}}CodeRef")
@@ -336,5 +428,5 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
                                         original=text[start:end])
                     result.codings += 1
         result.categories = study.counts()["categories"] - before
-        study.log_import(str(path), hashlib.sha256(path.read_bytes()).hexdigest(), "refi-qda", result.as_dict())
+        study.log_import(str(path), file_sha, "refi-qda", result.as_dict())
     return result

@@ -29,12 +29,7 @@ class ReductionImport:
 def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     """Read a reductions CSV (comma, semicolon or tab separated) into (line number, row) pairs."""
     decoded = read_text_file(path)
-    sample = decoded.text.split("\n", 1)[0]
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(decoded.text), dialect=dialect)
+    reader = csv.DictReader(io.StringIO(decoded.text), delimiter=_delimiter(decoded.text.split("\n", 1)[0]))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -49,6 +44,19 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     if not rows:
         raise KoodariError("CSV has a header but no rows", path)
     return rows
+
+
+def _delimiter(header: str) -> str:
+    """The header's delimiter (comma, semicolon or tab).
+
+    Only the delimiter is sniffed: the rest of the dialect is the csv module's and Excel's own (``""``
+    inside a quoted field is one quote). ``csv.Sniffer`` guesses ``doublequote`` from the header line alone,
+    which has no quotes, and would turn it off.
+    """
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
 
 
 def import_reductions(study: Study, path: str | Path, source: str | None = None) -> ReductionImport:

@@ -101,7 +101,19 @@ def coded_unit_rows(study: Study, pseudonymiser: Pseudonymiser) -> list[dict]:
     return out
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> object:
+    """A text a spreadsheet would run as a formula gets a leading ``'`` (OWASP's CSV-injection advice)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_units(rows: list[dict], out: Path, kind: str) -> None:
+    """Coded units as CSV or XLSX; no cell starts as a formula (see ``neutralise``)."""
+    rows = [{c: neutralise(row[c]) for c in UNIT_COLUMNS} for row in rows]
     if kind == "csv":
         with out.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=UNIT_COLUMNS)

@@ -622,6 +622,17 @@ class Study:
     def documents(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM documents ORDER BY id").fetchall()
 
+    def was_imported(self, sha256: str, kind: str) -> bool:
+        """Whether a file with this content was already imported as ``kind``."""
+        row = self.conn.execute("SELECT 1 FROM imports WHERE sha256 = ? AND kind = ? LIMIT 1", (sha256, kind))
+        return row.fetchone() is not None
+
+    def unplaced_codings(self) -> list[sqlite3.Row]:
+        """Active codings without a unit in a document (from a reductions CSV or a corpus), oldest first."""
+        return self.conn.execute(
+            "SELECT id, reduction, original, category_id, coder, speaker FROM reductions"
+            " WHERE segment_id IS NULL AND retracted_by IS NULL ORDER BY id").fetchall()
+
     def segments(self, document_id: int | None = None) -> list[sqlite3.Row]:
         if document_id is None:
             return self.conn.execute("SELECT * FROM segments ORDER BY document_id, seq").fetchall()

@@ -53,12 +53,7 @@ def decode(raw: bytes, path: Path) -> tuple[str, str]:
         try:
             text, encoding = raw.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            try:
-                text, encoding = raw.decode("cp1252"), "cp1252"
-            except UnicodeDecodeError as exc:
-                raise KoodariError(
-                    f"cannot decode text: not UTF-8 and not cp1252/latin-1 (byte {exc.start})", path
-                ) from exc
+            text, encoding = _per_line(raw, path)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in CONTROL_OK)
     if controls > max(2, len(text) // 100):
@@ -66,6 +61,30 @@ def decode(raw: bytes, path: Path) -> tuple[str, str]:
     if not text.strip():
         raise KoodariError("file is empty", path)
     return text, encoding
+
+
+def _per_line(raw: bytes, path: Path) -> tuple[str, str]:
+    """Bytes that are not UTF-8 as a whole: each line as UTF-8 when it decodes, else as cp1252.
+
+    A file edited in two programs can mix the two; decoding it whole as cp1252 would turn every UTF-8
+    ä into "Ã¤". A line that is neither is refused with its number.
+    """
+    lines, kinds = [], set()
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            lines.append(line.decode("utf-8"))
+            if not line.isascii():
+                kinds.add("utf-8")
+        except UnicodeDecodeError:
+            try:
+                lines.append(line.decode("cp1252"))
+                kinds.add("cp1252")
+            except UnicodeDecodeError as exc:
+                raise KoodariError(
+                    f"cannot decode line {number}: not UTF-8 and not cp1252/latin-1 (byte {exc.start} of the line)",
+                    path,
+                ) from exc
+    return "\n".join(lines), "+".join(sorted(kinds, reverse=True))
 
 
 def _strict(raw: bytes, encoding: str, path: Path) -> str:
@@ -87,9 +106,12 @@ def read_text_file(path: str | Path) -> DecodedFile:
 def atomic_output(path: Path, force: bool = False) -> Iterator[Path]:
     """A temporary path to write an export to; it becomes ``path`` only when the writing succeeded.
 
-    An existing file is replaced only with ``force``: nothing is silently overwritten, and a failed
+    An existing file is replaced only with ``force``, and never anything that is not a regular file (a
+    device, a pipe, a folder): nothing is silently overwritten, and a failed
     export never leaves a half-written file under the real name.
     """
+    if path.exists() and not path.is_file():
+        raise KoodariError("is not a regular file (a folder, a device or a pipe); refusing to replace it", path)
     if path.exists() and not force:
         raise KoodariError("already exists (use --force to replace it)", path)
     if not path.parent.is_dir():

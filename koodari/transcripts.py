@@ -6,6 +6,7 @@ cuts turns into analysis units. All offsets are character offsets into ``Transcr
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from pathlib import Path
 from koodari.errors import KoodariError
 from koodari.textio import decode, read_bytes
 
+DEFAULT_MAX_BYTES = 20_000_000  # a transcript's text (a .docx: its word/document.xml), KOODARI_MAX_TRANSCRIPT_BYTES
+DEFAULT_MAX_UNITS = 20_000  # analysis units per document, KOODARI_MAX_UNITS
 FORMATS = {".txt": "txt", ".text": "txt", ".md": "txt", ".docx": "docx", ".vtt": "vtt", ".srt": "srt"}
 INTERVIEWERS = {
     "h",
@@ -75,12 +78,46 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
+def limit(name: str, default: int) -> int:
+    """A size limit: the environment variable ``name`` when set (a whole number), else ``default``."""
+    value = os.environ.get(name, "").strip().replace("_", "")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise KoodariError(f"{name} must be a positive whole number, not {os.environ[name]!r}")
+    return int(value)
+
+
+def max_bytes() -> int:
+    return limit("KOODARI_MAX_TRANSCRIPT_BYTES", DEFAULT_MAX_BYTES)
+
+
+def max_units() -> int:
+    return limit("KOODARI_MAX_UNITS", DEFAULT_MAX_UNITS)
+
+
+def _too_big(what: str, size: int, most: int, path: Path) -> KoodariError:
+    return KoodariError(f"{what} is {size:,} bytes, over the limit of {most} bytes for a transcript"
+                        " (set KOODARI_MAX_TRANSCRIPT_BYTES to raise it)", path)
+
+
 def read_transcript(path: str | Path) -> tuple[Transcript, bytes]:
-    """Read and parse a transcript file; returns the transcript and the raw bytes (for sha256)."""
+    """Read and parse a transcript file; returns the transcript and the raw bytes (for sha256).
+
+    The size limit is checked before anything is read or parsed (a .docx: its uncompressed text part).
+    """
     path = Path(path)
     fmt = detect_format(path)
+    most = max_bytes()
+    try:
+        size = path.stat().st_size if path.is_file() else 0
+    except OSError:
+        size = 0  # read_bytes names the problem
+    if size > most:
+        raise _too_big("the file", size, most, path)
     raw = read_bytes(path)
     if fmt == "docx":
+        _check_docx_size(raw, path, most)
         return parse_plain(_docx_text(raw, path), "docx", "docx"), raw
     text, encoding = decode(raw, path)
     if fmt in ("vtt", "srt"):
@@ -89,6 +126,32 @@ def read_transcript(path: str | Path) -> tuple[Transcript, bytes]:
             raise KoodariError(f"no cues with timestamps found in this .{fmt} file", path)
         return transcript, raw
     return parse_plain(text, fmt, encoding), raw
+
+
+def _check_docx_size(raw: bytes, path: Path, most: int) -> None:
+    """Refuse a .docx whose word/document.xml expands beyond the limit, without parsing it.
+
+    The size in the zip header is checked first, then the real size by decompressing at most ``most + 1``
+    bytes (a header can lie).
+    """
+    import io
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            try:
+                info = archive.getinfo("word/document.xml")
+            except KeyError:
+                return  # python-docx names the problem
+            if info.file_size > most:
+                raise _too_big("word/document.xml", info.file_size, most, path)
+            with archive.open(info) as fh:
+                real = len(fh.read(most + 1))
+    except KoodariError:
+        raise
+    except Exception as exc:  # a damaged zip: BadZipFile, zlib.error, EOFError, ...
+        raise KoodariError(f"not a valid .docx file ({type(exc).__name__})", path) from exc
+    if real > most:
+        raise _too_big("word/document.xml", real, most, path)
 
 
 def _docx_text(raw: bytes, path: Path) -> str:

@@ -15,8 +15,8 @@ def unit_rows(study: Study, document: str | None = None) -> list[dict[str, Any]]
     """
     args: list[Any] = []
     if document:
-        sql += " WHERE d.name = ? OR CAST(d.id AS TEXT) = ?"
-        args = [document, document]
+        sql += " WHERE d.id = ?"
+        args = [study.document_id(document)]  # an unknown document is a one-line error
     rows = study.conn.execute(sql + " ORDER BY s.document_id, s.seq", args).fetchall()
     return [
         {

@@ -1,14 +1,15 @@
-"""REFI-QDA export validated against the published schemas (../shared/refi-qda)."""
+"""REFI-QDA export validated against the published schemas (shipped in tests/data/refi-qda, MIT)."""
 
 import json
 import zipfile
 
 import pytest
 
+from koodari.interop import UNPLACED_SOURCE
 from koodari.store import Study
-from tests.conftest import SHARED, code_transcript
+from tests.conftest import ROOT, code_transcript
 
-SCHEMAS = SHARED / "refi-qda"
+SCHEMAS = ROOT / "tests" / "data" / "refi-qda"
 TRANSCRIPT = "T8\n\nH: Mitkä ovat tärkeimmät yhteistyökumppanit?\nP6: Te-toimisto on tosi tärkee. Kela myös.\n"
 
 
@@ -21,8 +22,6 @@ def coded_study(tmp_path, cli, seed_study):
 def schema(name):
     import xmlschema
 
-    if not (SCHEMAS / name).is_file():
-        pytest.skip("../shared/refi-qda is not beside the checkout")
     return xmlschema.XMLSchema(str(SCHEMAS / name))
 
 
@@ -31,7 +30,8 @@ def test_qdpx_validates_and_keeps_exact_offsets(coded_study, cli, tmp_path):
     result = cli("export", coded_study, "qdpx", out, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert summary["sources"] == 1 and summary["selections"] == 1 and summary["codings_without_unit"] == 144
+    assert summary["sources"] == 2 and summary["selections"] == 145 and summary["codings_without_unit"] == 0
+    assert summary["codings_in_own_source"] == 144  # the seed corpus's quotes, as a source of their own
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
         qde = archive.read("project.qde")
@@ -108,7 +108,7 @@ def test_roundtrip_export_import(coded_study, cli, tmp_path):
     assert cli("init", fresh).exit_code == 0
     result = cli("import", fresh, out, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["codings"] == 1
+    assert json.loads(result.output)["codings"] == 145
     assert tree_paths(fresh) == tree_paths(coded_study)  # the same tree, question by question
     with Study.open(coded_study) as a, Study.open(fresh) as b:
         def codings(s):
@@ -116,8 +116,9 @@ def test_roundtrip_export_import(coded_study, cli, tmp_path):
                      r["reduction"])
                     for r in s.conn.execute("SELECT * FROM reductions WHERE segment_id IS NOT NULL")
                     for seg in [s.segment(r["segment_id"])]
-                    for d in [s.conn.execute("SELECT text FROM documents WHERE id = ?",
-                                             (seg["document_id"],)).fetchone()]}
+                    for d in [s.conn.execute("SELECT text, name FROM documents WHERE id = ?",
+                                             (seg["document_id"],)).fetchone()]
+                    if d["name"] != UNPLACED_SOURCE}
         assert codings(a) == codings(b)
         seg = b.conn.execute("SELECT * FROM segments").fetchone()
         doc = b.documents()[0]["text"]
@@ -182,3 +183,34 @@ def test_not_a_zip(cli, study_path, tmp_path):
     bad.write_bytes(b"not a zip")
     result = cli("import", study_path, bad)
     assert result.exit_code != 0 and "not a zip archive" in result.output
+
+
+def test_roundtrip_of_the_seed_study_keeps_every_count_of_the_tree(seed_study, cli, tmp_path):
+    out = tmp_path / "seed.qdpx"
+    result = cli("export", seed_study, "qdpx", out, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["codings_without_unit"] == 0 and summary["selections"] == 144
+    with zipfile.ZipFile(out) as archive:
+        qde = archive.read("project.qde").decode("utf-8")
+    schema("Project.xsd").validate(qde)
+    fresh = tmp_path / "fresh.koodari"
+    assert cli("init", fresh).exit_code == 0
+    imported = cli("import", fresh, out, "--json")
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.output)["codings"] == 144
+
+    def tree(path):
+        result = cli("tree", path, "--format", "csv")
+        assert result.exit_code == 0, result.output
+        return sorted(result.output.splitlines())
+
+    before, after = tree(seed_study), tree(fresh)
+    assert after == before
+    assert sum(int(line.rsplit(",", 2)[1]) for line in before[1:] if line[-1].isdigit()) >= 144
+    with Study.open(fresh) as s:  # the original expressions, each a unit of its own source, speakers kept
+        doc = s.documents()[0]
+        assert doc["name"] == UNPLACED_SOURCE
+        seg = s.conn.execute("SELECT * FROM segments WHERE document_id = ? ORDER BY seq", (doc["id"],)).fetchone()
+        assert doc["text"][seg["char_start"]:seg["char_end"]] == seg["text"]
+        assert seg["text"].startswith("motivointi taito -- se on hirveen tärkee") and seg["speaker"] == "E1"

@@ -101,3 +101,28 @@ def test_cp1252_csv_from_excel(tmp_path, cli, study_path):
     assert cli("reductions", "import", study_path, path).exit_code == 0
     with Study.open(study_path) as study:
         assert study.conn.execute("SELECT reduction FROM reductions").fetchone()[0] == "Työllistyminen on tärkeää"
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_doubled_quotes_as_excel_and_the_csv_module_write_them(tmp_path, cli, study_path, delimiter):
+    import csv
+    import io
+
+    original = 'Se sano että "ei käy", ja lähti pois'
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter)  # the csv module's (and Excel's) dialect: "" inside quotes
+    writer.writerow(["original", "reduction", "subcategory", "upper", "question"])
+    writer.writerow([original, "ei käy hänelle", "kieltäytyminen", "asiakkaan valinnat", "T3"])
+    writer.writerow(["toinen", "lähti pois", "poistuminen", "asiakkaan valinnat", "T3"])
+    assert '""ei käy""' in buffer.getvalue()
+    path = tmp_path / "quoted.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    result = cli("reductions", "import", study_path, path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"reductions": 2, "categories_created": 3}
+    with Study.open(study_path) as study:
+        rows = study.conn.execute("SELECT original, reduction FROM reductions ORDER BY id").fetchall()
+        assert [tuple(r) for r in rows] == [(original, "ei käy hänelle"), ("toinen", "lähti pois")]
+        assert [q["code"] for q in study.questions()] == ["T3"]
+        sub = study.find_category(study.find_question("T3"), "sub", "kieltäytyminen")
+        assert study.path_of(sub.id) == ["kieltäytyminen", "asiakkaan valinnat", None]

