@@ -114,7 +114,7 @@ def init(
 @guarded
 def import_(
     study: StudyArg,
-    files: Annotated[list[Path], typer.Argument(help="Transcripts: .txt, .docx, .vtt, .srt.")],
+    files: Annotated[list[Path], typer.Argument(help="Transcripts (.txt, .docx, .vtt, .srt) or folders of them.")],
     question: Annotated[str | None, typer.Option(help="Assign every unit to this research question.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -135,6 +135,18 @@ def import_(
             print_json(totals)
         else:
             console.print("imported " + ", ".join(f"{v} {k}" for k, v in totals.items()))
+        return
+    if any(f.is_dir() for f in files):  # a folder: file by file, bad files refused and listed, with progress
+        from koodari.progress import run_import_each
+
+        each = run_import_each(study, files, question, err_console)
+        if as_json:
+            print_json(each.as_dict())
+        else:
+            console.print(f"imported {each.documents} documents, {each.segments} units"
+                          + (f"; {len(each.skipped)} already in the study" if each.skipped else "")
+                          + (f"; {len(each.refused)} files refused" if each.refused else "")
+                          + (f"; {len(each.ignored)} other files ignored" if each.ignored else ""))
         return
     with open_study(study) as s:
         summary = import_transcripts(s, files, question)
@@ -257,18 +269,25 @@ def lemmatise(
 
 @app.command()
 @guarded
-def analyse(study: StudyArg, as_json: JsonOpt = False) -> None:
-    """Normalise and lemmatise every unit of a study (cached: unchanged units are not analysed again)."""
-    from koodari.nlp.cache import ensure_analysed
-    from koodari.nlp.pipeline import FinnishPipeline
+def analyse(
+    study: StudyArg,
+    workers: Annotated[int | None, typer.Option(help="Analyse on a local Dask cluster of this many processes.")]
+    = None,
+    scheduler: Annotated[str | None, typer.Option(help="Analyse on an existing Dask cluster (tcp://host:8786).")]
+    = None,
+    batch_tokens: Annotated[int, typer.Option(help="Words per batch sent to a worker.")] = 2000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Normalise and lemmatise every unit not yet analysed (by this pipeline); resumable, on Dask if asked."""
+    from koodari.progress import run_analyse
 
-    with open_study(study) as s:
-        analysed = ensure_analysed(s, FinnishPipeline())
-        total = s.counts()["segments"]
+    report = run_analyse(study, workers, scheduler, batch_tokens, err_console)
     if as_json:
-        print_json({"analysed": analysed, "units": total})
+        print_json(report.as_dict())
         return
-    console.print(f"analysed {analysed} units ({total - analysed} already cached)")
+    cached = report.units - report.analysed - len(report.failed)
+    console.print(f"analysed {report.analysed} units, {report.tokens} tokens ({cached} already cached)"
+                  + (f"; {len(report.failed)} units failed" if report.failed else ""))
 
 
 @app.command()
