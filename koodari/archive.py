@@ -303,10 +303,15 @@ def _run_on_cluster(study: Study, pipeline: FinnishPipeline, client: Any, batche
 
 
 def _cluster_problem(exc: BaseException, report: AnalysisReport) -> str:
-    kind = type(exc).__name__
-    reason = " ".join(str(exc).split())[:200]
-    return (f"the Dask cluster failed ({kind}{': ' + reason if reason else ''}); {report.analysed} units analysed "
-            "in this run are saved; run `koodari analyse` again to resume")
+    from concurrent.futures import CancelledError
+
+    if isinstance(exc, CancelledError):
+        what = "lost the connection to the Dask scheduler"
+    else:
+        reason = " ".join(str(exc).split())[:200]
+        what = f"the Dask cluster failed ({type(exc).__name__}{': ' + reason if reason else ''})"
+    return (f"{what}; the {report.analysed} units analysed in this run are saved; run `koodari analyse` again to "
+            "resume")
 
 
 @contextmanager
@@ -321,16 +326,20 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     import dask
     from distributed import Client, LocalCluster
 
-    for name in ("distributed", "tornado", "bokeh"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)  # worker deaths are handled; no tracebacks for users
+    for name in ["distributed", "tornado", "bokeh", *logging.root.manager.loggerDict]:
+        if name.split(".")[0] in ("distributed", "tornado", "bokeh"):  # lost workers and schedulers are handled
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)  # here: no tracebacks for the researcher
     with dask.config.set({"distributed.comm.timeouts.connect": f"{CONNECT_TIMEOUT_S}s",
                           "distributed.admin.log-length": 0}):
         if scheduler is not None:
+            _probe(scheduler)
             try:
                 client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-            except (OSError, TimeoutError, ValueError) as exc:
+            except (OSError, TimeoutError) as exc:
                 raise KoodariError(f"cannot reach the Dask scheduler at {scheduler} "
                                    f"(no answer within {CONNECT_TIMEOUT_S} s)") from exc
+            except Exception as exc:  # noqa: BLE001 - something answered, but not a Dask scheduler
+                raise KoodariError(f"no Dask scheduler at {scheduler} ({type(exc).__name__})") from exc
             try:
                 try:
                     client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
@@ -349,3 +358,22 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
                 yield client
         finally:
             cluster.close()
+
+
+def _probe(address: str) -> None:
+    """Fail fast, in one line, when nothing listens at a tcp:// scheduler address."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location, 8786)
+    except ValueError as exc:
+        raise KoodariError(f"not a Dask scheduler address: {address} (expected tcp://host:8786)") from exc
+    if scheme != "tcp":
+        return
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or type(exc).__name__
+        raise KoodariError(f"cannot reach the Dask scheduler at {address} ({reason})") from exc
