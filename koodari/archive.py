@@ -27,6 +27,7 @@ from koodari.store import Study
 DEFAULT_BATCH_TOKENS = 2000
 MAX_UNIT_CHARS = 50_000  # an analysis unit is a sentence or a clause; this much text without a cut is not one
 CONNECT_TIMEOUT_S = 5
+WARM_UP = "Ladataan mallit."
 WORKERS_TIMEOUT_S = 60
 
 Unit = tuple[int, str, int]  # segment id, text, offset of the unit in its document
@@ -81,6 +82,7 @@ class AnalysisReport:
     model_loads: dict[str, int] = field(default_factory=dict)  # per worker process: loads seen
     workers_lost: int = 0  # batches the cluster had to retry or split because a worker died
     seconds: float = 0.0
+    compute_seconds: float = 0.0  # summed over the batches: analysing, models already loaded
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +94,7 @@ class AnalysisReport:
             "worker_processes": len(self.model_loads),
             "model_loads": sum(self.model_loads.values()),
             "seconds": round(self.seconds, 3),
+            "compute_seconds": round(self.compute_seconds, 3),
         }
 
 
@@ -118,11 +121,15 @@ def compute_batch(pipeline: FinnishPipeline, units: list[Unit]) -> tuple[list[Ro
     try:
         analysed = pipeline.analyse_many([text for _, text, _ in units])
         results: list[list | Exception] = list(analysed)
+    except KoodariError:  # the models cannot be loaded: nothing can be analysed here
+        raise
     except Exception:  # noqa: BLE001 - find the unit that fails
         results = []
         for _, text, _ in units:
             try:
                 results.append(pipeline.analyse_many([text])[0])
+            except KoodariError:
+                raise
             except Exception as exc:  # noqa: BLE001 - reported per unit, the run goes on
                 results.append(exc)
     rows, failures, tokens = [], [], 0
@@ -148,7 +155,7 @@ def worker_pipeline(config: PipelineConfig) -> FinnishPipeline:
 
         torch.set_num_threads(1)
         pipeline = FinnishPipeline(normalise=config.normalise, dictionary_backoff=config.dictionary_backoff)
-        pipeline.analyse_many(["Ladataan mallit."])  # load the stanza models now, once per process
+        pipeline.analyse_many([WARM_UP])  # load the stanza models now, once per process
         _PIPELINES[key] = pipeline
         _LOADS += 1
     return _PIPELINES[key]
@@ -156,10 +163,10 @@ def worker_pipeline(config: PipelineConfig) -> FinnishPipeline:
 
 def analyse_on_worker(config: PipelineConfig, units: list[Unit]) -> BatchResult:
     """The Dask task: analyse one batch with this process's pipeline; nothing is written here."""
-    started = time.perf_counter()
     pipeline = worker_pipeline(config)
     if pipeline.id != config.expected_id:  # different models on this machine: its lemmas would differ
         return BatchResult([], 0, [], pipeline.id, _where(), _LOADS, 0.0)
+    started = time.perf_counter()
     rows, tokens, failures = compute_batch(pipeline, units)
     return BatchResult(rows, tokens, failures, pipeline.id, _where(), _LOADS, time.perf_counter() - started)
 
@@ -215,7 +222,9 @@ def analyse_study(study: Study, pipeline: FinnishPipeline, client: Any = None,
     started = time.perf_counter()
     batches = plan_batches(study, pipeline.id, batch_tokens, report)
     if client is None:
-        for units, words, where in batches:
+        for i, (units, words, where) in enumerate(batches):
+            if i == 0:
+                pipeline.analyse_many([WARM_UP])  # load the models before the clock starts, as a worker does
             batch_started = time.perf_counter()
             rows, tokens, failures = compute_batch(pipeline, units)
             result = BatchResult(rows, tokens, failures, pipeline.id, _where(), 1,
@@ -238,6 +247,7 @@ def _commit(study: Study, pipeline_id: str, result: BatchResult, where: dict[int
     report.analysed += len(result.rows)
     report.tokens += result.tokens
     report.batches += 1
+    report.compute_seconds += result.seconds
     report.model_loads[result.worker] = max(report.model_loads.get(result.worker, 0), result.model_loads)
     for unit, reason in result.failures:
         document, seq = where.get(unit, ("?", -1))
@@ -274,32 +284,32 @@ def _run_on_cluster(study: Study, pipeline: FinnishPipeline, client: Any, batche
                 return
             submit(batch)
 
-    fill()
-    for future in queue:
-        batch = pending.pop(future)
-        units, words, where = batch
-        try:
-            result = future.result()
-        except KilledWorker:
-            # the worker died on this batch again and again: try its units one by one, then give up on the one
-            report.workers_lost += 1
-            if len(units) > 1:
-                for unit in units:
-                    submit(([unit], len(unit[1].split()), {unit[0]: where[unit[0]]}))
-            else:
-                document, seq = where[units[0][0]]
-                report.failed.append(Failure(units[0][0], document, seq, "a worker died analysing this unit"))
-                if progress is not None:
-                    progress(words, 0)
-            continue
-        except KoodariError:
-            raise
-        except Exception as exc:  # the scheduler went away, or the task could not run at all
-            raise KoodariError(_cluster_problem(exc, report)) from exc
-        finally:
-            future.release()
-        _commit(study, pipeline.id, result, where, words, report, progress)
+    try:
         fill()
+        for future in queue:
+            units, words, where = pending.pop(future)
+            try:
+                result = future.result()
+            except KilledWorker:
+                # workers died on this batch again and again: its units one by one, then give up on the one
+                report.workers_lost += 1
+                if len(units) > 1:
+                    for unit in units:
+                        submit(([unit], len(unit[1].split()), {unit[0]: where[unit[0]]}))
+                else:
+                    document, seq = where[units[0][0]]
+                    report.failed.append(Failure(units[0][0], document, seq, "a worker died analysing this unit"))
+                    if progress is not None:
+                        progress(words, 0)
+                continue
+            finally:
+                future.release()
+            _commit(study, pipeline.id, result, where, words, report, progress)
+            fill()
+    except KoodariError:
+        raise
+    except Exception as exc:  # the scheduler went away, or the task could not run at all
+        raise KoodariError(_cluster_problem(exc, report)) from exc
 
 
 def _cluster_problem(exc: BaseException, report: AnalysisReport) -> str:

@@ -116,6 +116,10 @@ def import_(
     study: StudyArg,
     files: Annotated[list[Path], typer.Argument(help="Transcripts (.txt, .docx, .vtt, .srt) or folders of them.")],
     question: Annotated[str | None, typer.Option(help="Assign every unit to this research question.")] = None,
+    analyse: Annotated[bool, typer.Option("--analyse", help="Then lemmatise the new units (koodari analyse).")]
+    = False,
+    workers: Annotated[int | None, typer.Option(help="--analyse on a local Dask cluster of N processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="--analyse on an existing Dask cluster.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import transcripts (speaker turns and themes, cut into analysis units) or REFI-QDA .qdpx/.qdc files."""
@@ -140,23 +144,27 @@ def import_(
         from koodari.progress import run_import_each
 
         each = run_import_each(study, files, question, err_console)
-        if as_json:
-            print_json(each.as_dict())
-        else:
-            console.print(f"imported {each.documents} documents, {each.segments} units"
-                          + (f"; {len(each.skipped)} already in the study" if each.skipped else "")
-                          + (f"; {len(each.refused)} files refused" if each.refused else "")
-                          + (f"; {len(each.ignored)} other files ignored" if each.ignored else ""))
-        return
-    with open_study(study) as s:
-        summary = import_transcripts(s, files, question)
+        data, line = each.as_dict(), (f"imported {each.documents} documents, {each.segments} units"
+                                      + (f"; {len(each.skipped)} already in the study" if each.skipped else "")
+                                      + (f"; {len(each.refused)} files refused" if each.refused else "")
+                                      + (f"; {len(each.ignored)} other files ignored" if each.ignored else ""))
+    else:
+        with open_study(study) as s:
+            summary = import_transcripts(s, files, question)
+        data, line = summary.as_dict(), (f"imported {summary.documents} documents, {summary.segments} units"
+                                         + (f"; {len(summary.skipped)} already in the study" if summary.skipped
+                                            else ""))
+    if analyse or workers is not None or scheduler is not None:
+        from koodari.progress import run_analyse
+
+        report = run_analyse(study, workers, scheduler, 2000, err_console)
+        data["analysis"] = report.as_dict()
+        line += (f"; analysed {report.analysed} units, {report.tokens} tokens"
+                 + (f" ({len(report.failed)} units failed)" if report.failed else ""))
     if as_json:
-        print_json(summary.as_dict())
-        return
-    console.print(
-        f"imported {summary.documents} documents, {summary.segments} units"
-        + (f"; {len(summary.skipped)} already in the study" if summary.skipped else "")
-    )
+        print_json(data)
+    else:
+        console.print(line)
 
 
 @reductions_app.command("import")

@@ -311,16 +311,22 @@ def test_import_a_folder_recursively_refusing_bad_files_and_keeping_the_rest(tmp
     assert again["documents"] == 0 and again["already_imported"] == 3
 
 
-def test_import_a_folder_shows_progress_and_the_refused_files_in_a_terminal(tmp_path, study_path):
+@pytest.mark.slow
+def test_import_a_folder_shows_progress_for_files_and_tokens_in_a_terminal(tmp_path, study_path):
     import pexpect
 
     folder = archive_folder(tmp_path)
-    child = pexpect.spawn(str(BIN / "koodari"), ["import", str(study_path), str(folder)], env=ENV, encoding="utf-8",
-                          dimensions=(40, 160), timeout=60)
+    child = pexpect.spawn(str(BIN / "koodari"), ["import", str(study_path), str(folder), "--analyse"], env=ENV,
+                          encoding="utf-8", dimensions=(40, 160), timeout=120)
     child.expect(r"importing \(files\).*6/6")
     child.expect("refused 3 files")
     child.expect(r"broken\.docx: not a valid \.docx file")
-    child.expect(r"imported \S*3\S* documents")
+    child.expect(r"analysing \(words\).*\d+ tokens")
+    child.expect(r"imported \S*3\S* documents.*analysed \S*\d+\S* units")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+    conn = sqlite3.connect(study_path)
+    assert conn.execute("SELECT count(*) FROM segment_nlp").fetchone()[0] == \
+        conn.execute("SELECT count(*) FROM segments").fetchone()[0] >= 6
+    conn.close()
