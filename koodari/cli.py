@@ -133,8 +133,12 @@ def init(
 @guarded
 def import_(
     study: StudyArg,
-    files: Annotated[list[Path], typer.Argument(help="Transcripts: .txt, .docx, .vtt, .srt.")],
+    files: Annotated[list[Path], typer.Argument(help="Transcripts (.txt, .docx, .vtt, .srt) or folders of them.")],
     question: Annotated[str | None, typer.Option(help="Assign every unit to this research question.")] = None,
+    analyse: Annotated[bool, typer.Option("--analyse", help="Then lemmatise the new units (koodari analyse).")]
+    = False,
+    workers: Annotated[int | None, typer.Option(help="--analyse on a local Dask cluster of N processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="--analyse on an existing Dask cluster.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import transcripts (speaker turns and themes, cut into analysis units) or REFI-QDA .qdpx/.qdc files."""
@@ -160,16 +164,33 @@ def import_(
             console.print("imported " + ", ".join(f"{v} {k}" for k, v in totals.items())
                           + (f"; {', '.join(again)} already in the study" if again else ""))
         return
+    if any(f.is_dir() for f in files):  # a folder: file by file, bad files refused and listed, with progress
+        from koodari.progress import run_import_each
+
+        each = run_import_each(study, files, question, err_console)
+        data, line = each.as_dict(), (f"imported {each.documents} documents, {each.segments} units"
+                                      + (f"; {len(each.skipped)} already in the study" if each.skipped else "")
+                                      + (f"; {len(each.refused)} files refused" if each.refused else "")
+                                      + (f"; {len(each.ignored)} other files ignored" if each.ignored else ""))
+    else:
+        with open_study(study) as s:
+            summary = import_transcripts(s, files, question)
+        data, line = summary.as_dict(), (f"imported {summary.documents} documents, {summary.segments} units"
+                                         + (f"; {len(summary.skipped)} already in the study" if summary.skipped
+                                            else ""))
+    if analyse or workers is not None or scheduler is not None:
+        from koodari.progress import run_analyse
+
+        report = run_analyse(study, workers, scheduler, 2000, err_console)
+        data["analysis"] = report.as_dict()
+        line += (f"; analysed {report.analysed} units, {report.tokens} tokens"
+                 + (f" ({len(report.failed)} units failed)" if report.failed else ""))
     with open_study(study) as s:
-        summary = import_transcripts(s, files, question)
         unlinked = s.units_without_question() if len(s.questions()) > 1 else {}
     if as_json:
-        print_json(summary.as_dict())
+        print_json(data)
         return
-    console.print(
-        f"imported {summary.documents} documents, {summary.segments} units"
-        + (f"; {len(summary.skipped)} already in the study" if summary.skipped else "")
-    )
+    console.print(line)
     for theme, count in unlinked.items():
         which = f'--theme "{theme}"' if theme else "--document NAME"
         console.print(f"[yellow]{count} units ({'theme ' + repr(theme) if theme else 'no theme'}) belong to no "
@@ -326,18 +347,25 @@ def lemmatise(
 
 @app.command()
 @guarded
-def analyse(study: StudyArg, as_json: JsonOpt = False) -> None:
-    """Normalise and lemmatise every unit of a study (cached: unchanged units are not analysed again)."""
-    from koodari.nlp.cache import ensure_analysed
-    from koodari.nlp.pipeline import FinnishPipeline
+def analyse(
+    study: StudyArg,
+    workers: Annotated[int | None, typer.Option(help="Analyse on a local Dask cluster of this many processes.")]
+    = None,
+    scheduler: Annotated[str | None, typer.Option(help="Analyse on an existing Dask cluster (tcp://host:8786).")]
+    = None,
+    batch_tokens: Annotated[int, typer.Option(help="Words per batch sent to a worker.")] = 2000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Normalise and lemmatise every unit not yet analysed (by this pipeline); resumable, on Dask if asked."""
+    from koodari.progress import run_analyse
 
-    with open_study(study) as s:
-        analysed = ensure_analysed(s, FinnishPipeline())
-        total = s.counts()["segments"]
+    report = run_analyse(study, workers, scheduler, batch_tokens, err_console)
     if as_json:
-        print_json({"analysed": analysed, "units": total})
+        print_json(report.as_dict())
         return
-    console.print(f"analysed {analysed} units ({total - analysed} already cached)")
+    cached = report.units - report.analysed - len(report.failed)
+    console.print(f"analysed {report.analysed} units, {report.tokens} tokens ({cached} already cached)"
+                  + (f"; {len(report.failed)} units failed" if report.failed else ""))
 
 
 @app.command()

@@ -644,6 +644,38 @@ class Study:
             raise KoodariError(f"no unit with id {segment_id}", self.path)
         return row
 
+    # -- token analyses in bulk (`koodari analyse` on an archive) ------------------------------
+
+    def analysis_backlog(self, pipeline: str) -> tuple[int, int]:
+        """(units, words) not yet analysed by ``pipeline`` (no analysis, or one by an older pipeline)."""
+        row = self.conn.execute(
+            "SELECT count(*), coalesce(sum(length(trim(s.text)) - length(replace(trim(s.text), ' ', '')) + 1), 0)"
+            " FROM segments s LEFT JOIN segment_nlp n ON n.segment_id = s.id"
+            " WHERE n.segment_id IS NULL OR n.pipeline != ?",
+            (pipeline,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def units_to_analyse(self, pipeline: str, after_id: int = 0, limit: int = 1000) -> list[sqlite3.Row]:
+        """The next ``limit`` units by id (after ``after_id``) not yet analysed by ``pipeline``, with their
+        document's name: id, text, char_start, seq, document."""
+        return self.conn.execute(
+            "SELECT s.id, s.text, s.char_start, s.seq, d.name AS document FROM segments s"
+            " JOIN documents d ON d.id = s.document_id LEFT JOIN segment_nlp n ON n.segment_id = s.id"
+            " WHERE (n.segment_id IS NULL OR n.pipeline != ?) AND s.id > ? ORDER BY s.id LIMIT ?",
+            (pipeline, after_id, limit),
+        ).fetchall()
+
+    def store_analyses(self, pipeline: str, rows: list[tuple[int, str, str, str]]) -> None:
+        """Store a batch of unit analyses (segment id, tokens JSON, normalised text, lemmas) in one transaction."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO segment_nlp (segment_id, pipeline, tokens, normalised, lemmas) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(segment_id) DO UPDATE SET pipeline = excluded.pipeline, tokens = excluded.tokens,"
+                " normalised = excluded.normalised, lemmas = excluded.lemmas",
+                [(segment_id, pipeline, tokens, normalised, lemmas) for segment_id, tokens, normalised, lemmas in rows],
+            )
+
     # -- coding --------------------------------------------------------------------------------
 
     def add_reduction(
