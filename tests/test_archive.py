@@ -300,7 +300,7 @@ def test_import_a_folder_recursively_refusing_bad_files_and_keeping_the_rest(tmp
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["documents"] == 3 and summary["ignored"] == 1
     refused = {Path(r["file"]).name: r["reason"] for r in summary["refused"]}
-    assert refused == {"broken.docx": "not a valid .docx file", "empty.txt": "file is empty",
+    assert refused == {"broken.docx": "not a valid .docx file (BadZipFile)", "empty.txt": "file is empty",
                        "nocues.vtt": "no cues with timestamps found in this .vtt file"}
     conn = sqlite3.connect(study_path)
     names = sorted(r[0] for r in conn.execute("SELECT name FROM documents"))
