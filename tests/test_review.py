@@ -13,55 +13,21 @@ import pytest
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.review import ReviewSession
 from koodari.store import Study
+from tests.studies import REDUCTIONS, TRANSCRIPT, build_study, copy_study  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
-REDUCTIONS = """\
-reduction,subcategory,upper,combining,question,coder
-kiire kuormittaa,kiire,työn kuormitus,työssä jaksaminen,T1,thesis
-asiakkaita on liikaa,asiakkaiden määrä,työn kuormitus,työssä jaksaminen,T1,thesis
-esimies tukee jaksamista,esimiehen tuki,työyhteisön tuki,työssä jaksaminen,T1,thesis
-työkaverit auttavat,työkavereiden tuki,työyhteisön tuki,työssä jaksaminen,T1,thesis
-motivointi on tärkeää,asiakkaan motivointi,asiakkaan voimavarat,asiakastyö,T1,thesis
-kannustaminen auttaa asiakasta,asiakkaan kannustaminen,asiakkaan voimavarat,asiakastyö,T1,thesis
-"""
-TRANSCRIPT = """\
-T1
-
-H: Mikä kuormittaa?
-P1: Kiire on hirvee. Asiakkaita on niin palijon ettei ehi.
-P2: Esimies tukkee hyvin. Työkaverit auttaa aina.
-P3: Niinku tuota motivointi on sitten tärkee taito.
-"""
 KOODARI = str(Path(sys.executable).with_name("koodari"))  # the console script of this venv
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory, runner=None) -> Path:
-    from typer.testing import CliRunner
-
-    from koodari.cli import app
-
-    folder = tmp_path_factory.mktemp("review")
-    (folder / "red.csv").write_text(REDUCTIONS, encoding="utf-8")
-    (folder / "h.txt").write_text(TRANSCRIPT, encoding="utf-8")
-    path = folder / "template.koodari"
-    run = CliRunner()
-    for args in (["init", path], ["reductions", "import", path, folder / "red.csv"], ["import", path, folder / "h.txt"],
-                 ["train", path, "--folds", "0"], ["analyse", path]):
-        result = run.invoke(app, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-    return path
+def template(tmp_path_factory) -> Path:
+    return build_study(tmp_path_factory.mktemp("review"))
 
 
 @pytest.fixture
 def study(template, tmp_path) -> Path:
-    path = tmp_path / "review.koodari"
-    src, dst = sqlite3.connect(template), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return path
+    return copy_study(template, tmp_path / "review.koodari")
 
 
 def spawn(study: Path, coder: str, *extra: str) -> pexpect.spawn:

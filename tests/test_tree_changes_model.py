@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.review import ReviewSession
 from koodari.store import Study
-from tests.test_review import REDUCTIONS, TRANSCRIPT
+from tests.studies import REDUCTIONS, TRANSCRIPT, build_study, copy_study
 
 pytestmark = pytest.mark.slow
 KOODARI = str(Path(sys.executable).with_name("koodari"))
@@ -25,30 +24,12 @@ KOODARI = str(Path(sys.executable).with_name("koodari"))
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
-    from typer.testing import CliRunner
-
-    from koodari.cli import app
-
-    folder = tmp_path_factory.mktemp("treemodel")
-    (folder / "red.csv").write_text(REDUCTIONS, encoding="utf-8")
-    (folder / "h.txt").write_text(TRANSCRIPT, encoding="utf-8")
-    path = folder / "template.koodari"
-    run = CliRunner()
-    for args in (["init", path], ["reductions", "import", path, folder / "red.csv"], ["import", path, folder / "h.txt"],
-                 ["train", path, "--folds", "0"], ["analyse", path]):
-        result = run.invoke(app, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-    return path
+    return build_study(tmp_path_factory.mktemp("treemodel"), REDUCTIONS, TRANSCRIPT)
 
 
 @pytest.fixture
 def study(template, tmp_path) -> Path:
-    path = tmp_path / "s.koodari"
-    src, dst = sqlite3.connect(template), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return path
+    return copy_study(template, tmp_path / "s.koodari")
 
 
 @pytest.fixture(scope="module")

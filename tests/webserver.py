@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.studies import build_study, copy_study  # noqa: F401  (re-exported for the web tests)
+
 KOODARI = str(Path(sys.executable).with_name("koodari"))  # the console script of this venv
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -53,27 +55,4 @@ class Server:
 
 def make_study(folder: Path) -> Path:
     """The small study of the review tests: six reductions, one transcript of five units, a model, analyses."""
-    from typer.testing import CliRunner
-
-    from koodari.cli import app
-    from tests.test_review import REDUCTIONS, TRANSCRIPT
-
-    (folder / "red.csv").write_text(REDUCTIONS, encoding="utf-8")
-    (folder / "h.txt").write_text(TRANSCRIPT, encoding="utf-8")
-    path = folder / "template.koodari"
-    run = CliRunner()
-    for args in (["init", path], ["reductions", "import", path, folder / "red.csv"], ["import", path, folder / "h.txt"],
-                 ["train", path, "--folds", "0"], ["analyse", path]):
-        result = run.invoke(app, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-    return path
-
-
-def copy_study(template: Path, path: Path) -> Path:
-    import sqlite3
-
-    src, dst = sqlite3.connect(template), sqlite3.connect(path)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return path
+    return build_study(folder)
