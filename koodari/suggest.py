@@ -22,7 +22,8 @@ from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import LEVELS, Study, now
 
 NEW_CATEGORY_PROBABILITY = 0.25  # below this top-1 probability (sub level) a unit may need a new category
-NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar
+NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar (lexical model)
+NEW_CATEGORY_MEANING = 0.35  # ...or when no evidence of the question's categories is this close by meaning
 CONSENSUS = "consensus"
 
 
@@ -259,14 +260,18 @@ class Suggester:
         if level not in LEVELS:
             raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
         X = self.model.transform(docs)
-        proba = self.model.estimator.predict_proba(X)
-        nearest = self.model.max_similarity(X)
+        proba = self.model.proba(X, docs)
+        if self.model.semantic is None:
+            far = self.model.max_similarity(X) < NEW_CATEGORY_SIMILARITY
+        else:  # far by meaning from every category of the question: no evidence text is close
+            nearest = self.model.semantic.nearest(docs)
+            far = np.array([self._closest(nearest[i], questions[i]) < NEW_CATEGORY_MEANING for i in range(len(docs))])
         results = []
         for i, doc in enumerate(docs):
             ranked = self._rank(proba[i], questions[i], level)
             sub_ranked = ranked if level == "sub" else self._rank(proba[i], questions[i], "sub")
             top_sub = sub_ranked[0][1] if sub_ranked else 0.0
-            new = bool(top_sub < NEW_CATEGORY_PROBABILITY or nearest[i] < NEW_CATEGORY_SIMILARITY)
+            new = bool(top_sub < NEW_CATEGORY_PROBABILITY or far[i])
             out = []
             for category_id, p in ranked[:top]:
                 out.append(
@@ -282,6 +287,11 @@ class Suggester:
                 )
             results.append(out)
         return results
+
+    def _closest(self, nearest: np.ndarray, question: int | None) -> float:
+        """The best sentence cosine between an utterance and the evidence of its question's categories."""
+        mask = self.class_questions == question if question is not None else np.ones(len(nearest), bool)
+        return float(nearest[mask].max()) if mask.any() else float(nearest.max())
 
     def _rank(self, p: np.ndarray, question: int | None, level: str) -> list[tuple[int, float]]:
         return rank(p, self.model.classes, self.class_questions, self.tree, question, level)
@@ -301,6 +311,9 @@ class Suggester:
             similar += self.model.similar_examples(x_row, leaf)
             described += self.model.similar_descriptions(x_row, leaf)
         parts = []
+        meaning = self._meaning(doc, leaves)
+        if meaning:
+            parts.append("meaning: " + meaning)
         if lemmas:
             parts.append("lemmas: " + ", ".join(lemmas[:3]))
         if similar:
@@ -310,6 +323,18 @@ class Suggester:
             sim, text = max(described)
             parts.append(f"described: “{_short(text)}” ({sim:.2f})")
         return " | ".join(parts) if parts else "no shared words: a weak guess"
+
+
+    def _meaning(self, doc: Doc, leaves: list[int]) -> str | None:
+        """The evidence of these categories that matches the utterance by meaning, not by shared words."""
+        block = self.model.semantic
+        if block is None:
+            return None
+        for leaf in leaves[:20]:
+            found = block.explain(doc, int(np.searchsorted(self.model.classes, leaf)))
+            if found:
+                return found
+        return None
 
 
 def rank(
