@@ -385,7 +385,7 @@ BLOCKS = ("lexical", "both", "semantic")
 DEFAULT_BLOCKS = "both"
 # (lexical, soft match, sentence) weights for a study too small to fit them (fewer than 9 coded examples)
 # then soft match and sentence cosine for names, descriptions and coded examples
-DEFAULT_WEIGHTS = (0.3, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0)
+DEFAULT_WEIGHTS = (0.3, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 1.0, 1.0)
 
 
 # -- the fitted model with its training examples -------------------------------------------------
@@ -512,12 +512,23 @@ class SuggestionModel:
         model = cls.fit(examples, always, kind=kind, calibrate=False, blocks="lexical", **params)
         docs = [doc_from_tokens(e.tokens or []) for e in [*examples, *always]]
         classes = model.classes
-        labels = np.searchsorted(classes, [e.label for e in [*examples, *always]])
+        labels = list(np.searchsorted(classes, [e.label for e in [*examples, *always]]))
         groups = [2] * len(examples) + [0 if e.source == "category" else 1 for e in always]
-        model.semantic = SemanticBlock.fit(docs, labels, len(classes), [e.text for e in [*examples, *always]], groups)
+        texts = [e.text for e in [*examples, *always]]
+        # each category's profile: its name and whole description as one text
+        profile: dict[int, list[int]] = {}
+        for i, e in enumerate(always):
+            profile.setdefault(int(labels[len(examples) + i]), []).append(len(examples) + i)
+        for label, rows in profile.items():
+            docs.append(Doc("", "", tuple(w for r in rows for w in docs[r].words)))
+            labels.append(label)
+            groups.append(3)
+            texts.append(always[rows[0] - len(examples)].text)
+        model.semantic = SemanticBlock.fit(docs, np.array(labels), len(classes), texts, groups)
         weights = np.array(DEFAULT_WEIGHTS)
         if calibrate and len(examples) >= 9:
-            weights = _fit_weights(model, examples, always, docs, blocks == "semantic", **params)
+            weights = _fit_weights(model, examples, always, docs[: len(examples) + len(always)], blocks == "semantic",
+                                   **params)
         elif blocks == "semantic":
             weights[0] = 0.0
         model.weights = weights
@@ -692,7 +703,7 @@ def _fit_weights(
         full = np.full((len(test), len(classes)), raw.min() - 5.0 if raw.size else -5.0)
         for j, c in enumerate(est.classes_):
             full[:, index[int(c)]] = raw[:, j]
-        exclude = np.zeros((len(test), len(docs)), dtype=bool)
+        exclude = np.zeros((len(test), model.semantic.recall.shape[0]), dtype=bool)
         exclude[:, test] = True
         semantic = model.semantic.class_scores([docs[i] for i in test], exclude)
         for store, scores in zip(parts, (full, *semantic), strict=True):

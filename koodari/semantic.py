@@ -25,7 +25,7 @@ from koodari.classify import Doc
 from koodari.vectors import load_vectors
 
 FLOOR = 0.3  # word similarities below this count as no match (unrelated words sit at 0–0.3)
-GROUPS = (0, 1, 2)  # category names, description sentences, coded examples
+GROUPS = (0, 1, 2, 3)  # category names, description sentences, coded examples, category profiles
 EXPLAIN_MIN = 0.45  # a word pair shown as "≈" in a reason is at least this similar
 
 
