@@ -517,8 +517,8 @@ class SuggestionModel:
         texts = [e.text for e in [*examples, *always]]
         # each category's profile: its name and whole description as one text
         profile: dict[int, list[int]] = {}
-        for i, e in enumerate(always):
-            profile.setdefault(int(labels[len(examples) + i]), []).append(len(examples) + i)
+        for i in range(len(examples), len(examples) + len(always)):
+            profile.setdefault(int(labels[i]), []).append(i)
         for label, rows in profile.items():
             docs.append(Doc("", "", tuple(w for r in rows for w in docs[r].words)))
             labels.append(label)
