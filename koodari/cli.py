@@ -277,6 +277,8 @@ def train(
     study: StudyArg,
     kind: Annotated[str, typer.Option(help="neighbours (default) or linear.")] = "neighbours",
     folds: Annotated[int, typer.Option(help="Also cross-validate with this many folds (0: skip).")] = 3,
+    blocks: Annotated[str, typer.Option(help="both (words and meaning, default), lexical (no word vectors) or "
+                                        "semantic (meaning only).")] = "both",
     as_json: JsonOpt = False,
 ) -> None:
     """Train the suggestion model on all coded material and record it as a new model version."""
@@ -286,7 +288,7 @@ def train(
     if kind not in ("linear", "neighbours"):
         raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
     with open_study(study) as s:
-        _, record = train_model(s, FinnishPipeline(), kind=kind, evaluate_folds=folds)
+        _, record = train_model(s, FinnishPipeline(), kind=kind, evaluate_folds=folds, blocks=blocks)
     if as_json:
         print_json(record)
         return

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from koodari.classify import DEFAULT_KIND, Doc, Example, SuggestionModel, doc_from_tokens
+from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Doc, Example, SuggestionModel, doc_from_tokens
 from koodari.errors import KoodariError
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
@@ -170,6 +170,7 @@ def train(
     kind: str = DEFAULT_KIND,
     evaluate_folds: int = 3,
     exclude_coders: set[str] | None = None,
+    blocks: str = DEFAULT_BLOCKS,
 ) -> tuple[int, dict[str, Any]]:
     """Train on all coded material, store a new model version, return (version id, its record)."""
     examples = attach_tokens(study, pipeline, coded_examples(study, exclude_coders=exclude_coders))
@@ -179,13 +180,15 @@ def train(
             "the study has no coded material yet (import reductions or code units in review)", study.path
         )
     started = time.perf_counter()
-    model = SuggestionModel.fit(examples, always, kind=kind)
+    model = SuggestionModel.fit(examples, always, kind=kind, blocks=blocks)
     seconds = time.perf_counter() - started
     metrics: dict[str, Any] = {"train_seconds": round(seconds, 3), "temperature": model.estimator.temperature_}
+    if model.weights is not None:
+        metrics["block_weights"] = [round(float(w), 4) for w in model.weights]
     if evaluate_folds:
         from koodari.evaluate import cross_validate
 
-        evaluation = cross_validate(examples, always, Tree(study), folds=evaluate_folds, kind=kind)
+        evaluation = cross_validate(examples, always, Tree(study), folds=evaluate_folds, kind=kind, blocks=blocks)
         metrics.update(evaluation.summary())
         metrics["agreement_with_coders"] = evaluation.by_coder()
     coders: dict[str, int] = {}
@@ -198,6 +201,7 @@ def train(
         "classes": int(len(model.classes)),
         "coders": coders,
         "kind": kind,
+        "blocks": blocks,
         "pipeline": pipeline.id,
     }
     with study.transaction():
