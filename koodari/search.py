@@ -140,6 +140,7 @@ def search_units(
     study, pipeline, query: str, question_id: int | None = None, coded: bool | None = None, top: int = 10
 ) -> list[dict[str, Any]]:
     """Units ranked by meaning and words: ``{"unit", "document", "speaker", "text", "score", "codes"}``."""
+    load_vectors()  # a missing vectors package is reported before any analysis
     doc = query_doc(pipeline, query)
     rows, index = unit_index(study, pipeline, question_id)
     codes = study.unit_codes()
