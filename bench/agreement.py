@@ -28,6 +28,7 @@ from koodari.store import Study  # noqa: E402
 from koodari.suggest import Tree  # noqa: E402
 
 THESIS = "Similä & Valtanen 2012"
+BLOCKS = {"lexical": "words only (before word vectors)", "both": "**words + meaning (kept)**"}
 
 
 def main() -> None:
@@ -47,11 +48,12 @@ def main() -> None:
     pipeline = FinnishPipeline()
     tree = Tree(study)
     rows = []
-    for level in ("sub", "upper", "combining"):
-        table = coding_table(study, [THESIS], level)
-        add_model_coder(study, table, pipeline, folds=args.folds)
-        result = agreement(table, tree)
-        rows.append((level, result))
+    for blocks in ("lexical", "both"):
+        for level in ("sub", "upper", "combining"):
+            table = coding_table(study, [THESIS], level)
+            add_model_coder(study, table, pipeline, folds=args.folds, blocks=blocks)
+            result = agreement(table, tree)
+            rows.append((f"{level}, {BLOCKS[blocks]}", result))
     study.close()
     lines = [
         "## Model as a coder: agreement with the thesis's codes (issue 6)",
@@ -60,7 +62,7 @@ def main() -> None:
         " cross-fitted (a unit's codes are never in the model that codes it), ranked within the unit's question."
         " Category descriptions without the sentences that paraphrase or introduce any quote.",
         "",
-        "| level | units | percent | Cohen's κ | Krippendorff's α | α 95% CI (bootstrap) |",
+        "| level, model | units | percent | Cohen's κ | Krippendorff's α | α 95% CI (bootstrap) |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for level, r in rows:

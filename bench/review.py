@@ -37,7 +37,7 @@ from koodari.suggest import Tree, attach_tokens, category_examples, coded_exampl
 SEARCH_KEYS = 12
 
 
-def simulate(retrain_every: int) -> dict:
+def simulate(retrain_every: int, blocks: str = "both") -> dict:
     tmp = Path(tempfile.mkdtemp())
     study = Study.create(tmp / "sim.koodari")
     load_corpus(study, "kainuu-2012")
@@ -50,7 +50,7 @@ def simulate(retrain_every: int) -> dict:
     quotes = sorted((e for e in examples if e.unit and e.unit.startswith("Q")), key=lambda e: int(e.unit[1:]))
     coded = [e for e in examples if e not in quotes]
     study.close()
-    model = SuggestionModel.fit(coded, always)
+    model = SuggestionModel.fit(coded, always, blocks=blocks)
     questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
     first = top3 = top9 = keys = 0
     since = 0
@@ -66,7 +66,7 @@ def simulate(retrain_every: int) -> dict:
         coded.append(example)
         since += 1
         if since >= retrain_every:
-            model = SuggestionModel.fit(coded, always)
+            model = SuggestionModel.fit(coded, always, blocks=blocks)
             questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
             since = 0
     n = len(quotes)
@@ -101,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--retrain-every", type=int, default=20)
     args = parser.parse_args()
+    lexical = simulate(args.retrain_every, "lexical")
     result = simulate(args.retrain_every)
     timings = screen_updates()
     lines = [
@@ -111,12 +112,13 @@ def main() -> None:
         " decisions, starting from the category names and descriptions (less the sentences that paraphrase a quote)"
         " and the 6 example reductions.",
         "",
-        "| | with suggestions | without suggestions |",
-        "|---|---:|---:|",
-        f"| first suggestion accepted (Enter) | {result['first']:.1%} | – |",
-        f"| code among the top 3 | {result['top3']:.1%} | – |",
-        f"| code among the 9 shown (one key) | {result['top9']:.1%} | – |",
-        f"| keystrokes per unit | {result['keys']:.2f} | {SEARCH_KEYS:.2f} (a search every time) |",
+        "| | with suggestions (words + meaning, kept) | words only (before word vectors) | without suggestions |",
+        "|---|---:|---:|---:|",
+        f"| first suggestion accepted (Enter) | {result['first']:.1%} | {lexical['first']:.1%} | – |",
+        f"| code among the top 3 | {result['top3']:.1%} | {lexical['top3']:.1%} | – |",
+        f"| code among the 9 shown (one key) | {result['top9']:.1%} | {lexical['top9']:.1%} | – |",
+        f"| keystrokes per unit | {result['keys']:.2f} | {lexical['keys']:.2f} | "
+        f"{SEARCH_KEYS:.2f} (a search every time) |",
         "",
         f"Screen update after a key (record the decision, pick the next unit, suggest, render): median "
         f"{statistics.median(timings):.1f} ms, max {max(timings):.1f} ms over {len(timings)} units of the demo "
