@@ -198,7 +198,7 @@ class SemanticBlock:
         meta = {"vocab": self.vocab, "default_idf": self.default_idf, "n_classes": self.n_classes,
                 "texts": self.texts}
         arrays = {
-            "sem_idf": self.idf, "sem_sentences": self.sentences.astype(np.float16), "sem_common": self.common,
+            "sem_idf": self.idf, "sem_sentences": self.sentences.astype(np.float32), "sem_common": self.common,
             "sem_class": self.text_class, "sem_group": self.text_group, "sem_recall_data": self.recall.data,
             "sem_recall_indices": self.recall.indices, "sem_recall_indptr": self.recall.indptr,
             "sem_recall_shape": np.array(self.recall.shape),
