@@ -240,3 +240,24 @@ def test_old_model_without_semantic_block_loads(small, tmp_path):
         blob = study.conn.execute("SELECT model FROM model_versions WHERE id = 1").fetchone()[0]
     model = SuggestionModel.from_bytes(blob)
     assert model.semantic is None and model.weights is None
+
+
+def test_review_n_lists_the_closest_uncoded_units(small, tmp_path):
+    """`n` in a real terminal: the uncoded units closest to the one on screen come first, to code together."""
+    import pexpect
+
+    path = copy_with_versions(small, tmp_path, 2)
+    env = {**os.environ, "COLUMNS": "160", "LINES": "60", "TERM": "xterm", "OMP_NUM_THREADS": "1"}
+    child = pexpect.spawn(str(Path(sys.executable).with_name("koodari")), ["review", str(path), "--coder", "anna"],
+                          env=env, encoding="utf-8", timeout=120, dimensions=(60, 160))
+    child.expect(r"unit (\d+) ·")
+    unit = child.match.group(1)
+    child.expect("q quit")
+    child.send("n")
+    child.expect(r"close \((\d\.\d\d)\), uncoded #(\d+):")
+    assert child.match.group(2) != unit
+    child.expect("new subcategory name:")
+    child.sendline("")
+    child.expect("no new category")
+    child.send("q")
+    child.expect(pexpect.EOF)
