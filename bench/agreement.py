@@ -19,12 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import write_section  # noqa: E402
+from bench._report import seed_study, write_section  # noqa: E402
 from bench.suggest import quote_paraphrases  # noqa: E402
 from koodari.agreement import add_model_coder, agreement, coding_table  # noqa: E402
-from koodari.corpus import load_corpus  # noqa: E402
 from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
-from koodari.store import Study  # noqa: E402
 from koodari.suggest import Tree  # noqa: E402
 
 THESIS = "Similä & Valtanen 2012"
@@ -34,9 +32,9 @@ BLOCKS = {"lexical": "words only (before word vectors)", "both": "**words + mean
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--analysed", help="start from a copy of this already analysed seed study")
     args = parser.parse_args()
-    study = Study.create(Path(tempfile.mkdtemp()) / "agree.koodari")
-    load_corpus(study, "kainuu-2012")
+    study = seed_study(Path(tempfile.mkdtemp()) / "agree.koodari", args.analysed)
     linked = set().union(*quote_paraphrases("kainuu-2012").values())
     with study.transaction():
         for category in study.categories():

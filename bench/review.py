@@ -26,10 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import write_section  # noqa: E402
+from bench._report import seed_study, write_section  # noqa: E402
 from bench.suggest import quote_paraphrases  # noqa: E402
 from koodari.classify import SuggestionModel, doc_from_tokens  # noqa: E402
-from koodari.corpus import load_corpus  # noqa: E402
 from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
 from koodari.store import Study  # noqa: E402
 from koodari.suggest import Tree, attach_tokens, category_examples, coded_examples, rank  # noqa: E402
@@ -37,10 +36,9 @@ from koodari.suggest import Tree, attach_tokens, category_examples, coded_exampl
 SEARCH_KEYS = 12
 
 
-def simulate(retrain_every: int, blocks: str = "both") -> dict:
+def simulate(retrain_every: int, blocks: str = "both", analysed: str | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp())
-    study = Study.create(tmp / "sim.koodari")
-    load_corpus(study, "kainuu-2012")
+    study = seed_study(tmp / "sim.koodari", analysed)
     pipeline = FinnishPipeline()
     tree = Tree(study)
     examples = attach_tokens(study, pipeline, coded_examples(study))
@@ -100,9 +98,10 @@ def screen_updates() -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--retrain-every", type=int, default=20)
+    parser.add_argument("--analysed", help="start from a copy of this already analysed seed study")
     args = parser.parse_args()
-    lexical = simulate(args.retrain_every, "lexical")
-    result = simulate(args.retrain_every)
+    lexical = simulate(args.retrain_every, "lexical", args.analysed)
+    result = simulate(args.retrain_every, "both", args.analysed)
     timings = screen_updates()
     lines = [
         "## Simulated review on the seed study (issue 5)",
