@@ -184,11 +184,15 @@ def main() -> None:
     texts = [e.text for e in quotes[:40]]
     docs = [doc_from_tokens(e.tokens or []) for e in quotes[:40]]
     suggester.suggest_docs(docs[:1], [None], top=5)  # the first call loads the word vectors
-    per_doc, per_text = [], []
+    words_only = Suggester(study, pipeline, 0, SuggestionModel.fit(examples, always, blocks="lexical"))
+    per_doc, per_text, per_doc_words = [], [], []
     for doc, text in zip(docs, texts, strict=True):
         start = time.perf_counter()
         suggester.suggest_docs([doc], [None], top=5)
         per_doc.append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        words_only.suggest_docs([doc], [None], top=5)
+        per_doc_words.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
         suggester.suggest_docs(suggester.docs_for_texts([text]), [None], top=5)
         per_text.append((time.perf_counter() - start) * 1000)
@@ -264,6 +268,8 @@ def main() -> None:
         f"{big_seconds['neighbours + semantic']:.2f} s |",
         f"| suggest one analysed unit (model with semantic block loaded; median of 40) | "
         f"{statistics.median(per_doc):.1f} ms |",
+        f"| the same with the words-only model, interleaved (median of 40) | "
+        f"{statistics.median(per_doc_words):.1f} ms |",
         f"| suggest one raw utterance incl. stanza analysis (median of 40) | {statistics.median(per_text):.1f} ms |",
     ]
     write_section("suggest", "\n".join(lines))
