@@ -169,7 +169,7 @@ def main() -> None:
         "",
         "| speed and memory | value |",
         "|---|---:|",
-        f"| import spaCy's vector code (fresh process; koodari imports spaCy anyway) | {import_seconds:.2f} s, "
+        f"| import spaCy's vector code (fresh process; needed to read the table) | {import_seconds:.2f} s, "
         f"{import_mb:.0f} MB |",
         f"| read the floret table (50,000 × 300) and the first word vector | {load_seconds:.2f} s, {load_mb:.0f} MB |",
         f"| index 10,000 analysed units (vectors of their words, once) | {build_seconds:.2f} s |",
