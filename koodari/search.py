@@ -35,8 +35,11 @@ class MeaningIndex:
     def __init__(self, docs: list[Doc]) -> None:
         self.vectors = load_vectors()
         self.n = len(docs)
-        self.features = Features().fit(docs) if docs else None
-        self.X = self.features.transform(docs) if docs else sp.csr_matrix((0, 1))
+        try:
+            self.features: Features | None = Features().fit(docs)
+            self.X = self.features.transform(docs)
+        except ValueError:  # no docs, or not one word in them: only meaning can score
+            self.features, self.X = None, sp.csr_matrix((len(docs), 1))
         df: dict[str, int] = {}
         for doc in docs:
             for lemma in {w[2] for w in doc.words}:
@@ -93,7 +96,8 @@ class MeaningIndex:
         """The combined score of every text for a query."""
         if self.n == 0:
             return np.zeros(0)
-        words = np.asarray((self.X @ self.features.transform([query]).T).todense()).ravel()
+        words = (np.asarray((self.X @ self.features.transform([query]).T).todense()).ravel()
+                 if self.features is not None else np.zeros(self.n))
         whole = self.sentences @ self.sentence_vectors([query])[0]
         return WEIGHTS[0] * words + WEIGHTS[1] * self.soft(query) + WEIGHTS[2] * np.clip(whole, 0, None)
 
