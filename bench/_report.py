@@ -41,6 +41,25 @@ def commit() -> str:
         return "unknown"
 
 
+def seed_study(path: Path, analysed: str | None):
+    """A fresh study of the seed corpus at ``path``, or a copy of ``analysed`` (a seed study whose texts are
+    already analysed: the same data without the cold-cache analysis)."""
+    import sqlite3
+
+    from koodari.corpus import load_corpus
+    from koodari.store import Study
+
+    if analysed:
+        src, dst = sqlite3.connect(analysed), sqlite3.connect(path)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        return Study.open(path)
+    study = Study.create(path)
+    load_corpus(study, "kainuu-2012")
+    return study
+
+
 def write_section(name: str, body: str) -> None:
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else HEADER

@@ -19,23 +19,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._report import write_section  # noqa: E402
+from bench._report import seed_study, write_section  # noqa: E402
 from bench.suggest import quote_paraphrases  # noqa: E402
 from koodari.agreement import add_model_coder, agreement, coding_table  # noqa: E402
-from koodari.corpus import load_corpus  # noqa: E402
 from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
-from koodari.store import Study  # noqa: E402
 from koodari.suggest import Tree  # noqa: E402
 
 THESIS = "Similä & Valtanen 2012"
+BLOCKS = {"lexical": "words only (before word vectors)", "both": "**words + meaning (kept)**"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--analysed", help="start from a copy of this already analysed seed study")
     args = parser.parse_args()
-    study = Study.create(Path(tempfile.mkdtemp()) / "agree.koodari")
-    load_corpus(study, "kainuu-2012")
+    study = seed_study(Path(tempfile.mkdtemp()) / "agree.koodari", args.analysed)
     linked = set().union(*quote_paraphrases("kainuu-2012").values())
     with study.transaction():
         for category in study.categories():
@@ -47,11 +46,12 @@ def main() -> None:
     pipeline = FinnishPipeline()
     tree = Tree(study)
     rows = []
-    for level in ("sub", "upper", "combining"):
-        table = coding_table(study, [THESIS], level)
-        add_model_coder(study, table, pipeline, folds=args.folds)
-        result = agreement(table, tree)
-        rows.append((level, result))
+    for blocks in ("lexical", "both"):
+        for level in ("sub", "upper", "combining"):
+            table = coding_table(study, [THESIS], level)
+            add_model_coder(study, table, pipeline, folds=args.folds, blocks=blocks)
+            result = agreement(table, tree)
+            rows.append((f"{level}, {BLOCKS[blocks]}", result))
     study.close()
     lines = [
         "## Model as a coder: agreement with the thesis's codes (issue 6)",
@@ -60,7 +60,7 @@ def main() -> None:
         " cross-fitted (a unit's codes are never in the model that codes it), ranked within the unit's question."
         " Category descriptions without the sentences that paraphrase or introduce any quote.",
         "",
-        "| level | units | percent | Cohen's κ | Krippendorff's α | α 95% CI (bootstrap) |",
+        "| level, model | units | percent | Cohen's κ | Krippendorff's α | α 95% CI (bootstrap) |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for level, r in rows:

@@ -75,7 +75,9 @@ def coding_table(study: Study, coders: list[str] | None, level: str = "sub",
     return table
 
 
-def add_model_coder(study: Study, table: CodingTable, pipeline, folds: int = 5, seed: int = 0) -> None:
+def add_model_coder(
+    study: Study, table: CodingTable, pipeline, folds: int = 5, seed: int = 0, blocks: str = "both"
+) -> None:
     """The model as a coder, cross-fitted: each unit is predicted by a model that never saw its codes
     (no coder's codes of the held-out units are in its training data)."""
     from koodari.classify import SuggestionModel, doc_from_tokens
@@ -96,7 +98,7 @@ def add_model_coder(study: Study, table: CodingTable, pipeline, folds: int = 5, 
         examples = [e for e in examples if e.coder != MODEL]
         if not examples:
             continue
-        model = SuggestionModel.fit(examples, always)
+        model = SuggestionModel.fit(examples, always, blocks=blocks)
         questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
         held_units = sorted(held)
         proba = model.predict_proba([doc_from_tokens(analysed[u]) for u in held_units])

@@ -129,20 +129,26 @@ class Doc:
 
     lemmas: str  # space-separated lemmas (compound boundaries kept as '#')
     normalised: str
+    # content words as (spoken, normalised, lemma without '#'), lower case: the semantic block's input
+    words: tuple[tuple[str, str, str], ...] = ()
 
 
 def doc_from_tokens(tokens: list[dict]) -> Doc:
     lemmas = []
+    words = []
     for t in tokens:
         upos = t.get("upos", "X")
         lemma = (t.get("lemma") or t.get("text") or "").lower()
         if upos == "PUNCT" or not any(ch.isalnum() for ch in lemma):
             continue
-        for part in lemma.split():  # a multiword normalised form carries several lemmas
-            if part.replace("#", "") not in STOP_LEMMAS:
-                lemmas.append(part)
+        kept = [part for part in lemma.split() if part.replace("#", "") not in STOP_LEMMAS]
+        lemmas += kept  # a multiword normalised form carries several lemmas
+        if kept:
+            spoken = (t.get("text") or "").lower()
+            normalised = (t.get("normalised") or spoken).lower()
+            words += [(spoken, normalised, part.replace("#", "")) for part in kept]
     normalised = " ".join(t.get("normalised") or t.get("text") or "" for t in tokens).lower()
-    return Doc(" ".join(lemmas), normalised)
+    return Doc(" ".join(lemmas), normalised, tuple(words))
 
 
 STEM = 5  # Finnish stems by truncation: työtön/työttömyys, motivointi/motivoida share "~tyött", "~motiv"
@@ -375,6 +381,11 @@ def _with_always(X, y, sample_weight, always):
 
 ESTIMATORS = {"linear": LinearSuggester, "neighbours": NeighbourSuggester}
 DEFAULT_KIND = "neighbours"  # it won on the seed study (BENCHMARKS.md, bench/suggest.py)
+BLOCKS = ("lexical", "both", "semantic")
+DEFAULT_BLOCKS = "both"
+# (lexical, soft match, sentence) weights for a study too small to fit them (fewer than 9 coded examples)
+# then soft match and sentence cosine for names, descriptions and coded examples
+DEFAULT_WEIGHTS = (0.3, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 1.0, 1.0)
 
 
 # -- the fitted model with its training examples -------------------------------------------------
@@ -410,6 +421,10 @@ class SuggestionModel:
     description_texts: list[str] = field(default_factory=list)
     description_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     description_matrix: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
+    # the semantic block (word vectors) and the weights of (lexical, soft match, sentence) scores;
+    # None in models saved before it existed, which rank by the lexical block alone
+    semantic: Any = None
+    weights: np.ndarray | None = None
 
     @classmethod
     def fit(
@@ -418,10 +433,18 @@ class SuggestionModel:
         always: list[Example],
         kind: str = DEFAULT_KIND,
         calibrate: bool = True,
+        blocks: str = DEFAULT_BLOCKS,
         **params: Any,
     ) -> SuggestionModel:
+        """Fit the lexical estimator and, unless ``blocks == "lexical"``, the semantic block and the weights
+        that combine them (fitted on out-of-fold scores of the coded examples; ``"semantic"`` drops the
+        lexical block from the combination)."""
+        if blocks not in BLOCKS:
+            raise KoodariError(f"unknown blocks '{blocks}' ({', '.join(BLOCKS)})")
         if not examples and not always:
             raise KoodariError("no coded material to learn from")
+        if blocks != "lexical":
+            return cls._fit_combined(examples, always, kind, calibrate, blocks, **params)
         docs = [doc_from_tokens(e.tokens or []) for e in examples]
         always_docs = [doc_from_tokens(e.tokens or []) for e in always]
         features = Features().fit(docs + always_docs)
@@ -465,7 +488,52 @@ class SuggestionModel:
         return self.features.transform(docs)
 
     def predict_proba(self, docs: list[Doc]) -> np.ndarray:
-        return self.estimator.predict_proba(self.transform(docs))
+        return self.proba(self.transform(docs), docs)
+
+    def proba(self, X: sp.csr_matrix, docs: list[Doc]) -> np.ndarray:
+        """Class probabilities of texts given both as features (``X``) and as analysed docs."""
+        if self.semantic is None:
+            return self.estimator.predict_proba(X)
+        return softmax(_combine(self.weights, *self.components(X, docs)))
+
+    def components(self, X: sp.csr_matrix, docs: list[Doc]) -> list[np.ndarray]:
+        """The class scores of each block: lexical, then the semantic block's (none without it)."""
+        lexical = self.estimator.decision_function(X)
+        if self.semantic is None:
+            return [lexical]
+        return [lexical, *self.semantic.class_scores(docs)]
+
+    @classmethod
+    def _fit_combined(
+        cls, examples: list[Example], always: list[Example], kind: str, calibrate: bool, blocks: str, **params: Any
+    ) -> SuggestionModel:
+        from koodari.semantic import SemanticBlock
+
+        model = cls.fit(examples, always, kind=kind, calibrate=False, blocks="lexical", **params)
+        docs = [doc_from_tokens(e.tokens or []) for e in [*examples, *always]]
+        classes = model.classes
+        labels = list(np.searchsorted(classes, [e.label for e in [*examples, *always]]))
+        groups = [2] * len(examples) + [0 if e.source == "category" else 1 for e in always]
+        texts = [e.text for e in [*examples, *always]]
+        # each category's profile: its name and whole description as one text
+        profile: dict[int, list[int]] = {}
+        for i in range(len(examples), len(examples) + len(always)):
+            profile.setdefault(int(labels[i]), []).append(i)
+        for label, rows in profile.items():
+            docs.append(Doc("", "", tuple(w for r in rows for w in docs[r].words)))
+            labels.append(label)
+            groups.append(3)
+            texts.append(always[rows[0] - len(examples)].text)
+        model.semantic = SemanticBlock.fit(docs, np.array(labels), len(classes), texts, groups)
+        weights = np.array(DEFAULT_WEIGHTS)
+        if calibrate and len(examples) >= 9:
+            weights = _fit_weights(model, examples, always, docs[: len(examples) + len(always)], blocks == "semantic",
+                                   **params)
+        elif blocks == "semantic":
+            weights[0] = 0.0
+        model.weights = weights
+        model.meta["blocks"] = blocks
+        return model
 
     def top_lemmas(self, doc: Doc, label: int, n: int = 3, x_row: sp.csr_matrix | None = None) -> list[str]:
         """The lemmas of the text that weigh most for a category."""
@@ -527,6 +595,10 @@ class SuggestionModel:
             "descriptions": self.description_texts,
             "meta": self.meta,
         }
+        if self.semantic is not None:
+            semantic_meta, semantic_arrays = self.semantic.state()
+            meta["semantic"] = semantic_meta
+            arrays.update(semantic_arrays, sem_weights=self.weights)
         arrays["meta_json"] = np.array(json.dumps(meta, ensure_ascii=False))
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
@@ -563,6 +635,11 @@ class SuggestionModel:
             model.description_texts = meta.get("descriptions", [])
             model.description_labels = arrays["desc_labels"]
             model.description_matrix = _csr_from(arrays, "desc")
+        if "semantic" in meta:  # models saved before the semantic block have none
+            from koodari.semantic import SemanticBlock
+
+            model.semantic = SemanticBlock.from_state(meta["semantic"], arrays)
+            model.weights = arrays["sem_weights"]
         return model
 
 
@@ -589,6 +666,69 @@ def _most_similar(
     sims = np.asarray((matrix[mask] @ x_row.T).todense()).ravel()
     order = np.argsort(-sims)[:n]
     return [(float(sims[i]), texts[mask[i]]) for i in order if sims[i] > 0]
+
+
+def _combine(weights: np.ndarray, *scores: np.ndarray) -> np.ndarray:
+    return sum(w * s for w, s in zip(weights, scores, strict=True))
+
+
+def _fit_weights(
+    model: SuggestionModel, examples: list[Example], always: list[Example], docs: list[Doc], no_lexical: bool,
+    folds: int = 3, seed: int = 0, **params: Any,
+) -> np.ndarray:
+    """Weights of the lexical and semantic scores that minimise the negative log-likelihood of
+    out-of-fold examples, each among its own research question's categories (the weights absorb the
+    softmax temperature). The held-out fold's examples are hidden from both blocks."""
+    from scipy.optimize import minimize
+
+    n = len(examples)
+    classes = model.classes
+    index = {int(c): i for i, c in enumerate(classes)}
+    feats = model.features
+    X = feats.transform(docs[:n])
+    always_docs = docs[n:]
+    extra = (
+        feats.transform(always_docs),
+        np.array([e.label for e in always], dtype=np.int64),
+        np.array([e.weight for e in always]),
+        np.array([e.source == "category" for e in always], dtype=bool),
+    ) if always else None
+    y = np.array([e.label for e in examples], dtype=np.int64)
+    w = np.array([e.weight for e in examples], dtype=float)
+    parts: list[list[np.ndarray]] = [[] for _ in DEFAULT_WEIGHTS]
+    truth, order = [], []
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n)):
+        est = ESTIMATORS[model.kind](**params).fit(X[train], y[train], w[train], extra)
+        raw = est.decision_function(X[test])
+        full = np.full((len(test), len(classes)), raw.min() - 5.0 if raw.size else -5.0)
+        for j, c in enumerate(est.classes_):
+            full[:, index[int(c)]] = raw[:, j]
+        exclude = np.zeros((len(test), model.semantic.recall.shape[0]), dtype=bool)
+        exclude[:, test] = True
+        semantic = model.semantic.class_scores([docs[i] for i in test], exclude)
+        for store, scores in zip(parts, (full, *semantic), strict=True):
+            store.append(scores)
+        truth += [index[int(c)] for c in y[test]]
+        order += list(test)
+    blocks = [np.vstack(p) for p in parts]
+    questions = {e.label: e.question_id for e in [*examples, *always]}
+    per_class = np.array([questions.get(int(c), -1) for c in classes])
+    allowed = per_class[None, :] == np.array([examples[i].question_id for i in order])[:, None]
+    truth_index = np.array(truth)
+
+    def nll(weights: np.ndarray) -> float:
+        z = np.where(allowed, _combine(weights, *blocks), -np.inf)
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z[np.arange(len(truth_index)), truth_index] - np.log(np.exp(z).sum(axis=1))
+        return float(-log_p.mean())
+
+    start = np.array(DEFAULT_WEIGHTS)
+    bounds = [(0.0, 100.0)] * len(start)
+    if no_lexical:  # the lexical scores stay out
+        start[0] = 0.0
+        bounds[0] = (0.0, 0.0)
+    result = minimize(nll, start, method="L-BFGS-B", bounds=bounds)
+    return np.asarray(result.x, dtype=float)
 
 
 def entropy(p: np.ndarray) -> np.ndarray:

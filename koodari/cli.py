@@ -374,6 +374,8 @@ def train(
     study: StudyArg,
     kind: Annotated[str, typer.Option(help="neighbours (default) or linear.")] = "neighbours",
     folds: Annotated[int, typer.Option(help="Also cross-validate with this many folds (0: skip).")] = 3,
+    blocks: Annotated[str, typer.Option(help="both (words and meaning, default), lexical (no word vectors) or "
+                                        "semantic (meaning only).")] = "both",
     as_json: JsonOpt = False,
 ) -> None:
     """Train the suggestion model on all coded material and record it as a new model version."""
@@ -385,7 +387,7 @@ def train(
     if folds == 1 or folds < 0:
         raise KoodariError(f"--folds must be 0 (no cross-validation) or at least 2, not {folds}")
     with open_study(study) as s:
-        _, record = train_model(s, FinnishPipeline(), kind=kind, evaluate_folds=folds)
+        _, record = train_model(s, FinnishPipeline(), kind=kind, evaluate_folds=folds, blocks=blocks)
     if as_json:
         print_json(record)
         return
@@ -439,6 +441,70 @@ def suggest(
         for i, r in enumerate(result, 1):
             table.add_row(str(i), f"{r.probability:.2f}", r.category, " → ".join(p or "–" for p in r.path), r.reason)
         console.print(table)
+
+
+@app.command()
+@guarded
+def search(
+    study: StudyArg,
+    query: Annotated[str, typer.Argument(help="What to look for: words or a thought, in Finnish.")],
+    question: Annotated[str | None, typer.Option(help="Only the units of this research question.")] = None,
+    coded: Annotated[bool, typer.Option("--coded", help="Only coded units.")] = False,
+    uncoded: Annotated[bool, typer.Option("--uncoded", help="Only uncoded units.")] = False,
+    top: Annotated[int, typer.Option(help="How many units.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find analysis units by meaning and by words."""
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.search import search_units
+
+    if coded and uncoded:
+        raise KoodariError("give at most one of --coded and --uncoded")
+    if top < 1:
+        raise KoodariError(f"--top must be at least 1, not {top}")
+    with open_study(study) as s:
+        hits = search_units(s, FinnishPipeline(), query, s.require_question(question),
+                            True if coded else False if uncoded else None, top)
+    if as_json:
+        print_json(hits)
+        return
+    from rich.table import Table
+
+    table = Table("score", "unit", "document", "speaker", "text", "codes", title=f"“{query}”", title_justify="left")
+    for h in hits:
+        table.add_row(f"{h['score']:.2f}", str(h["unit"]), h["document"], h["speaker"] or "", h["text"],
+                      ", ".join(h["codes"]))
+    console.print(table)
+
+
+@app.command("group")
+@guarded
+def group_(
+    study: StudyArg,
+    question: Annotated[str | None, typer.Option(help="Only this research question.")] = None,
+    uncoded: Annotated[bool, typer.Option("--uncoded", help="Group uncoded units instead of reductions.")] = False,
+    threshold: Annotated[float, typer.Option(help="Distance (0–2) at which groups stop merging; lower: tighter.")]
+    = 0.6,
+    as_json: JsonOpt = False,
+) -> None:
+    """Group reductions (or uncoded units) that mean the same into candidate subcategories."""
+    from koodari.group import group
+    from koodari.nlp.pipeline import FinnishPipeline
+
+    with open_study(study) as s:
+        result = group(s, FinnishPipeline(), s.require_question(question), uncoded, threshold)
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"{len(result['groups'])} candidate groups of {result['items']} {result['of']} "
+                  f"(threshold {threshold:g}; {result['ungrouped']} left on their own)", highlight=False)
+    for i, g in enumerate(result["groups"], 1):
+        upper = f" → closest upper category: {g['upper']} ({g['upper_score']:.2f})" if g["upper"] else ""
+        console.print(f"\n[bold]{i}. {g['name']}[/] [dim]({g['size']} members, cohesion {g['cohesion']:.2f})[/]"
+                      f"{upper}", highlight=False)
+        for m in g["members"]:
+            console.print(f"   - {m['text']}" + (f" [dim]({m['category']})[/]" if m.get("category") else ""),
+                          highlight=False)
 
 
 @app.command()

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from koodari.classify import DEFAULT_KIND, Example, SuggestionModel, doc_from_tokens
+from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Example, SuggestionModel, doc_from_tokens
 from koodari.suggest import Tree, rank
 
 LEARNING_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
@@ -59,9 +59,10 @@ class Evaluation:
 
 
 def _fold_predictions(
-    train: list[Example], test: list[Example], always: list[Example], tree: Tree, level: str, kind: str
+    train: list[Example], test: list[Example], always: list[Example], tree: Tree, level: str, kind: str,
+    blocks: str = DEFAULT_BLOCKS,
 ) -> list[tuple[int, list[int]]]:
-    model = SuggestionModel.fit(train, always, kind=kind)  # as `koodari train` makes it: calibrated
+    model = SuggestionModel.fit(train, always, kind=kind, blocks=blocks)  # as `koodari train` makes it: calibrated
     questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
     proba = model.predict_proba([doc_from_tokens(e.tokens or []) for e in test])
     out = []
@@ -80,6 +81,7 @@ def cross_validate(
     kind: str = DEFAULT_KIND,
     curve: bool = False,
     seed: int = 0,
+    blocks: str = DEFAULT_BLOCKS,
 ) -> Evaluation:
     """Stratified k-fold CV: train on the other folds (and the category names), rank within the question."""
     if tree is None:
@@ -97,7 +99,7 @@ def cross_validate(
     for train_idx, test_idx in splitter.split(np.zeros(len(usable)), strata):
         train = [usable[i] for i in train_idx]
         test = [usable[i] for i in test_idx]
-        for example, (gold, ranked) in zip(test, _fold_predictions(train, test, always, tree, level, kind),
+        for example, (gold, ranked) in zip(test, _fold_predictions(train, test, always, tree, level, kind, blocks),
                                            strict=True):
             result.gold.append(gold)
             result.predicted.append(ranked[0] if ranked else -1)
@@ -107,7 +109,7 @@ def cross_validate(
             order = rng.permutation(len(train))
             for fraction in LEARNING_FRACTIONS:
                 subset = [train[i] for i in order[: max(1, int(round(fraction * len(train))))]]
-                for gold, ranked in _fold_predictions(subset, test, always, tree, level, kind):
+                for gold, ranked in _fold_predictions(subset, test, always, tree, level, kind, blocks):
                     curve_hits[fraction][0] += bool(ranked) and ranked[0] == gold
                     curve_hits[fraction][1] += 1
     if curve:

@@ -401,15 +401,24 @@ class ReviewSession:
             lemmas = doc_from_tokens(tokens).lemmas.split()
             return {p for lemma in lemmas for p in lemma.split("#")} | {lemma.replace("#", "") for lemma in lemmas}
 
-        query_parts = parts(analyse_texts(self.study, self.pipeline, [query])[0])
+        query_tokens = analyse_texts(self.study, self.pipeline, [query])[0]
+        query_parts = parts(query_tokens)
         name_tokens = analyse_texts(self.study, self.pipeline, [c.name for c in cats])
+        meaning = _meaning_scores(query_tokens, name_tokens)  # "kaverit" finds "ystävien tuki"
         scored = []
-        for cat, tokens in zip(cats, name_tokens, strict=True):
+        for cat, tokens, close in zip(cats, name_tokens, meaning, strict=True):
             lemma_hit = len(parts(tokens) & query_parts)
             fuzzy = fuzz.partial_ratio(query.lower(), cat.name.lower())
-            scored.append((lemma_hit * 100 + fuzzy, cat.id))
+            by_name = fuzzy if fuzzy >= 90 else fuzzy / 2  # a near-exact name match counts in full
+            scored.append((lemma_hit * 100 + by_name + 100 * close, cat.id))
         scored.sort(reverse=True)
         return [(cid, self.study.path_of(cid)) for score, cid in scored[:limit] if score >= 60]
+
+    def closest_uncoded(self, unit_id: int, top: int = 5) -> list[tuple[int, str, float]]:
+        """The uncoded units closest to this one by meaning and words (to code together)."""
+        from koodari.search import closest_uncoded
+
+        return closest_uncoded(self.study, self.pipeline, unit_id, self.uncoded(), top)
 
     # -- the model ----------------------------------------------------------------------------
 
@@ -517,3 +526,17 @@ class ResolveSession(ReviewSession):
                                           tree.path(cid), f"{coder}'s code", False))
         chosen = {o.category_id for o in options}
         return (options + [s for s in model if s.category_id not in chosen])[:top]
+
+
+def _meaning_scores(query_tokens: list[dict], name_tokens: list[list[dict]]) -> list[float]:
+    """How close each category name is to the query by meaning (0–1); zeros without the word vectors."""
+    from koodari.classify import doc_from_tokens
+    from koodari.search import MeaningIndex
+
+    query = doc_from_tokens(query_tokens)
+    if not query.words:
+        return [0.0] * len(name_tokens)
+    try:
+        return MeaningIndex([doc_from_tokens(t) for t in name_tokens]).soft(query).tolist()
+    except KoodariError:  # the vectors package is missing: the search still finds by name
+        return [0.0] * len(name_tokens)

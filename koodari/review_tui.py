@@ -263,6 +263,8 @@ def handle(key: str, session: ReviewSession, unit: int, console: Console, keys: 
             return "search cancelled"
         session.code(unit, hits[int(choice) - 1][0], "search")
     elif key == "n":
+        for other, text, score in session.closest_uncoded(unit):
+            console.print(f"  [dim]close ({score:.2f}), uncoded #{other}:[/] {text}", highlight=False)
         name = keys.line("new subcategory name: ")
         if not name or not name.strip():
             return "no new category"

@@ -676,6 +676,39 @@ class Study:
                 [(segment_id, pipeline, tokens, normalised, lemmas) for segment_id, tokens, normalised, lemmas in rows],
             )
 
+    def units_for_search(self, question_id: int | None = None) -> list[sqlite3.Row]:
+        """The interviewees' analysis units (id, document name, speaker, text), optionally of one question."""
+        sql = ("SELECT s.id, d.name AS document, s.speaker, s.text FROM segments s JOIN documents d ON d.id ="
+               " s.document_id WHERE s.is_interviewer = 0")
+        args: list[Any] = []
+        if question_id is not None:
+            sql += " AND s.question_id = ?"
+            args.append(question_id)
+        return self.conn.execute(sql + " ORDER BY s.document_id, s.seq", args).fetchall()
+
+    def reductions_of(self, question_id: int | None = None) -> list[sqlite3.Row]:
+        """Current (not retracted) reductions with their text and category: id, text, category."""
+        sql = ("SELECT r.id, coalesce(r.reduction, r.original) AS text, c.name AS category FROM reductions r"
+               " JOIN categories c ON c.id = r.category_id WHERE r.retracted_by IS NULL"
+               " AND coalesce(r.reduction, r.original) IS NOT NULL")
+        args: list[Any] = []
+        if question_id is not None:
+            sql += " AND c.question_id = ?"
+            args.append(question_id)
+        return self.conn.execute(sql + " ORDER BY r.id", args).fetchall()
+
+    def unit_codes(self) -> dict[int, list[str]]:
+        """Unit id → the names of the categories it is coded with (any coder, retracted codings left out)."""
+        out: dict[int, list[str]] = {}
+        for row in self.conn.execute(
+            "SELECT r.segment_id, c.name FROM reductions r JOIN categories c ON c.id = r.category_id"
+            " WHERE r.segment_id IS NOT NULL AND r.retracted_by IS NULL ORDER BY r.id"
+        ):
+            names = out.setdefault(row[0], [])
+            if row[1] not in names:
+                names.append(row[1])
+        return out
+
     # -- coding --------------------------------------------------------------------------------
 
     def add_reduction(

@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from koodari.classify import DEFAULT_KIND, Doc, Example, SuggestionModel, doc_from_tokens
+from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Doc, Example, SuggestionModel, doc_from_tokens
 from koodari.errors import KoodariError
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import LEVELS, Category, Study
 
 NEW_CATEGORY_PROBABILITY = 0.25  # below this top-1 probability (sub level) a unit may need a new category
-NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar
+NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar (lexical model)
+NEW_CATEGORY_MEANING = 0.35  # ...or when no evidence of the question's categories is this close by meaning
 CONSENSUS = "consensus"
 
 
@@ -195,6 +196,7 @@ def train(
     evaluate_folds: int = 3,
     exclude_coders: set[str] | None = None,
     blind_for: str | None = None,
+    blocks: str = DEFAULT_BLOCKS,
 ) -> tuple[int, dict[str, Any]]:
     """Train on all coded material, store a new model version, return (version id, its record).
     ``blind_for``: a model for one coder's blind review (no other coder's review codes)."""
@@ -206,13 +208,15 @@ def train(
             "the study has no coded material yet (import reductions or code units in review)", study.path
         )
     started = time.perf_counter()
-    model = SuggestionModel.fit(examples, always, kind=kind)
+    model = SuggestionModel.fit(examples, always, kind=kind, blocks=blocks)
     seconds = time.perf_counter() - started
     metrics: dict[str, Any] = {"train_seconds": round(seconds, 3), "temperature": model.estimator.temperature_}
+    if model.weights is not None:
+        metrics["block_weights"] = [round(float(w), 4) for w in model.weights]
     if evaluate_folds:
         from koodari.evaluate import cross_validate
 
-        evaluation = cross_validate(examples, always, Tree(study), folds=evaluate_folds, kind=kind)
+        evaluation = cross_validate(examples, always, Tree(study), folds=evaluate_folds, kind=kind, blocks=blocks)
         metrics.update(evaluation.summary())
         metrics["agreement_with_coders"] = evaluation.by_coder()
     coders: dict[str, int] = {}
@@ -227,6 +231,7 @@ def train(
         "review_coders": sorted({e.coder for e in examples if e.source == "review" and e.coder}),
         "blind_for": blind_for,
         "kind": kind,
+        "blocks": blocks,
         "pipeline": pipeline.id,
     }
     version = study.add_model_version(kind, training, metrics, model.to_bytes())
@@ -293,14 +298,18 @@ class Suggester:
         if level not in LEVELS:
             raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
         X = self.model.transform(docs)
-        proba = self.model.estimator.predict_proba(X)
-        nearest = self.model.max_similarity(X)
+        proba = self.model.proba(X, docs)
+        if self.model.semantic is None:
+            far = self.model.max_similarity(X) < NEW_CATEGORY_SIMILARITY
+        else:  # far by meaning from every category of the question: no evidence text is close
+            nearest = self.model.semantic.nearest(docs)
+            far = np.array([self._closest(nearest[i], questions[i]) < NEW_CATEGORY_MEANING for i in range(len(docs))])
         results = []
         for i, doc in enumerate(docs):
             ranked = self._rank(proba[i], questions[i], level)
             sub_ranked = ranked if level == "sub" else self._rank(proba[i], questions[i], "sub")
             top_sub = sub_ranked[0][1] if sub_ranked else 0.0
-            new = bool(top_sub < NEW_CATEGORY_PROBABILITY or nearest[i] < NEW_CATEGORY_SIMILARITY)
+            new = bool(top_sub < NEW_CATEGORY_PROBABILITY or far[i])
             out = []
             for category_id, p in ranked[:top]:
                 out.append(
@@ -316,6 +325,11 @@ class Suggester:
                 )
             results.append(out)
         return results
+
+    def _closest(self, nearest: np.ndarray, question: int | None) -> float:
+        """The best sentence cosine between an utterance and the evidence of its question's categories."""
+        mask = self.class_questions == question if question is not None else np.ones(len(nearest), bool)
+        return float(nearest[mask].max()) if mask.any() else float(nearest.max())
 
     def _rank(self, p: np.ndarray, question: int | None, level: str) -> list[tuple[int, float]]:
         return rank(p, self.model.classes, self.class_questions, self.tree, question, level)
@@ -335,6 +349,9 @@ class Suggester:
             similar += self.model.similar_examples(x_row, leaf)
             described += self.model.similar_descriptions(x_row, leaf)
         parts = []
+        meaning = self._meaning(doc, leaves)
+        if meaning:
+            parts.append("meaning: " + meaning)
         if lemmas:
             parts.append("lemmas: " + ", ".join(lemmas[:3]))
         if similar:
@@ -344,6 +361,18 @@ class Suggester:
             sim, text = max(described)
             parts.append(f"described: “{_short(text)}” ({sim:.2f})")
         return " | ".join(parts) if parts else "no shared words: a weak guess"
+
+
+    def _meaning(self, doc: Doc, leaves: list[int]) -> str | None:
+        """The evidence of these categories that matches the utterance by meaning, not by shared words."""
+        block = self.model.semantic
+        if block is None:
+            return None
+        for leaf in leaves[:20]:
+            found = block.explain(doc, int(np.searchsorted(self.model.classes, leaf)))
+            if found:
+                return found
+        return None
 
 
 def rank(

@@ -1,0 +1,184 @@
+"""Search by meaning on the seed study's quotes, and its speed, written to BENCHMARKS.md.
+
+    python bench/search.py
+
+The 138 thesis quotes become the analysis units of one transcript. Each query below was written by hand
+from a subcategory's name and the thesis's prose about it, in other words than its quotes (none of them
+was looked up in the quotes); a hit is any unit of a quote the thesis coded with that subcategory. Mean
+reciprocal rank of the first hit over all units, words only (the lexical score alone) against words +
+meaning (koodari's search). Speed: one query over 10,000 units (the quotes repeated), after the first call.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import koodari.search as search  # noqa: E402
+from bench._report import write_section  # noqa: E402
+from koodari.classify import doc_from_tokens  # noqa: E402
+from koodari.corpus import corpus_dir, load_corpus  # noqa: E402
+from koodari.importer import import_transcripts  # noqa: E402
+from koodari.nlp.cache import analyse_units  # noqa: E402
+from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
+from koodari.store import Study  # noqa: E402
+
+# category (a subcategory, or an upper category where the thesis's quotes name no subcategory) → a query
+# written from its name and the thesis's description, not from its quotes
+QUERIES = {
+    "heikko taloudellinen tilanne": "rahan puute ja köyhyys",
+    "ulosottoasiat": "velat ovat menneet perintään",
+    "talous- ja velkaneuvonta": "apua raha-asioiden hoitamiseen",
+    "pitkäaikaistyöttömyys": "työttömyys on kestänyt vuosia",
+    "työpaikkojen puute": "alueella ei ole avoimia työpaikkoja",
+    "riippuvuus huumeisiin": "huumeiden käyttö",
+    "yksin asuminen": "asiakas elää yksinään",
+    "heikot sosiaaliset taidot": "vaikeus olla tekemisissä muiden ihmisten kanssa",
+    "perheen heikko sosiaalinen tausta": "lapsuudenkodin ongelmat",
+    "erilaiset kulttuurit tai maahanmuuttoon liittyvät tilanteet": "maahanmuuttajat ja kielitaito",
+    "sairaus": "terveysongelmat estävät työnteon",
+    "ammatillisen koulutuksen puute": "ei ammattitutkintoa",
+    "asiakkaan motivointi": "innostaa asiakasta yrittämään",
+    "esimiestaidot": "johtamisen taito",
+    "päihde- ja mielenterveyspalvelut": "apua alkoholiongelmiin ja psyykkisiin ongelmiin",
+    "Kela": "sosiaalivakuutus ja etuudet",
+    "Työ- ja elinkeinotoimisto": "työvoimaviranomainen",
+    "terveydenhuolto": "lääkärin palvelut",
+    "opiskelemaan/koulutukseen": "asiakas jatkaa oppilaitokseen",
+    "palkkatukityö": "tuettu työsuhde",
+    "työttömäksi": "jakson jälkeen jää ilman työtä",
+    "luottamuksen saavuttaminen": "asiakas alkaa luottaa ohjaajaan",
+    "mielekäs työ": "työ tuntuu merkitykselliseltä",
+    "asiakastyöhön liittyvä kirjaaminen": "raporttien kirjoittaminen",
+    "asiakkaan kuuleminen": "asiakkaan mielipiteen huomioiminen",
+}
+
+
+def quote_study(folder: Path) -> tuple[Study, dict[int, set[str]]]:
+    """A study whose units are the thesis quotes; unit id → the categories (sub and upper) of its quote."""
+    quotes = [json.loads(line) for line in (corpus_dir("kainuu-2012") / "quotes.jsonl").open(encoding="utf-8")]
+    study = Study.create(folder / "quotes.koodari")
+    load_corpus(study, "kainuu-2012")
+    lines, spans, position = [], [], 0
+    for q in quotes:
+        text = " ".join(q["text"].split())
+        line = f"V: {text}\n"
+        spans.append((position + 3, position + len(line) - 1, {q.get("subcategory"), q.get("upper")} - {None}))
+        lines.append(line)
+        position += len(line)
+    path = folder / "quotes.txt"
+    path.write_text("".join(lines), encoding="utf-8")
+    import_transcripts(study, [path])
+    relevant: dict[int, set[str]] = {}
+    for row in study.units_for_search():
+        segment = study.segment(row["id"])
+        start = segment["char_start"]
+        relevant[row["id"]] = set().union(*(codes for first, last, codes in spans if first <= start < last))
+    return study, relevant
+
+
+def mrr(index: search.MeaningIndex, unit_ids: list[int], relevant: dict[int, set[str]], docs) -> list[float]:
+    out = []
+    for sub, doc in docs:
+        order = np.argsort(-index.scores(doc), kind="stable")
+        rank = next((r + 1 for r, i in enumerate(order) if sub in relevant[unit_ids[i]]), None)
+        out.append(1 / rank if rank else 0.0)
+    return out
+
+
+def vector_load() -> tuple[float, float, float, float]:
+    """(seconds, MB) to import spacy's vector code, then (seconds, MB) to read the table: a fresh process."""
+    code = ("import time, psutil; p = psutil.Process(); import numpy; m0 = p.memory_info().rss;"
+            "t0 = time.perf_counter();"
+            "import spacy.vectors; m1 = p.memory_info().rss; t1 = time.perf_counter();"
+            "from koodari.vectors import load_vectors; v = load_vectors(); v(['koe']);"
+            "print(t1 - t0, (m1 - m0) / 2**20, time.perf_counter() - t1, (p.memory_info().rss - m1) / 2**20)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), float(out[1]), float(out[2]), float(out[3])
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp())
+    study, relevant = quote_study(folder)
+    pipeline = FinnishPipeline()
+    rows = study.units_for_search()
+    unit_ids = [r["id"] for r in rows]
+    docs = [doc_from_tokens(t) for t in analyse_units(study, pipeline, unit_ids)]
+    coded = {sub for subs in relevant.values() for sub in subs}
+    missing = [s for s in QUERIES if s not in coded]
+    if missing:
+        raise SystemExit(f"no quote coded with {missing}")
+    queries = [(sub, search.query_doc(pipeline, q)) for sub, q in QUERIES.items()]
+    shared = sum(
+        1 for sub, doc in queries
+        if not any({w[2] for w in doc.words} & {w[2] for w in docs[i].words}
+                   for i, u in enumerate(unit_ids) if sub in relevant[u])
+    )
+    index = search.MeaningIndex(docs)
+    results = {}
+    systems = {
+        "words only (lemma + character TF-IDF)": (1.0, 0.0, 0.0),
+        "**words + meaning (koodari search, weights 0.4 / 0.4 / 0.2 fixed before this benchmark)**": search.WEIGHTS,
+        "meaning word by word alone (sensitivity)": (0.0, 1.0, 0.0),
+        "meaning of the whole text alone (sensitivity)": (0.0, 0.0, 1.0),
+        "words 0.6 / word by word 0.2 / whole text 0.2 (sensitivity, seen on these queries)": (0.6, 0.2, 0.2),
+    }
+    for name, weights in systems.items():
+        saved, search.WEIGHTS = search.WEIGHTS, weights
+        try:
+            results[name] = mrr(index, unit_ids, relevant, queries)
+        finally:
+            search.WEIGHTS = saved
+    big = (docs * (10_000 // len(docs) + 1))[:10_000]
+    start = time.perf_counter()
+    big_index = search.MeaningIndex(big)
+    build_seconds = time.perf_counter() - start
+    big_index.scores(queries[0][1])
+    timings = []
+    for _, doc in queries:
+        start = time.perf_counter()
+        big_index.scores(doc)
+        timings.append((time.perf_counter() - start) * 1000)
+    import_seconds, import_mb, load_seconds, load_mb = vector_load()
+    study.close()
+    lines = [
+        "## Search by meaning (issue 12)",
+        "",
+        f"The {len(unit_ids)} units of the 138 thesis quotes (one transcript); {len(QUERIES)} queries written by hand "
+        "from subcategory names and the thesis's prose about them, not from the quotes (listed in `bench/search.py`;"
+        " written once, not revised after seeing results). A hit is a unit of a quote coded with the query's "
+        f"subcategory; {len(QUERIES) - shared} of the {len(QUERIES)} queries share a lemma with at least one of their"
+        " hits. Search over all units, no question filter.",
+        "",
+        "| system | MRR | hit at rank 1 | hit in top 5 |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, rr in results.items():
+        lines.append(f"| {name} | {statistics.mean(rr):.3f} | {sum(r == 1 for r in rr)} / {len(rr)} | "
+                     f"{sum(r >= 0.2 for r in rr)} / {len(rr)} |")
+    lines += [
+        "",
+        "| speed and memory | value |",
+        "|---|---:|",
+        f"| import spaCy's vector code (fresh process; needed to read the table) | {import_seconds:.2f} s, "
+        f"{import_mb:.0f} MB |",
+        f"| read the floret table (50,000 × 300) and the first word vector | {load_seconds:.2f} s, {load_mb:.0f} MB |",
+        f"| index 10,000 analysed units (vectors of their words, once) | {build_seconds:.2f} s |",
+        f"| one query over 10,000 units after the first call (median of {len(timings)}) | "
+        f"{statistics.median(timings):.1f} ms |",
+    ]
+    write_section("search", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The semantic block: what Finnish words mean, from floret word vectors (``koodari.vectors``).
+
+Two scores per category, next to the lexical block's k-NN scores:
+
+* **soft match**: each evidence text of a category (its name, each description sentence, each coded
+  example) is matched word by word against the utterance. Every content lemma of the text finds its
+  most similar word form in the utterance (spoken, normalised or lemma); the similarity above a floor
+  counts, idf-weighted, so a text whose words all have a close match scores 1. A category scores its
+  best text.
+* **sentence vector**: an idf-weighted mean of the word vectors (lemma and normalised form) with the
+  common component of the evidence removed (as in SIF); a category scores its text with the highest cosine.
+
+The block is pure numpy on plain arrays: saved in the model's .npz, never pickled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from koodari.classify import Doc
+from koodari.vectors import load_vectors
+
+FLOOR = 0.3  # word similarities below this count as no match (unrelated words sit at 0–0.3)
+GROUPS = (0, 1, 2, 3)  # category names, description sentences, coded examples, category profiles
+EXPLAIN_MIN = 0.45  # a word pair shown as "≈" in a reason is at least this similar
+
+
+def _forms(doc: Doc) -> list[str]:
+    """Every distinct form of the doc's content words: spoken, normalised and lemma."""
+    return list(dict.fromkeys(f for word in doc.words for f in word if f))
+
+
+def _lemmas(doc: Doc) -> list[str]:
+    return [lemma for _, _, lemma in doc.words if lemma]
+
+
+@dataclass
+class SemanticBlock:
+    """Fitted on the evidence texts; scores utterances against every category by meaning."""
+
+    vocab: list[str]  # the evidence lemmas
+    idf: np.ndarray  # per vocab lemma
+    default_idf: float  # for lemmas the evidence never had
+    recall: sp.csr_matrix  # texts × vocab, idf weights, rows sum to 1
+    sentences: np.ndarray  # texts × 300, unit sentence vectors
+    common: np.ndarray  # 300: the common component removed from every sentence vector
+    text_class: np.ndarray  # texts: the class index of each text
+    n_classes: int
+    texts: list[str]
+    text_group: np.ndarray  # texts: 0 a category name, 1 a description sentence, 2 a coded example
+
+    def __post_init__(self) -> None:
+        self.vectors = load_vectors()
+        self.vocab_vectors = self.vectors(self.vocab)
+        self._index = {w: i for i, w in enumerate(self.vocab)}
+        self._order = np.argsort(self.text_class, kind="stable")
+        sorted_classes = self.text_class[self._order]
+        self._starts = np.searchsorted(sorted_classes, np.arange(self.n_classes))
+        self._present = np.isin(np.arange(self.n_classes), sorted_classes)
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls, docs: list[Doc], text_class: np.ndarray, n_classes: int, texts: list[str], text_group: np.ndarray
+    ) -> SemanticBlock:
+        df: dict[str, int] = {}
+        for doc in docs:
+            for lemma in set(_lemmas(doc)):
+                df[lemma] = df.get(lemma, 0) + 1
+        vocab = sorted(df)
+        n = len(docs)
+        idf = np.array([math.log((n + 1) / (df[w] + 1)) + 1 for w in vocab], dtype=np.float32)
+        index = {w: i for i, w in enumerate(vocab)}
+        rows, cols, vals = [], [], []
+        for r, doc in enumerate(docs):
+            lemmas = set(_lemmas(doc))
+            total = sum(idf[index[w]] for w in lemmas)
+            for w in lemmas:
+                rows.append(r)
+                cols.append(index[w])
+                vals.append(idf[index[w]] / total)
+        recall = sp.csr_matrix((vals, (rows, cols)), shape=(n, len(vocab)), dtype=np.float32)
+        block = cls(vocab, idf, float(math.log(n + 1) + 1), recall, np.zeros((n, 300), np.float32),
+                    np.zeros(300, np.float32), np.asarray(text_class, dtype=np.int64), n_classes, texts,
+                    np.asarray(text_group, dtype=np.int64))
+        raw = block._raw_sentences(docs)
+        nonzero = raw[np.linalg.norm(raw, axis=1) > 0]
+        if len(nonzero) >= 2:
+            _, _, vt = np.linalg.svd(nonzero, full_matrices=False)
+            block.common = vt[0].astype(np.float32)
+        block.sentences = block._finish(raw)
+        return block
+
+    def _raw_sentences(self, docs: list[Doc]) -> np.ndarray:
+        out = np.zeros((len(docs), self.vectors.dim), dtype=np.float32)
+        for r, doc in enumerate(docs):
+            if not doc.words:
+                continue
+            lemma_v = self.vectors([w[2] for w in doc.words])
+            norm_v = self.vectors([w[1] for w in doc.words])
+            weights = np.array([self.idf[self._index[w[2]]] if w[2] in self._index else self.default_idf
+                                for w in doc.words], dtype=np.float32)
+            out[r] = weights @ (lemma_v + norm_v) / (2 * weights.sum())
+        return out
+
+    def _finish(self, raw: np.ndarray) -> np.ndarray:
+        raw = raw - np.outer(raw @ self.common, self.common)
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        return raw / np.where(norms > 0, norms, 1.0)
+
+    def sentence_vectors(self, docs: list[Doc]) -> np.ndarray:
+        """Unit sentence vectors (common component removed) of analysed texts."""
+        return self._finish(self._raw_sentences(docs))
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def _best_match(self, doc: Doc) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per vocab lemma: its best similarity to a form of the utterance, and which form (cached per doc)."""
+        cache = self.__dict__.setdefault("_match_cache", {})
+        if doc not in cache:
+            if len(cache) > 256:
+                cache.clear()
+            cache[doc] = self._match(doc)
+        return cache[doc]
+
+    def _match(self, doc: Doc) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        forms = _forms(doc)
+        if not forms or not self.vocab:
+            return np.zeros(len(self.vocab), np.float32), np.zeros(len(self.vocab), np.int64), forms
+        sims = self.vocab_vectors @ self.vectors(forms).T
+        best = sims.argmax(axis=1)
+        return sims[np.arange(len(self.vocab)), best], best, forms
+
+    def text_scores(self, docs: list[Doc]) -> tuple[np.ndarray, np.ndarray]:
+        """(soft match, sentence cosine) of each doc against each evidence text: two docs × texts arrays."""
+        soft = np.zeros((len(docs), self.recall.shape[0]), dtype=np.float32)
+        for i, doc in enumerate(docs):
+            best, _, _ = self._best_match(doc)
+            credit = np.clip((best - FLOOR) / (1 - FLOOR), 0, 1)
+            soft[i] = self.recall @ credit
+        sent = self.sentence_vectors(docs) @ self.sentences.T
+        return soft, sent
+
+    def class_scores(self, docs: list[Doc], exclude: np.ndarray | None = None) -> list[np.ndarray]:
+        """Per doc and class, for each kind of evidence (names, descriptions, coded examples): the best soft
+        match and the best sentence cosine among the class's texts of that kind (six docs × classes arrays).
+
+        ``exclude`` (docs × texts, boolean) hides texts from a doc (cross-validation: its own example)."""
+        soft, sent = self.text_scores(docs)
+        hidden = np.zeros_like(soft, dtype=bool) if exclude is None else exclude
+        out = []
+        for group in GROUPS:
+            mask = hidden | (self.text_group != group)[None, :]
+            out.append(self._per_class(np.where(mask, 0.0, soft), 0.0))
+            out.append(self._per_class(np.where(mask, 0.0, sent), 0.0))
+        return out
+
+    def nearest(self, docs: list[Doc]) -> np.ndarray:
+        """Per doc and class: the best sentence cosine among all the class's texts."""
+        return self._per_class(self.text_scores(docs)[1], -1.0)
+
+    def _per_class(self, scores: np.ndarray, empty: float) -> np.ndarray:
+        if scores.shape[1] == 0:
+            return np.full((scores.shape[0], self.n_classes), empty)
+        ordered = scores[:, self._order]
+        starts = np.minimum(self._starts, ordered.shape[1] - 1)
+        out = np.maximum.reduceat(ordered, starts, axis=1)
+        return np.where(self._present, out, empty)
+
+    def explain(self, doc: Doc, class_index: int) -> str | None:
+        """The evidence of a class matched by meaning: "kavereita ≈ ystävä in 'ystävien tuki'"."""
+        rows = np.flatnonzero(self.text_class == class_index)
+        if rows.size == 0 or not doc.words:
+            return None
+        best, which, forms = self._best_match(doc)
+        credit = np.clip((best - FLOOR) / (1 - FLOOR), 0, 1)
+        sub = self.recall[rows]
+        r = int(np.argmax(sub @ credit))
+        row = sub[r]
+        lemmas = set(_lemmas(doc)) | set(forms)
+        pairs = [(float(best[j] * v), j) for j, v in zip(row.indices, row.data, strict=True)
+                 if best[j] >= EXPLAIN_MIN and self.vocab[j] not in lemmas]
+        if not pairs:
+            return None
+        _, j = max(pairs)
+        spoken = {f: w[0] for w in doc.words for f in w}
+        form = forms[which[j]]
+        return f"{spoken.get(form, form)} ≈ {self.vocab[j]} in ‘{_short(self.texts[rows[r]])}’"
+
+    # -- persistence (plain arrays) ----------------------------------------------------------
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta = {"vocab": self.vocab, "default_idf": self.default_idf, "n_classes": self.n_classes,
+                "texts": self.texts}
+        arrays = {
+            "sem_idf": self.idf, "sem_sentences": self.sentences.astype(np.float32), "sem_common": self.common,
+            "sem_class": self.text_class, "sem_group": self.text_group, "sem_recall_data": self.recall.data,
+            "sem_recall_indices": self.recall.indices, "sem_recall_indptr": self.recall.indptr,
+            "sem_recall_shape": np.array(self.recall.shape),
+        }
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> SemanticBlock:
+        recall = sp.csr_matrix(
+            (arrays["sem_recall_data"], arrays["sem_recall_indices"], arrays["sem_recall_indptr"]),
+            shape=tuple(arrays["sem_recall_shape"]),
+        )
+        return cls(meta["vocab"], arrays["sem_idf"], float(meta["default_idf"]), recall,
+                   arrays["sem_sentences"].astype(np.float32), arrays["sem_common"], arrays["sem_class"],
+                   int(meta["n_classes"]), list(meta["texts"]), arrays["sem_group"])
+
+
+def _short(text: str, limit: int = 50) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
