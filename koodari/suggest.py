@@ -353,7 +353,7 @@ class Suggester:
         if meaning:
             parts.append("meaning: " + meaning)
         if lemmas:
-            parts.append("lemmas: " + ", ".join(lemmas[:3]))
+            parts.append("words: " + ", ".join(feature_in_words(lemma) for lemma in lemmas[:3]))
         if similar:
             best = sorted(similar, reverse=True)[:2]
             parts.append("like: " + "; ".join(f"“{_short(text)}” ({sim:.2f})" for sim, text in best))
@@ -393,6 +393,15 @@ def rank(
             mass[target] = mass.get(target, 0.0) + float(p[j])
     total = sum(mass.values()) or 1.0
     return sorted(((c, v / total) for c, v in mass.items()), key=lambda item: -item[1])
+
+
+def feature_in_words(feature: str) -> str:
+    """A lexical feature as a reason shows it: a lemma, a compound part, or a word stem."""
+    if feature.startswith("+"):
+        return f"{feature[1:]} (part of a compound)"
+    if feature.startswith("~"):
+        return f"{feature[1:]}… (stem)"
+    return feature.replace("#", "")
 
 
 def _short(text: str, limit: int = 60) -> str:

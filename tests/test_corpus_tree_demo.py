@@ -101,7 +101,7 @@ def test_demo_builds_a_real_study_and_ends_with_suggestions(tmp_path, cli):
     assert "T10: Millaiset asiat kuormittavat" in result.output.split("the whole tree:")[-1]  # the tree
     # ... and it ends with suggestions for the first units, with their reasons
     tail = result.output.split("Training the suggestion model")[-1].split("Next")[0]
-    assert tail.count("unit ") == 5 and "lemmas:" in tail and "→" in tail
+    assert tail.count("unit ") == 5 and "words:" in tail and "→" in tail
     # ... and then says what to do next, with commands that work on the demo study
     next_steps = result.output.split("Next")[-1]
     assert f"review {study} --coder YOUR_NAME" in next_steps and f"export {study} qdpx" in next_steps

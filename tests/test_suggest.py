@@ -56,7 +56,7 @@ def test_suggest_text_json(cli, trained_seed):
     assert items[0]["level"] == "sub" and items[0]["path"][0] == items[0]["category"]
     assert items[0]["probability"] >= items[1]["probability"] >= items[2]["probability"]
     assert "Työ- ja elinkeinotoimisto" in [item["category"] for item in items]
-    assert "lemmas:" in items[0]["reason"] or "like:" in items[0]["reason"]
+    assert "words:" in items[0]["reason"] or "like:" in items[0]["reason"]
     with Study.open(path) as study:
         t8 = study.find_question("T8")
         names = {c.name for c in study.categories(t8)}
@@ -244,3 +244,11 @@ def test_spacy_suggester_component(trained_seed):
     sentences = list(doc.sents)
     assert len(sentences) == 2 and all(len(s._.koodari) == 3 for s in sentences)
     assert "asiakkaan motivointi" in [item["category"] for item in sentences[0]._.koodari]
+
+
+def test_reasons_name_features_in_words():
+    from koodari.suggest import feature_in_words
+
+    assert feature_in_words("~tärke") == "tärke… (stem)"
+    assert feature_in_words("+valmentaja") == "valmentaja (part of a compound)"
+    assert feature_in_words("työ#valmentaja") == "työvalmentaja"
