@@ -450,10 +450,11 @@ class Study:
             return self.conn.execute(sql, args).rowcount
 
     def units_without_question(self) -> dict[str | None, int]:
-        """Themes (None: no theme) of the interviewees' units that have no research question, with counts."""
+        """Themes (None: no theme) of the units (interviewers' turns too, as `assign` counts them) that have no
+        research question, with counts; only themes with an interviewee's unit are listed."""
         rows = self.conn.execute(
-            "SELECT theme, count(*) FROM segments WHERE question_id IS NULL AND is_interviewer = 0 GROUP BY theme"
-            " ORDER BY min(id)")
+            "SELECT theme, count(*) FROM segments WHERE question_id IS NULL GROUP BY theme"
+            " HAVING max(is_interviewer = 0) ORDER BY min(id)")
         return {r[0]: r[1] for r in rows}
 
     def document_id(self, key: str) -> int:

@@ -41,7 +41,7 @@ def questions_of_units(study: Path) -> list:
 def test_import_names_the_unlinked_theme_and_assign_links_and_remembers_it(seed_study, cli, tmp_path):
     result = cli("import", seed_study, write(tmp_path, "a.txt"))
     assert result.exit_code == 0
-    assert "belong to no research question" in result.output and 'assign' in result.output
+    assert "3 units (theme 'Teema 1') belong to no research question" in result.output and 'assign' in result.output
     assert questions_of_units(seed_study) == [None, None]
     result = cli("assign", seed_study, "--theme", "Teema 1", "--question", "T8", "--json")
     assert result.exit_code == 0, result.output
