@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from koodari.cli import app
 from tests.conftest import ROOT
+from tests.studies import copy_study
 
 QUOTES = [json.loads(line)["text"] for line in (ROOT / "corpora/kainuu-2012/quotes.jsonl").open(encoding="utf-8")]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -52,14 +53,6 @@ def make_study(folder: Path, name: str, quotes_per_file: int, files: int = 3) ->
     result = run.invoke(app, ["import", str(study), *map(str, paths)])
     assert result.exit_code == 0, result.output
     return study
-
-
-def copy(src: Path, dst: Path) -> Path:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    a.backup(b)
-    a.close()
-    b.close()
-    return dst
 
 
 def analyses(study: Path) -> list[tuple]:
@@ -132,7 +125,7 @@ def worker_processes(parent: int) -> list[psutil.Process]:
 def reference(tmp_path_factory) -> tuple[Path, list[tuple]]:
     """Three short transcripts, analysed in-process by `koodari analyse` (the result every run must equal)."""
     study = make_study(tmp_path_factory.mktemp("archive"), "ref", quotes_per_file=12)
-    template = copy(study, study.with_name("template.koodari"))
+    template = copy_study(study, study.with_name("template.koodari"))
     result = CliRunner().invoke(app, ["analyse", str(study), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -147,7 +140,7 @@ def test_in_process_run_stores_what_the_nlp_cache_stores(reference, tmp_path):
     from koodari.store import Study
 
     template, expected = reference
-    study = copy(template, tmp_path / "cache.koodari")
+    study = copy_study(template, tmp_path / "cache.koodari")
     with Study.open(study) as s:
         ensure_analysed(s, FinnishPipeline())
     assert analyses(study) == expected
@@ -156,7 +149,7 @@ def test_in_process_run_stores_what_the_nlp_cache_stores(reference, tmp_path):
 @pytest.mark.slow
 def test_local_cluster_matches_in_process_token_for_token(reference, tmp_path, cli):
     template, expected = reference
-    study = copy(template, tmp_path / "two.koodari")
+    study = copy_study(template, tmp_path / "two.koodari")
     result = cli("analyse", study, "--workers", "2", "--batch-tokens", "60", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -172,7 +165,7 @@ def test_local_cluster_matches_in_process_token_for_token(reference, tmp_path, c
 @pytest.mark.slow
 def test_killed_client_loses_only_batches_in_flight_and_resume_redoes_no_committed_unit(reference, tmp_path):
     template, expected = reference
-    study = copy(template, tmp_path / "killed.koodari")
+    study = copy_study(template, tmp_path / "killed.koodari")
     run = koodari("analyse", study, "--batch-tokens", "5")
     try:
         wait_until(lambda: committed(study) >= 3 or run.poll() is not None, 120, "the first batches")
@@ -194,7 +187,7 @@ def test_killed_client_loses_only_batches_in_flight_and_resume_redoes_no_committ
 def test_external_cluster_survives_a_killed_worker_and_a_killed_scheduler_loses_only_batches_in_flight(
         reference, tmp_path):
     template, expected = reference
-    study = copy(template, tmp_path / "cluster.koodari")
+    study = copy_study(template, tmp_path / "cluster.koodari")
     address = f"tcp://127.0.0.1:{free_port()}"
     port = address.rsplit(":", 1)[1]
     started: list[subprocess.Popen] = []

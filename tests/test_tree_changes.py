@@ -20,6 +20,7 @@ from koodari import treeops
 from koodari.errors import KoodariError
 from koodari.store import MIGRATIONS, Study
 from tests.conftest import fingerprint
+from tests.studies import copy_study
 
 KOODARI = str(Path(sys.executable).with_name("koodari"))
 
@@ -67,17 +68,9 @@ def template(tmp_path_factory) -> Path:
     return path
 
 
-def copy_of(template: Path, target: Path) -> Path:
-    src, dst = sqlite3.connect(template), sqlite3.connect(target)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    return target
-
-
 @pytest.fixture
 def study(template, tmp_path) -> Path:
-    return copy_of(template, tmp_path / "study.koodari")
+    return copy_study(template, tmp_path / "study.koodari")
 
 
 def codings(path: Path) -> list[tuple]:
@@ -351,7 +344,7 @@ OPERATIONS = st.lists(
 @given(OPERATIONS)
 def test_any_sequence_of_changes_orphans_no_coding_and_conserves_counts(template, operations):
     with tempfile.TemporaryDirectory() as folder:
-        path = copy_of(template, Path(folder) / "s.koodari")
+        path = copy_study(template, Path(folder) / "s.koodari")
         with Study.open(path) as s:
             total = s.counts()["reductions"]
             original = {c.id: s.snapshot(c.id) for c in s.categories(include_merged=True)}
