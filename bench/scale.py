@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._report import write_section  # noqa: E402
+from tests.studies import copy_study  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -82,14 +83,6 @@ def build_corpus(folder: Path, target: int, skn: Path, seed: int = 17) -> dict:
         words += doc_words
         files += 1
     return {"files": files, "words": words, "sentences": len(sentences), "distinct": len(set(sentences))}
-
-
-def copy(src: Path, dst: Path) -> Path:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    a.backup(b)
-    a.close()
-    b.close()
-    return dst
 
 
 def committed(study: Path) -> int:
@@ -164,7 +157,7 @@ def analyse(study: Path, workers: int | None, batch_tokens: int) -> dict:
 
 
 def kill_and_resume(template: Path, folder: Path, batch_tokens: int, total: int) -> dict:
-    study = copy(template, folder / "killed.koodari")
+    study = copy_study(template, folder / "killed.koodari")
     args = [str(BIN / "koodari"), "analyse", str(study), "--workers", "2", "--batch-tokens", str(batch_tokens)]
     proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while committed(study) < total // 2 and proc.poll() is None:
@@ -195,7 +188,7 @@ def kill_and_resume(template: Path, folder: Path, batch_tokens: int, total: int)
 def writer(template: Path, folder: Path, analysed: dict[int, tuple], batch_tokens: int) -> dict:
     from koodari.store import Study
 
-    study = copy(template, folder / "writer.koodari")
+    study = copy_study(template, folder / "writer.koodari")
     batches, batch, words = [], [], 0
     tokens_total = 0
     for segment_id in sorted(analysed):
@@ -239,7 +232,7 @@ def main() -> None:
 
     runs = {}
     for name, workers in (("in-process", None), ("LocalCluster, 1 worker", 1), ("LocalCluster, 2 workers", 2)):
-        study = copy(template, work / f"{workers or 0}.koodari")
+        study = copy_study(template, work / f"{workers or 0}.koodari")
         runs[name] = {**analyse(study, workers, args.batch_tokens), "study": study}
         print(name, {k: v for k, v in runs[name].items() if k != "study"}, flush=True)
     reference = rows(runs["in-process"]["study"])
