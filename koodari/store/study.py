@@ -12,235 +12,27 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from koodari.errors import KoodariError
+from koodari.store.records import Category, ModelVersion
+from koodari.store.schema import (
+    APPLICATION_ID,
+    DEFAULT_QUESTION,
+    LEVELS,
+    PARENT_LEVEL,
+    THEME_QUESTION_KEY,
+    migrate,
+    schema_version,
+)
 
-APPLICATION_ID = 0x4B4F4F44  # "KOOD"
-LEVELS = ("sub", "upper", "combining")
-PARENT_LEVEL = {"sub": "upper", "upper": "combining"}
-DEFAULT_QUESTION = "default"
-THEME_QUESTION_KEY = "theme-question:"  # meta key prefix: a theme the researcher linked to a question
-
-MIGRATIONS: list[str] = [
-    # 1: the spine
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE questions (
-        id INTEGER PRIMARY KEY,
-        code TEXT NOT NULL UNIQUE,
-        text TEXT NOT NULL,
-        description TEXT,
-        source_group TEXT
-    );
-    CREATE TABLE categories (
-        id INTEGER PRIMARY KEY,
-        question_id INTEGER NOT NULL REFERENCES questions(id),
-        level TEXT NOT NULL CHECK (level IN ('sub', 'upper', 'combining')),
-        name TEXT NOT NULL,
-        parent_id INTEGER REFERENCES categories(id),
-        description TEXT,
-        uncertain INTEGER NOT NULL DEFAULT 0,
-        created_by TEXT,
-        created_at TEXT NOT NULL,
-        UNIQUE (question_id, level, name)
-    );
-    CREATE INDEX categories_parent ON categories(parent_id);
-    CREATE TABLE documents (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        sha256 TEXT NOT NULL UNIQUE,
-        text TEXT NOT NULL,
-        format TEXT NOT NULL,
-        encoding TEXT NOT NULL,
-        imported_at TEXT NOT NULL
-    );
-    CREATE TABLE segments (
-        id INTEGER PRIMARY KEY,
-        document_id INTEGER NOT NULL REFERENCES documents(id),
-        seq INTEGER NOT NULL,
-        speaker TEXT,
-        is_interviewer INTEGER NOT NULL DEFAULT 0,
-        theme TEXT,
-        question_id INTEGER REFERENCES questions(id),
-        char_start INTEGER NOT NULL,
-        char_end INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        time_start REAL,
-        time_end REAL,
-        turn INTEGER NOT NULL,
-        UNIQUE (document_id, seq),
-        CHECK (char_start >= 0 AND char_end > char_start)
-    );
-    CREATE TABLE segment_nlp (
-        segment_id INTEGER PRIMARY KEY REFERENCES segments(id),
-        pipeline TEXT NOT NULL,
-        tokens TEXT NOT NULL,
-        normalised TEXT NOT NULL,
-        lemmas TEXT NOT NULL
-    );
-    CREATE TABLE reductions (
-        id INTEGER PRIMARY KEY,
-        segment_id INTEGER REFERENCES segments(id),
-        unit TEXT,
-        original TEXT,
-        reduction TEXT,
-        category_id INTEGER NOT NULL REFERENCES categories(id),
-        speaker TEXT,
-        coder TEXT NOT NULL,
-        source TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX reductions_category ON reductions(category_id);
-    CREATE TABLE model_versions (
-        id INTEGER PRIMARY KEY,
-        created_at TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        training TEXT NOT NULL,
-        metrics TEXT NOT NULL,
-        model BLOB
-    );
-    CREATE TABLE suggestions (
-        id INTEGER PRIMARY KEY,
-        segment_id INTEGER NOT NULL REFERENCES segments(id),
-        model_version_id INTEGER NOT NULL REFERENCES model_versions(id),
-        level TEXT NOT NULL,
-        ranked TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE decisions (
-        id INTEGER PRIMARY KEY,
-        segment_id INTEGER NOT NULL REFERENCES segments(id),
-        coder TEXT NOT NULL,
-        action TEXT NOT NULL CHECK (action IN ('accept', 'pick', 'search', 'new', 'skip', 'undo')),
-        category_id INTEGER REFERENCES categories(id),
-        reduction_id INTEGER REFERENCES reductions(id),
-        suggestion_rank INTEGER,
-        model_version_id INTEGER REFERENCES model_versions(id),
-        undoes INTEGER REFERENCES decisions(id),
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX decisions_segment ON decisions(segment_id, coder);
-    CREATE TABLE imports (
-        id INTEGER PRIMARY KEY,
-        path TEXT NOT NULL,
-        sha256 TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        summary TEXT NOT NULL,
-        imported_at TEXT NOT NULL
-    );
-    """,
-    # 2: analyses of free texts (reductions, original expressions) cached like those of units
-    """
-    CREATE TABLE text_nlp (
-        sha256 TEXT NOT NULL,
-        pipeline TEXT NOT NULL,
-        tokens TEXT NOT NULL,
-        PRIMARY KEY (sha256, pipeline)
-    );
-    """,
-    # 3: undo retracts a coding (the row stays, marked by the undo decision) instead of deleting it
-    """
-    ALTER TABLE reductions ADD COLUMN retracted_by INTEGER REFERENCES decisions(id);
-    CREATE INDEX reductions_segment ON reductions(segment_id, coder);
-    """,
-    # 4: the tree evolves. Categories are identified by their place (question, level, parent, name), not
-    # by name alone; a category can be retired, merged away or split; every tree change is an event, and
-    # every coding re-pointed by one is a coding move (so the tree and the codes can be seen as of any time).
-    # A table rebuild (foreign keys are off during migrations): ids and references are kept.
-    """
-    CREATE TABLE categories_rebuilt (
-        id INTEGER PRIMARY KEY,
-        question_id INTEGER NOT NULL REFERENCES questions(id),
-        level TEXT NOT NULL CHECK (level IN ('sub', 'upper', 'combining')),
-        name TEXT NOT NULL,
-        parent_id INTEGER REFERENCES categories(id),
-        description TEXT,
-        uncertain INTEGER NOT NULL DEFAULT 0,
-        created_by TEXT,
-        created_at TEXT NOT NULL,
-        state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired', 'merged', 'split')),
-        merged_into INTEGER REFERENCES categories(id)
-    );
-    INSERT INTO categories_rebuilt (id, question_id, level, name, parent_id, description, uncertain, created_by,
-                                    created_at)
-        SELECT id, question_id, level, name, parent_id, description, uncertain, created_by, created_at
-        FROM categories;
-    DROP TABLE categories;
-    ALTER TABLE categories_rebuilt RENAME TO categories;
-    CREATE INDEX categories_parent ON categories(parent_id);
-    CREATE INDEX categories_name ON categories(question_id, level, name);
-    CREATE UNIQUE INDEX categories_place ON categories(question_id, level, coalesce(parent_id, 0), name)
-        WHERE state != 'merged';
-    CREATE TABLE tree_events (
-        id INTEGER PRIMARY KEY,
-        question_id INTEGER REFERENCES questions(id),
-        action TEXT NOT NULL CHECK (action IN ('rename', 'merge', 'move', 'split', 'retire', 'undo')),
-        who TEXT NOT NULL,
-        at TEXT NOT NULL,
-        summary TEXT NOT NULL,
-        before TEXT NOT NULL,
-        after TEXT NOT NULL,
-        undoes INTEGER REFERENCES tree_events(id)
-    );
-    CREATE TABLE coding_moves (
-        id INTEGER PRIMARY KEY,
-        reduction_id INTEGER NOT NULL REFERENCES reductions(id),
-        from_category INTEGER NOT NULL REFERENCES categories(id),
-        to_category INTEGER NOT NULL REFERENCES categories(id),
-        event_id INTEGER REFERENCES tree_events(id),
-        decision_id INTEGER REFERENCES decisions(id),
-        at TEXT NOT NULL
-    );
-    CREATE INDEX coding_moves_reduction ON coding_moves(reduction_id);
-    """,
-]
+DatabaseError = sqlite3.Error  # what the database itself raises when a check of the study's own comes too late
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class Category:
-    id: int
-    question_id: int
-    level: str
-    name: str
-    parent_id: int | None
-    description: str | None
-    uncertain: bool
-    state: str = "active"  # active, retired (no new codes), merged (into merged_into), split (awaits re-coding)
-    merged_into: int | None = None
-    created_at: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.state == "active"
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """A trained model's record: what it was trained on (``training``) and how well it did (``metrics``)."""
-
-    id: int
-    created_at: str
-    kind: str
-    training: dict[str, Any]
-    metrics: dict[str, Any]
-
-    def trained_on(self) -> set[str]:
-        """The coders whose codes this model has seen."""
-        return set(self.training.get("coders", {}))
-
-    def saw_review_codes_of(self, review_coders: set[str]) -> set[str]:
-        """The coders whose review codes this model saw (older records only list coders: assume the worst)."""
-        if "review_coders" in self.training:
-            return set(self.training["review_coders"])
-        return self.trained_on() & review_coders
 
 
 class Study:
@@ -321,32 +113,11 @@ class Study:
             )
 
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise KoodariError(
-                f"study schema version {version} is newer than this koodari ({len(MIGRATIONS)}); upgrade koodari",
-                self.path,
-            )
-        if version == len(MIGRATIONS):
-            return
-        if self.read_only:
-            raise KoodariError("the study is read-only and needs an upgrade of its schema; make it writable", self.path)
-        self.conn.execute("PRAGMA foreign_keys = OFF")  # SQLite's table-rebuild procedure; checked before commit
-        try:
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                with self.transaction():
-                    for statement in _statements(script):
-                        self.conn.execute(statement)
-                    if self.conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                        raise KoodariError(f"migration {number} would break a reference; study left as it was",
-                                           self.path)
-                    self.conn.execute(f"PRAGMA user_version = {number}")
-        finally:
-            self.conn.execute("PRAGMA foreign_keys = ON")
+        migrate(self.conn, self.path, self.read_only, self.transaction)
 
     @property
     def schema_version(self) -> int:
-        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return schema_version(self.conn)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -957,14 +728,6 @@ class AmbiguousCategory(KoodariError):
         )
 
 
-def _inactive(category: Category, study: Study) -> str:
-    if category.state == "merged" and category.merged_into is not None:
-        return f"category '{category.name}' was merged into '{study.category(category.merged_into).name}'"
-    if category.state == "split":
-        return f"category '{category.name}' was split; code with one of its new categories"
-    return f"category '{category.name}' is retired: no new codes"
-
-
 class TreeConflict(KoodariError):
     """A category named under a different parent than the tree already has."""
 
@@ -976,6 +739,19 @@ class TreeConflict(KoodariError):
             f"{level} category '{name}' is under {parent_level} category '{existing_parent}' in the tree, "
             f"not '{new_parent}'"
         )
+
+
+
+class PlaceTaken(KoodariError):
+    """A category change that would put two categories of one name at one place."""
+
+
+def _inactive(category: Category, study: Study) -> str:
+    if category.state == "merged" and category.merged_into is not None:
+        return f"category '{category.name}' was merged into '{study.category(category.merged_into).name}'"
+    if category.state == "split":
+        return f"category '{category.name}' was split; code with one of its new categories"
+    return f"category '{category.name}' is retired: no new codes"
 
 
 def check_study_file(path: Path) -> None:
@@ -1029,10 +805,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc)
-
-
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
 
 
 def _category(row: sqlite3.Row) -> Category:
