@@ -190,6 +190,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX coding_moves_reduction ON coding_moves(reduction_id);
     """,
+    # 5: the one place that says what an active coding is: one not retracted by an undo. Every query of the
+    # codings as they stand now reads this view, never the rule written out again.
+    """
+    CREATE VIEW active_codings AS SELECT * FROM reductions WHERE retracted_by IS NULL;
+    """,
 ]
 
 

@@ -402,8 +402,8 @@ class Study:
     def unplaced_codings(self) -> list[sqlite3.Row]:
         """Active codings without a unit in a document (from a reductions CSV or a corpus), oldest first."""
         return self.conn.execute(
-            "SELECT id, reduction, original, category_id, coder, speaker FROM reductions"
-            " WHERE segment_id IS NULL AND retracted_by IS NULL ORDER BY id").fetchall()
+            "SELECT id, reduction, original, category_id, coder, speaker FROM active_codings"
+            " WHERE segment_id IS NULL ORDER BY id").fetchall()
 
     def segments(self, document_id: int | None = None) -> list[sqlite3.Row]:
         if document_id is None:
@@ -460,9 +460,8 @@ class Study:
 
     def reductions_of(self, question_id: int | None = None) -> list[sqlite3.Row]:
         """Current (not retracted) reductions with their text and category: id, text, category."""
-        sql = ("SELECT r.id, coalesce(r.reduction, r.original) AS text, c.name AS category FROM reductions r"
-               " JOIN categories c ON c.id = r.category_id WHERE r.retracted_by IS NULL"
-               " AND coalesce(r.reduction, r.original) IS NOT NULL")
+        sql = ("SELECT r.id, coalesce(r.reduction, r.original) AS text, c.name AS category FROM active_codings r"
+               " JOIN categories c ON c.id = r.category_id WHERE coalesce(r.reduction, r.original) IS NOT NULL")
         args: list[Any] = []
         if question_id is not None:
             sql += " AND c.question_id = ?"
@@ -473,8 +472,8 @@ class Study:
         """Unit id → the names of the categories it is coded with (any coder, retracted codings left out)."""
         out: dict[int, list[str]] = {}
         for row in self.conn.execute(
-            "SELECT r.segment_id, c.name FROM reductions r JOIN categories c ON c.id = r.category_id"
-            " WHERE r.segment_id IS NOT NULL AND r.retracted_by IS NULL ORDER BY r.id"
+            "SELECT r.segment_id, c.name FROM active_codings r JOIN categories c ON c.id = r.category_id"
+            " WHERE r.segment_id IS NOT NULL ORDER BY r.id"
         ):
             names = out.setdefault(row[0], [])
             if row[1] not in names:
@@ -570,15 +569,15 @@ class Study:
     def coder_codes(self, segment_id: int, coder: str) -> list[int]:
         """The categories of a coder's active codings of a unit, oldest first."""
         return [r[0] for r in self.conn.execute(
-            "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
-            " ORDER BY id", (segment_id, coder))]
+            "SELECT category_id FROM active_codings WHERE segment_id = ? AND coder = ? ORDER BY id",
+            (segment_id, coder))]
 
     def coding_category(self, reduction_id: int) -> int:
         return self.conn.execute("SELECT category_id FROM reductions WHERE id = ?", (reduction_id,)).fetchone()[0]
 
     def codings_of(self, category_id: int, active_only: bool = False) -> list[int]:
         """The reductions (codings) pointing at a category, retracted ones too unless ``active_only``."""
-        sql = "SELECT id FROM reductions WHERE category_id = ?" + (" AND retracted_by IS NULL" if active_only else "")
+        sql = f"SELECT id FROM {'active_codings' if active_only else 'reductions'} WHERE category_id = ?"
         return [r[0] for r in self.conn.execute(sql + " ORDER BY id", (category_id,))]
 
     def move_codings(
@@ -653,15 +652,15 @@ class Study:
     def split_codings(self, segment_id: int, coder: str) -> list[sqlite3.Row]:
         """A coder's active codings of a unit that point at a split category (they await re-coding)."""
         return self.conn.execute(
-            "SELECT r.id, r.category_id FROM reductions r JOIN categories c ON c.id = r.category_id"
-            " WHERE r.segment_id = ? AND r.coder = ? AND r.retracted_by IS NULL AND c.state = 'split' ORDER BY r.id",
+            "SELECT r.id, r.category_id FROM active_codings r JOIN categories c ON c.id = r.category_id"
+            " WHERE r.segment_id = ? AND r.coder = ? AND c.state = 'split' ORDER BY r.id",
             (segment_id, coder),
         ).fetchall()
 
     def awaiting_recoding(self, category_id: int) -> list[tuple[str, int]]:
         """(coder, units) whose active codings on units point at a (split) category."""
         rows = self.conn.execute(
-            "SELECT coder, count(DISTINCT segment_id) FROM reductions WHERE category_id = ? AND retracted_by IS NULL"
+            "SELECT coder, count(DISTINCT segment_id) FROM active_codings WHERE category_id = ?"
             " AND segment_id IS NOT NULL GROUP BY coder ORDER BY coder", (category_id,))
         return [(r[0], r[1]) for r in rows]
 
@@ -694,8 +693,9 @@ class Study:
         out), with the model version of the decision that made each one."""
         return self.conn.execute(
             """SELECT r.id, r.segment_id, r.category_id, r.coder, r.source, r.reduction, d.model_version_id
-               FROM reductions r JOIN segments s ON s.id = r.segment_id LEFT JOIN decisions d ON d.reduction_id = r.id
-               WHERE s.document_id = ? AND r.retracted_by IS NULL AND (r.source != 'review' OR r.coder = ?)
+               FROM active_codings r JOIN segments s ON s.id = r.segment_id
+               LEFT JOIN decisions d ON d.reduction_id = r.id
+               WHERE s.document_id = ? AND (r.source != 'review' OR r.coder = ?)
                ORDER BY r.id""",
             (document_id, coder),
         ).fetchall()
@@ -705,8 +705,8 @@ class Study:
         return self.conn.execute(
             """SELECT coalesce(s.text, r.original, r.reduction) AS quote, r.reduction, r.coder,
                       coalesce(r.speaker, s.speaker) AS speaker
-               FROM reductions r LEFT JOIN segments s ON s.id = r.segment_id
-               WHERE r.category_id = ? AND r.retracted_by IS NULL AND (r.source != 'review' OR r.coder = ?)
+               FROM active_codings r LEFT JOIN segments s ON s.id = r.segment_id
+               WHERE r.category_id = ? AND (r.source != 'review' OR r.coder = ?)
                  AND coalesce(s.text, r.original, r.reduction) IS NOT NULL
                ORDER BY length(coalesce(s.text, r.original, r.reduction)), r.id LIMIT ?""",
             (category_id, coder, limit),
