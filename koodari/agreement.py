@@ -47,13 +47,7 @@ def coding_table(study: Study, coders: list[str] | None, level: str = "sub",
     from koodari.treeops import categories_as_of
 
     tree = Tree(study, categories_as_of(study, as_of) if as_of else None)
-    rows = study.codings_as_of(as_of) if as_of else study.conn.execute(
-        """SELECT r.id, r.segment_id, r.unit, r.category_id, r.coder, c.question_id,
-                  coalesce(s.text, r.original, r.reduction) AS text
-           FROM reductions r JOIN categories c ON c.id = r.category_id
-           LEFT JOIN segments s ON s.id = r.segment_id
-           WHERE r.retracted_by IS NULL ORDER BY r.id"""
-    ).fetchall()
+    rows = study.codings(as_of)
     everyone = sorted({r["coder"] for r in rows})
     wanted = [c for c in (coders or everyone) if c != MODEL]
     missing = [c for c in wanted if c not in everyone]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.console import Console
 
 from koodari import __version__
 from koodari.errors import KoodariError
+from koodari.store import DatabaseError
 
 app = typer.Typer(
     name="koodari",
@@ -50,7 +50,7 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except KoodariError as exc:
             fail(str(exc))
-        except sqlite3.Error as exc:  # a last line of defence: the study's own checks come first
+        except DatabaseError as exc:  # a last line of defence: the study's own checks come first
             fail(f"the study could not be read or written ({exc}); nothing more was changed")
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
@@ -661,10 +661,9 @@ def history(
     if tree_changes:
         return _tree_history(study, as_json)
     with open_study(study) as s:
-        rows = s.conn.execute("SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id")
-        versions = [{"version": r["id"], "created_at": r["created_at"], "kind": r["kind"],
-                     **{k: v for k, v in json.loads(r["training"]).items() if k in ("examples", "classes", "coders")},
-                     "metrics": json.loads(r["metrics"])} for r in rows]
+        versions = [{"version": r.id, "created_at": r.created_at, "kind": r.kind,
+                     **{k: v for k, v in r.training.items() if k in ("examples", "classes", "coders")},
+                     "metrics": r.metrics} for r in s.model_versions()]
     if as_json:
         print_json(versions)
         return

@@ -37,7 +37,7 @@ def run_demo(directory: Path, console: Console) -> Path:
         counts = study.counts()
         console.print(
             f"study [bold]{path}[/]: {counts['questions']} research questions, {counts['categories']} categories,"
-            f" {study.conn.execute('SELECT count(*) FROM reductions').fetchone()[0]} coded expressions;"
+            f" {counts['reductions']} coded expressions;"
             f" demo transcript cut into {counts['segments']} analysis units"
         )
         rows = [r for r in unit_rows(study) if not r["interviewer"]]

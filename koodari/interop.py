@@ -53,7 +53,7 @@ class Guids:
 def _codes(study: Study, parent: ET.Element, ns: str, guid: Guids) -> int:
     """Nested codes: research question → combining → upper → sub; only what codings can use is codable."""
     codes_el = ET.SubElement(parent, f"{{{ns}}}Codes")
-    used = {r[0] for r in study.conn.execute("SELECT DISTINCT category_id FROM reductions WHERE retracted_by IS NULL")}
+    used = study.coded_categories()
     count = 0
     for q in study.questions():
         cats = study.categories(q["id"])
@@ -136,8 +136,7 @@ def project_xml(study: Study) -> tuple[bytes, dict[str, str], ExportSummary]:
     """project.qde and the texts of sources/ (file name → text)."""
     ns, guid = PROJECT_NS, Guids(study)
     root = ET.Element(f"{{{ns}}}Project", name=study.path.stem, origin="koodari")
-    coders = [r[0] for r in study.conn.execute(
-        "SELECT DISTINCT coder FROM reductions WHERE retracted_by IS NULL ORDER BY coder")]
+    coders = study.active_coders()
     if coders:
         users = ET.SubElement(root, f"{{{ns}}}Users")
         for coder in coders:
@@ -154,11 +153,7 @@ def project_xml(study: Study) -> tuple[bytes, dict[str, str], ExportSummary]:
             files[f"sources/{source_guid}.txt"] = doc["text"]
             src = ET.SubElement(sources, f"{{{ns}}}TextSource", guid=source_guid, name=doc["name"],
                                 plainTextPath=f"internal://{source_guid}.txt")
-            rows = study.conn.execute(
-                """SELECT r.id, r.reduction, r.category_id, r.coder, r.created_at, s.char_start, s.char_end
-                   FROM reductions r JOIN segments s ON s.id = r.segment_id
-                   WHERE s.document_id = ? AND r.retracted_by IS NULL ORDER BY s.char_start, r.id""", (doc["id"],))
-            for r in rows:
+            for r in study.document_selections(doc["id"]):
                 _selection(src, ns, guid, r["id"], r["char_start"], r["char_end"], r["reduction"], r["coder"],
                            r["category_id"])
                 summary.selections += 1
@@ -403,17 +398,13 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
             doc_id = existing["id"] if existing else study.add_document(
                 source.get("name") or "source", sha, text, "qdpx", "utf-8")
             result.documents += existing is None
-            spans: dict[tuple[int, int], int] = {}
-            for r in study.conn.execute("SELECT id, char_start, char_end FROM segments WHERE document_id = ?",
-                                        (doc_id,)):
-                spans[(r["char_start"], r["char_end"])] = r["id"]
+            spans = study.unit_spans(doc_id)
             for sel in source.findall(f"{{{ns}}}PlainTextSelection"):
                 start, end = _position(sel, "startPosition", path), _position(sel, "endPosition", path)
                 if not 0 <= start < end <= len(text):
                     raise KoodariError(f"selection {start}–{end} lies outside its source text", path)
                 if (start, end) not in spans:
-                    seq = study.conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM segments WHERE document_id = ?",
-                                             (doc_id,)).fetchone()[0]
+                    seq = study.next_seq(doc_id)
                     spans[(start, end)] = study.add_segment(doc_id, seq, char_start=start, char_end=end,
                                                             text=text[start:end], turn=seq,
                                                             speaker=_line_speaker(text, start))

@@ -108,5 +108,4 @@ def _segment_for(study: Study, original: str | None) -> int | None:
     """Link a reduction to a unit of an imported transcript when its original expression is that unit."""
     if not original:
         return None
-    row = study.conn.execute("SELECT id FROM segments WHERE text = ? ORDER BY id LIMIT 1", (original,)).fetchone()
-    return row[0] if row else None
+    return study.unit_with_text(original)

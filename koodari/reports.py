@@ -69,17 +69,7 @@ class Pseudonymiser:
 
 
 def coded_unit_rows(study: Study, pseudonymiser: Pseudonymiser) -> list[dict]:
-    rows = study.conn.execute(
-        """SELECT r.id, r.segment_id, r.unit, r.reduction, r.original, r.category_id, r.coder,
-                  coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, d.name AS document,
-                  q.code AS question, n.tokens, n.normalised,
-                  dc.action AS decision, dc.model_version_id AS model_version
-           FROM reductions r JOIN categories c ON c.id = r.category_id JOIN questions q ON q.id = c.question_id
-           LEFT JOIN segments s ON s.id = r.segment_id LEFT JOIN documents d ON d.id = s.document_id
-           LEFT JOIN segment_nlp n ON n.segment_id = r.segment_id
-           LEFT JOIN decisions dc ON dc.reduction_id = r.id
-           WHERE r.retracted_by IS NULL ORDER BY d.id, s.seq, r.id"""
-    ).fetchall()
+    rows = study.codings_for_export()
     out = []
     for r in rows:
         tokens = json.loads(r["tokens"]) if r["tokens"] else None
@@ -135,10 +125,7 @@ def write_units(rows: list[dict], out: Path, kind: str) -> None:
 def examples_by_category(study: Study, pseudonymiser: Pseudonymiser) -> dict[int, str]:
     """One example quote per category: the shortest coded original expression."""
     best: dict[int, str] = {}
-    for r in study.conn.execute(
-        """SELECT r.category_id, coalesce(s.text, r.original) AS text, n.tokens FROM reductions r
-           LEFT JOIN segments s ON s.id = r.segment_id LEFT JOIN segment_nlp n ON n.segment_id = r.segment_id
-           WHERE r.retracted_by IS NULL AND coalesce(s.text, r.original) IS NOT NULL"""):
+    for r in study.coded_quotes():
         text = r["text"]
         if r["category_id"] not in best or len(text) < len(best[r["category_id"]]):
             tokens = json.loads(r["tokens"]) if r["tokens"] else None

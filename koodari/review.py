@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from koodari.errors import KoodariError
 from koodari.nlp.pipeline import FinnishPipeline
-from koodari.store import Study, now
+from koodari.store import Study
 from koodari.suggest import Suggester, Suggestion, latest_model, load_model, train
 from koodari.treeops import prefer_split_options, recode, undo_recode
 
@@ -137,9 +137,7 @@ class ReviewSession:
         self._cache: dict[int, list[Suggestion]] = {}
         from koodari.nlp.cache import ensure_analysed
 
-        scope, args = self._scope_sql()
-        ensure_analysed(study, self.pipeline,
-                        [r[0] for r in study.conn.execute(f"SELECT s.id FROM segments s WHERE {scope}", args)])
+        ensure_analysed(study, self.pipeline, study.units_in_scope(self.document_id, self.question_id))
 
     # -- scope ---------------------------------------------------------------------------------
 
@@ -147,39 +145,17 @@ class ReviewSession:
         return None if document is None else self.study.document_id(document)
 
 
-    def _scope_sql(self) -> tuple[str, list]:
-        sql, args = "s.is_interviewer = 0", []
-        if self.document_id is not None:
-            sql += " AND s.document_id = ?"
-            args.append(self.document_id)
-        if self.question_id is not None:
-            sql += " AND s.question_id = ?"
-            args.append(self.question_id)
-        return sql, args
-
     def coded_ids(self) -> set[int]:
         """Units this coder has coded (an active coding) or explicitly finished."""
-        rows = self.study.conn.execute(
-            "SELECT DISTINCT segment_id FROM reductions WHERE coder = ? AND segment_id IS NOT NULL"
-            " AND retracted_by IS NULL AND category_id NOT IN (SELECT id FROM categories WHERE state = 'split')",
-            (self.coder,),
-        )
-        return {r[0] for r in rows}
+        return self.study.coded_units(self.coder)
 
     def uncoded(self) -> list[int]:
-        scope, args = self._scope_sql()
-        ids = [
-            r[0]
-            for r in self.study.conn.execute(
-                f"SELECT s.id FROM segments s WHERE {scope} ORDER BY s.document_id, s.seq", args
-            )
-        ]
+        ids = self.study.units_in_scope(self.document_id, self.question_id)
         coded = self.coded_ids()
         return [i for i in ids if i not in coded]
 
     def progress(self) -> Progress:
-        scope, args = self._scope_sql()
-        total = self.study.conn.execute(f"SELECT count(*) FROM segments s WHERE {scope}", args).fetchone()[0]
+        total = len(self.study.units_in_scope(self.document_id, self.question_id))
         return Progress(
             total - len(self.uncoded()), total, self.session_decisions, self.first_accepts, list(self.progress_seconds)
         )
@@ -203,25 +179,12 @@ class ReviewSession:
 
     def view(self, unit_id: int) -> UnitView:
         seg = self.study.segment(unit_id)
-        neighbours = self.study.conn.execute(
-            "SELECT seq, speaker, text FROM segments WHERE document_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-            (seg["document_id"], seg["seq"] - 2, seg["seq"] + 2),
-        ).fetchall()
+        neighbours = self.study.neighbours(unit_id, radius=2)
         tokens = self._tokens(unit_id)
         question = None
         if seg["question_id"] is not None:
-            q = self.study.conn.execute(
-                "SELECT code, text FROM questions WHERE id = ?", (seg["question_id"],)
-            ).fetchone()
-            question = f"{q['code']}: {q['text']}" if q["code"] != q["text"] else q["text"]
-        codes = [
-            self.study.path_of(r[0])
-            for r in self.study.conn.execute(
-                "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
-                " ORDER BY id",
-                (unit_id, self.coder),
-            )
-        ]
+            question = self.study.question(seg["question_id"]).label
+        codes = [self.study.path_of(cid) for cid in self.study.coder_codes(unit_id, self.coder)]
         return UnitView(
             id=unit_id,
             text=seg["text"],
@@ -230,8 +193,8 @@ class ReviewSession:
             theme=seg["theme"],
             question_id=seg["question_id"],
             question=question,
-            before=[(r["speaker"], r["text"]) for r in neighbours if r["seq"] < seg["seq"]],
-            after=[(r["speaker"], r["text"]) for r in neighbours if r["seq"] > seg["seq"]],
+            before=[(r.speaker, r.text) for r in neighbours if r.seq < seg["seq"]],
+            after=[(r.speaker, r.text) for r in neighbours if r.seq > seg["seq"]],
             codes=codes,
         )
 
@@ -279,20 +242,17 @@ class ReviewSession:
                 original=seg["text"],
                 speaker=seg["speaker"],
             )
-            cur = self.study.conn.execute(
-                "INSERT INTO decisions (segment_id, coder, action, category_id, reduction_id, suggestion_rank,"
-                " model_version_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (unit_id, self.coder, action, category_id, reduction_id, rank, self.suggester.version, now()),
-            )
+            decision_id = self.study.record_decision(unit_id, self.coder, action, category_id, reduction_id, rank,
+                                                     self.suggester.version)
             if split:
-                recode(self.study, reduction_id, split[0]["category_id"], category_id, int(cur.lastrowid))
+                recode(self.study, reduction_id, split[0]["category_id"], category_id, decision_id)
         self.pending_reduction = None
         self.session_decisions += 1
         self.first_accepts += rank == 1
         self.progress_seconds.append(elapsed)
         self.shown_at = time.monotonic()
         self._after_decision()
-        return int(cur.lastrowid)
+        return decision_id
 
     def accept(self, unit_id: int, rank: int = 1) -> int:
         ranked = self.suggestions(unit_id)
@@ -330,34 +290,20 @@ class ReviewSession:
         return decision
 
     def skip(self, unit_id: int) -> int:
-        with self.study.transaction():
-            cur = self.study.conn.execute(
-                "INSERT INTO decisions (segment_id, coder, action, model_version_id, created_at)"
-                " VALUES (?, ?, 'skip', ?, ?)",
-                (unit_id, self.coder, self.suggester.version, now()),
-            )
+        decision_id = self.study.record_decision(unit_id, self.coder, "skip", model_version_id=self.suggester.version)
         self.skipped.add(unit_id)
         self.shown_at = time.monotonic()
-        return int(cur.lastrowid)
+        return decision_id
 
     def undo(self) -> int | None:
         """Undo this coder's last decision (of any session); returns the unit it was about."""
-        last = self.study.conn.execute(
-            "SELECT * FROM decisions d WHERE coder = ? AND action != 'undo'"
-            " AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY id DESC LIMIT 1",
-            (self.coder,),
-        ).fetchone()
+        last = self.study.last_undoable_decision(self.coder)
         if last is None:
             return None
         with self.study.transaction():
-            cur = self.study.conn.execute(
-                "INSERT INTO decisions (segment_id, coder, action, undoes, created_at) VALUES (?, ?, 'undo', ?, ?)",
-                (last["segment_id"], self.coder, last["id"], now()),
-            )
-            if last["reduction_id"] is not None and not undo_recode(self.study, last["id"]):
-                self.study.conn.execute(
-                    "UPDATE reductions SET retracted_by = ? WHERE id = ?", (cur.lastrowid, last["reduction_id"])
-                )
+            undo_id = self.study.record_decision(last.segment_id, self.coder, "undo", undoes=last.id)
+            if last.reduction_id is not None and not undo_recode(self.study, last.id):
+                self.study.retract_coding(last.reduction_id, undo_id)
         self.skipped.discard(last["segment_id"])
         if last["action"] in CODING_ACTIONS and self.session_decisions:
             self.session_decisions -= 1
@@ -368,20 +314,11 @@ class ReviewSession:
 
     def retract(self, unit_id: int) -> int:
         """Withdraw this coder's codes of a unit before recoding it: an `undo` decision for each, nothing deleted."""
-        rows = self.study.conn.execute(
-            "SELECT d.id, d.reduction_id FROM decisions d JOIN reductions r ON r.id = d.reduction_id"
-            " WHERE d.segment_id = ? AND d.coder = ? AND r.retracted_by IS NULL ORDER BY d.id",
-            (unit_id, self.coder),
-        ).fetchall()
+        rows = self.study.decisions_of_active_codings(unit_id, self.coder)
         with self.study.transaction():
             for row in rows:
-                cur = self.study.conn.execute(
-                    "INSERT INTO decisions (segment_id, coder, action, undoes, created_at) VALUES (?, ?, 'undo', ?, ?)",
-                    (unit_id, self.coder, row["id"], now()),
-                )
-                self.study.conn.execute(
-                    "UPDATE reductions SET retracted_by = ? WHERE id = ?", (cur.lastrowid, row["reduction_id"])
-                )
+                undo_id = self.study.record_decision(unit_id, self.coder, "undo", undoes=row.id)
+                self.study.retract_coding(row.reduction_id, undo_id)
         return len(rows)
 
     def search(self, query: str, question_id: int | None, limit: int = 9) -> list[tuple[int, list[str | None]]]:
@@ -517,10 +454,8 @@ class ResolveSession(ReviewSession):
         probability = {s.category_id: s.probability for s in model}
         options: list[Suggestion] = []
         for coder in self.pair:
-            row = self.study.conn.execute(
-                "SELECT category_id FROM reductions WHERE segment_id = ? AND coder = ? AND retracted_by IS NULL"
-                " ORDER BY id LIMIT 1", (unit_id, coder)).fetchone()
-            cid = tree.ancestor(row[0], "sub") or row[0]
+            first = self.study.coder_codes(unit_id, coder)[0]
+            cid = tree.ancestor(first, "sub") or first
             if cid not in [o.category_id for o in options]:
                 options.append(Suggestion(cid, tree.categories[cid].name, "sub", probability.get(cid, 0.0),
                                           tree.path(cid), f"{coder}'s code", False))

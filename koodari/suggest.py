@@ -105,12 +105,7 @@ def coded_examples(
     from koodari.treeops import categories_as_of
 
     tree = Tree(study, categories_as_of(study, as_of) if as_of else None)
-    rows = study.codings_as_of(as_of) if as_of else study.conn.execute(
-        """SELECT r.id, r.segment_id, r.unit, r.original, r.reduction, r.category_id, r.coder, r.source,
-                  coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, c.question_id
-           FROM reductions r JOIN categories c ON c.id = r.category_id
-           LEFT JOIN segments s ON s.id = r.segment_id WHERE r.retracted_by IS NULL ORDER BY r.id"""
-    ).fetchall()
+    rows = study.codings(as_of)
     consensus_units = {unit_key(r) for r in rows if r["coder"] == CONSENSUS}
     examples = []
     for r in rows:

@@ -79,16 +79,7 @@ def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
 
 
 def _counts(study: Study) -> dict[int, tuple[int, set[str]]]:
-    out: dict[int, tuple[int, set[str]]] = {}
-    query = """
-        SELECT r.category_id, count(*), group_concat(DISTINCT coalesce(r.speaker, s.speaker))
-        FROM reductions r LEFT JOIN segments s ON s.id = r.segment_id
-        WHERE r.retracted_by IS NULL
-        GROUP BY r.category_id
-    """
-    for category_id, n, speakers in study.conn.execute(query):
-        out[category_id] = (n, set(speakers.split(",")) if speakers else set())
-    return out
+    return study.coding_counts()
 
 
 HEADER = ["question", "subcategory", "upper category", "combining category", "reductions", "speakers"]

@@ -12,13 +12,12 @@ where it went.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from koodari.errors import KoodariError
-from koodari.store import LEVELS, PARENT_LEVEL, Category, Study
+from koodari.store import LEVELS, PARENT_LEVEL, Category, PlaceTaken, Study
 
 ELLIPSIS = ("…", "...")
 FIELDS = ("name", "parent_id", "state", "merged_into")
@@ -342,7 +341,7 @@ def undo(study: Study, who: str | None = None) -> TreeChange:
             for cid, was in before.items():
                 if was is not None:
                     change.set(cid, **{f: was[f] for f in FIELDS})
-        except sqlite3.IntegrityError as exc:  # a category created since stands at the restored place
+        except PlaceTaken as exc:  # a category created since stands at the restored place
             raise KoodariError(f"cannot undo change {event['id']}: a category with the same name now stands"
                                " at its old place") from exc
         summary = f"undid change {event['id']} ({event['summary']})"

@@ -8,16 +8,8 @@ from koodari.store import Study
 
 
 def unit_rows(study: Study, document: str | None = None) -> list[dict[str, Any]]:
-    sql = """
-        SELECT s.id, d.name AS document, s.seq, s.speaker, s.theme, q.code AS question, s.char_start, s.char_end,
-               s.text, s.is_interviewer, s.time_start, s.time_end
-        FROM segments s JOIN documents d ON d.id = s.document_id LEFT JOIN questions q ON q.id = s.question_id
-    """
-    args: list[Any] = []
-    if document:
-        sql += " WHERE d.id = ?"
-        args = [study.document_id(document)]  # an unknown document is a one-line error
-    rows = study.conn.execute(sql + " ORDER BY s.document_id, s.seq", args).fetchall()
+    # an unknown document is a one-line error
+    rows = study.unit_listing(study.document_id(document) if document else None)
     return [
         {
             "id": r["id"],

@@ -4,7 +4,20 @@
 ``records`` the typed records its methods return. Other modules import from here.
 """
 
-from koodari.store.records import Category, ModelVersion, Record
+from koodari.store.records import (
+    Category,
+    CodedQuote,
+    Coding,
+    Decision,
+    Document,
+    ExportedCoding,
+    ModelVersion,
+    Neighbour,
+    Question,
+    Record,
+    Selection,
+    UnitListing,
+)
 from koodari.store.schema import (
     APPLICATION_ID,
     DEFAULT_QUESTION,
@@ -32,6 +45,15 @@ __all__ = [
     "THEME_QUESTION_KEY",
     "AmbiguousCategory",
     "Category",
+    "CodedQuote",
+    "Coding",
+    "Decision",
+    "Document",
+    "ExportedCoding",
+    "Neighbour",
+    "Question",
+    "Selection",
+    "UnitListing",
     "DatabaseError",
     "ModelVersion",
     "PlaceTaken",

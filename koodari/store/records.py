@@ -57,3 +57,138 @@ class ModelVersion(Record):
             return set(self.training["review_coders"])
         return self.trained_on() & review_coders
 
+
+
+@dataclass(frozen=True)
+class Question(Record):
+    """A research question."""
+
+    id: int
+    code: str
+    text: str
+    description: str | None
+    source_group: str | None
+
+    @property
+    def label(self) -> str:
+        """``code: text``, or the text alone when the code is the text."""
+        return self.text if self.code == self.text else f"{self.code}: {self.text}"
+
+
+@dataclass(frozen=True)
+class Document(Record):
+    """An imported transcript."""
+
+    id: int
+    name: str
+    sha256: str
+    text: str
+    format: str
+    encoding: str
+    imported_at: str
+
+
+@dataclass(frozen=True)
+class Coding(Record):
+    """An active coding with what training and agreement need: the unit's text and speaker, the question.
+    ``text`` is the unit's text, else the original expression, else the reduction."""
+
+    id: int
+    segment_id: int | None
+    unit: str | None
+    original: str | None
+    reduction: str | None
+    category_id: int
+    coder: str
+    source: str
+    speaker: str | None
+    unit_text: str | None
+    question_id: int
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Selection(Record):
+    """A coding of a unit of a document, with the unit's place in the document's text (a QDA-XML selection)."""
+
+    id: int
+    reduction: str | None
+    category_id: int
+    coder: str
+    created_at: str
+    char_start: int
+    char_end: int
+
+
+@dataclass(frozen=True)
+class ExportedCoding(Record):
+    """An active coding as the coded-units export writes it: its unit, document, question, the unit's
+    analysis (tokens JSON, normalised text) and the decision that made it (None: imported)."""
+
+    id: int
+    segment_id: int | None
+    unit: str | None
+    reduction: str | None
+    original: str | None
+    category_id: int
+    coder: str
+    speaker: str | None
+    unit_text: str | None
+    document: str | None
+    question: str
+    tokens: str | None
+    normalised: str | None
+    decision: str | None
+    model_version: int | None
+
+
+@dataclass(frozen=True)
+class CodedQuote(Record):
+    """A coded text (the unit's, else the original expression) of a category, with the unit's tokens JSON."""
+
+    category_id: int
+    text: str
+    tokens: str | None
+
+
+@dataclass(frozen=True)
+class UnitListing(Record):
+    """An analysis unit as `koodari units` lists it: with its document's name and its question's code."""
+
+    id: int
+    document: str
+    seq: int
+    speaker: str | None
+    theme: str | None
+    question: str | None
+    char_start: int
+    char_end: int
+    text: str
+    is_interviewer: bool
+    time_start: float | None
+    time_end: float | None
+
+
+@dataclass(frozen=True)
+class Neighbour(Record):
+    """A unit near another one in its document (its turn in the conversation)."""
+
+    seq: int
+    speaker: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Decision(Record):
+    """A coder's decision in review: accept, pick, search, new, skip or undo (``undoes`` names the undone one)."""
+
+    id: int
+    segment_id: int
+    coder: str
+    action: str
+    category_id: int | None
+    reduction_id: int | None
+    suggestion_rank: int | None
+    model_version_id: int | None
+    undoes: int | None
+    created_at: str

@@ -14,10 +14,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from koodari.errors import KoodariError
-from koodari.store.records import Category, ModelVersion
+from koodari.store.records import (
+    Category,
+    CodedQuote,
+    Coding,
+    Decision,
+    Document,
+    ExportedCoding,
+    ModelVersion,
+    Neighbour,
+    Question,
+    Record,
+    Selection,
+    UnitListing,
+)
 from koodari.store.schema import (
     APPLICATION_ID,
     DEFAULT_QUESTION,
@@ -28,6 +41,7 @@ from koodari.store.schema import (
     schema_version,
 )
 
+R = TypeVar("R", bound=Record)
 DatabaseError = sqlite3.Error  # what the database itself raises when a check of the study's own comes too late
 
 
@@ -237,6 +251,12 @@ class Study:
             raise KoodariError(f"no document '{key}' in the study", self.path)
         return int(row[0])
 
+    def question(self, question_id: int) -> Question:
+        row = self.conn.execute("SELECT * FROM questions WHERE id = ?", (question_id,)).fetchone()
+        if row is None:
+            raise KoodariError(f"no research question with id {question_id}", self.path)
+        return _record(Question, row)
+
     def questions(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM questions ORDER BY id").fetchall()
 
@@ -391,6 +411,11 @@ class Study:
             )
             return int(cur.lastrowid)
 
+    def document(self, document_id: int) -> Document | None:
+        """A document by id; None when there is none."""
+        row = self.conn.execute("SELECT * FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return None if row is None else _record(Document, row)
+
     def documents(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM documents ORDER BY id").fetchall()
 
@@ -415,6 +440,55 @@ class Study:
         if row is None:
             raise KoodariError(f"no unit with id {segment_id}", self.path)
         return row
+
+    def units_in_scope(self, document_id: int | None = None, question_id: int | None = None) -> list[int]:
+        """The interviewees' units (of a document, of a question), in document order."""
+        sql, args = "SELECT id FROM segments WHERE is_interviewer = 0", []
+        if document_id is not None:
+            sql += " AND document_id = ?"
+            args.append(document_id)
+        if question_id is not None:
+            sql += " AND question_id = ?"
+            args.append(question_id)
+        return [r[0] for r in self.conn.execute(sql + " ORDER BY document_id, seq", args)]
+
+    def neighbours(self, segment_id: int, radius: int = 2) -> list[Neighbour]:
+        """The units around a unit in its document (``radius`` turns each way), the unit itself among them."""
+        seg = self.segment(segment_id)
+        rows = self.conn.execute(
+            "SELECT seq, speaker, text FROM segments WHERE document_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (seg["document_id"], seg["seq"] - radius, seg["seq"] + radius),
+        )
+        return [_record(Neighbour, r) for r in rows]
+
+    def unit_spans(self, document_id: int) -> dict[tuple[int, int], int]:
+        """(char_start, char_end) → unit id, for a document's units."""
+        rows = self.conn.execute("SELECT id, char_start, char_end FROM segments WHERE document_id = ?", (document_id,))
+        return {(r["char_start"], r["char_end"]): r["id"] for r in rows}
+
+    def next_seq(self, document_id: int) -> int:
+        """The sequence number a new unit at the end of a document gets."""
+        return self.conn.execute(
+            "SELECT coalesce(max(seq), -1) + 1 FROM segments WHERE document_id = ?", (document_id,)).fetchone()[0]
+
+    def unit_with_text(self, text: str) -> int | None:
+        """The first unit whose text is exactly ``text``; None when there is none."""
+        row = self.conn.execute("SELECT id FROM segments WHERE text = ? ORDER BY id LIMIT 1", (text,)).fetchone()
+        return row[0] if row else None
+
+    def unit_listing(self, document_id: int | None = None) -> list[UnitListing]:
+        """Every unit (of a document) with its document's name and its question's code, in document order."""
+        sql = """SELECT s.id, d.name AS document, s.seq, s.speaker, s.theme, q.code AS question, s.char_start,
+                        s.char_end, s.text, s.is_interviewer, s.time_start, s.time_end
+                 FROM segments s JOIN documents d ON d.id = s.document_id
+                 LEFT JOIN questions q ON q.id = s.question_id"""
+        args: list[Any] = []
+        if document_id is not None:
+            sql += " WHERE d.id = ?"
+            args.append(document_id)
+        rows = self.conn.execute(sql + " ORDER BY s.document_id, s.seq", args)
+        return [UnitListing(**{**dict(zip(r.keys(), r, strict=True)), "is_interviewer": bool(r["is_interviewer"])})
+                for r in rows]
 
     # -- token analyses in bulk (`koodari analyse` on an archive) ------------------------------
 
@@ -523,8 +597,13 @@ class Study:
         order = "DESC" if newest_first else "ASC"
         rows = self.conn.execute(
             f"SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id {order}")
-        return [ModelVersion(r["id"], r["created_at"], r["kind"], json.loads(r["training"]), json.loads(r["metrics"]))
-                for r in rows]
+        return [_model_version(r) for r in rows]
+
+    def latest_model_version(self) -> ModelVersion | None:
+        """The newest model version's record, None before the first training."""
+        row = self.conn.execute(
+            "SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else _model_version(row)
 
     def model_blob(self, version: int) -> bytes:
         row = self.conn.execute("SELECT model FROM model_versions WHERE id = ?", (version,)).fetchone()
@@ -543,10 +622,13 @@ class Study:
         if not fields or set(fields) - allowed:
             raise ValueError(f"cannot set {sorted(set(fields) - allowed)}")
         with self.transaction():
-            self.conn.execute(
-                f"UPDATE categories SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                (*fields.values(), category_id),
-            )
+            try:
+                self.conn.execute(
+                    f"UPDATE categories SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                    (*fields.values(), category_id),
+                )
+            except sqlite3.IntegrityError as exc:  # another category of that name stands at that place
+                raise PlaceTaken(f"category {category_id}: {exc}", self.path) from exc
 
     def add_category(
         self, question_id: int, level: str, name: str, parent_id: int | None, created_by: str | None = None
@@ -664,9 +746,22 @@ class Study:
             " AND segment_id IS NOT NULL GROUP BY coder ORDER BY coder", (category_id,))
         return [(r[0], r[1]) for r in rows]
 
-    def codings_as_of(self, at: str) -> list[sqlite3.Row]:
+    def codings(self, as_of: str | None = None) -> list[Coding]:
+        """The active codings, oldest first; with ``as_of``, those that existed (and were not retracted) at that
+        time, each with the category it had then (``codings_as_of``)."""
+        if as_of is not None:
+            return self.codings_as_of(as_of)
+        rows = self.conn.execute(
+            """SELECT r.id, r.segment_id, r.unit, r.original, r.reduction, r.category_id, r.coder, r.source,
+                      coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, c.question_id,
+                      coalesce(s.text, r.original, r.reduction) AS text
+               FROM active_codings r JOIN categories c ON c.id = r.category_id
+               LEFT JOIN segments s ON s.id = r.segment_id ORDER BY r.id""")
+        return [_record(Coding, r) for r in rows]
+
+    def codings_as_of(self, at: str) -> list[Coding]:
         """The codings that existed (and were not retracted) at a time, each with the category it had then."""
-        return self.conn.execute(
+        rows = self.conn.execute(
             """SELECT r.id, r.segment_id, r.unit, r.original, r.reduction, r.coder, r.source,
                       coalesce((SELECT m.from_category FROM coding_moves m WHERE m.reduction_id = r.id AND m.at > ?
                                 ORDER BY m.id LIMIT 1), r.category_id) AS category_id,
@@ -677,7 +772,54 @@ class Study:
                LEFT JOIN decisions d ON d.id = r.retracted_by
                WHERE r.created_at <= ? AND (r.retracted_by IS NULL OR d.created_at > ?) ORDER BY r.id""",
             (at, at, at),
-        ).fetchall()
+        )
+        return [_record(Coding, r) for r in rows]
+
+    def coded_categories(self) -> set[int]:
+        """The categories that some active coding uses."""
+        return {r[0] for r in self.conn.execute("SELECT DISTINCT category_id FROM active_codings")}
+
+    def active_coders(self) -> list[str]:
+        """Everyone with an active coding, by name."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT coder FROM active_codings ORDER BY coder")]
+
+    def coding_counts(self) -> dict[int, tuple[int, set[str]]]:
+        """Category id → (active codings, the speakers of their units)."""
+        rows = self.conn.execute(
+            """SELECT r.category_id, count(*), group_concat(DISTINCT coalesce(r.speaker, s.speaker))
+               FROM active_codings r LEFT JOIN segments s ON s.id = r.segment_id GROUP BY r.category_id""")
+        return {cid: (n, set(speakers.split(",")) if speakers else set()) for cid, n, speakers in rows}
+
+    def document_selections(self, document_id: int) -> list[Selection]:
+        """The active codings of a document's units, in text order, with the units' places in the text."""
+        rows = self.conn.execute(
+            """SELECT r.id, r.reduction, r.category_id, r.coder, r.created_at, s.char_start, s.char_end
+               FROM active_codings r JOIN segments s ON s.id = r.segment_id
+               WHERE s.document_id = ? ORDER BY s.char_start, r.id""", (document_id,))
+        return [_record(Selection, r) for r in rows]
+
+    def codings_for_export(self) -> list[ExportedCoding]:
+        """Every active coding as the coded-units export writes it, in document and unit order."""
+        rows = self.conn.execute(
+            """SELECT r.id, r.segment_id, r.unit, r.reduction, r.original, r.category_id, r.coder,
+                      coalesce(r.speaker, s.speaker) AS speaker, s.text AS unit_text, d.name AS document,
+                      q.code AS question, n.tokens, n.normalised,
+                      dc.action AS decision, dc.model_version_id AS model_version
+               FROM active_codings r JOIN categories c ON c.id = r.category_id JOIN questions q ON q.id = c.question_id
+               LEFT JOIN segments s ON s.id = r.segment_id LEFT JOIN documents d ON d.id = s.document_id
+               LEFT JOIN segment_nlp n ON n.segment_id = r.segment_id
+               LEFT JOIN decisions dc ON dc.reduction_id = r.id
+               ORDER BY d.id, s.seq, r.id""")
+        return [_record(ExportedCoding, r) for r in rows]
+
+    def coded_quotes(self) -> list[CodedQuote]:
+        """The texts of the active codings (the unit's text, else the original expression), with the category and
+        the unit's tokens JSON; codings with neither text are left out."""
+        rows = self.conn.execute(
+            """SELECT r.category_id, coalesce(s.text, r.original) AS text, n.tokens FROM active_codings r
+               LEFT JOIN segments s ON s.id = r.segment_id LEFT JOIN segment_nlp n ON n.segment_id = r.segment_id
+               WHERE coalesce(s.text, r.original) IS NOT NULL""")
+        return [_record(CodedQuote, r) for r in rows]
 
     def log_import(self, path: str, sha256: str, kind: str, summary: dict[str, Any]) -> None:
         with self.transaction():
@@ -711,6 +853,72 @@ class Study:
                ORDER BY length(coalesce(s.text, r.original, r.reduction)), r.id LIMIT ?""",
             (category_id, coder, limit),
         ).fetchall()
+
+    # -- review decisions ------------------------------------------------------------------------
+
+    def record_decision(
+        self,
+        segment_id: int,
+        coder: str,
+        action: str,
+        category_id: int | None = None,
+        reduction_id: int | None = None,
+        suggestion_rank: int | None = None,
+        model_version_id: int | None = None,
+        undoes: int | None = None,
+    ) -> int:
+        """Record a coder's decision about a unit; returns its id."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO decisions (segment_id, coder, action, category_id, reduction_id, suggestion_rank,"
+                " model_version_id, undoes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (segment_id, coder, action, category_id, reduction_id, suggestion_rank, model_version_id, undoes,
+                 now()),
+            )
+            return int(cur.lastrowid)
+
+    def decisions(self, coder: str | None = None, segment_id: int | None = None) -> list[Decision]:
+        """Decisions, oldest first (a coder's, a unit's, or all)."""
+        sql, args = "SELECT * FROM decisions WHERE 1=1", []
+        if coder is not None:
+            sql += " AND coder = ?"
+            args.append(coder)
+        if segment_id is not None:
+            sql += " AND segment_id = ?"
+            args.append(segment_id)
+        return [_record(Decision, r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+
+    def last_undoable_decision(self, coder: str) -> Decision | None:
+        """A coder's latest decision that is not an undo and not undone yet (of any session)."""
+        row = self.conn.execute(
+            "SELECT * FROM decisions d WHERE coder = ? AND action != 'undo'"
+            " AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY id DESC LIMIT 1",
+            (coder,),
+        ).fetchone()
+        return None if row is None else _record(Decision, row)
+
+    def decisions_of_active_codings(self, segment_id: int, coder: str) -> list[Decision]:
+        """A coder's decisions about a unit whose codings are still active, oldest first."""
+        rows = self.conn.execute(
+            "SELECT d.* FROM decisions d JOIN active_codings r ON r.id = d.reduction_id"
+            " WHERE d.segment_id = ? AND d.coder = ? ORDER BY d.id",
+            (segment_id, coder),
+        )
+        return [_record(Decision, r) for r in rows]
+
+    def retract_coding(self, reduction_id: int, decision_id: int) -> None:
+        """Retract a coding (the row stays), marked with the undo decision that retracted it."""
+        with self.transaction():
+            self.conn.execute("UPDATE reductions SET retracted_by = ? WHERE id = ?", (decision_id, reduction_id))
+
+    def coded_units(self, coder: str) -> set[int]:
+        """The units a coder has coded: an active coding that does not await re-coding (of a split category)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT segment_id FROM active_codings WHERE coder = ? AND segment_id IS NOT NULL"
+            " AND category_id NOT IN (SELECT id FROM categories WHERE state = 'split')",
+            (coder,),
+        )
+        return {r[0] for r in rows}
 
     def counts(self) -> dict[str, int]:
         tables = ("questions", "categories", "documents", "segments", "reductions", "decisions", "model_versions")
@@ -820,3 +1028,12 @@ def _category(row: sqlite3.Row) -> Category:
         merged_into=row["merged_into"],
         created_at=row["created_at"],
     )
+
+
+def _record(cls: type[R], row: sqlite3.Row) -> R:
+    return cls(**dict(zip(row.keys(), row, strict=True)))  # a Row iterates its values, not its keys
+
+
+def _model_version(row: sqlite3.Row) -> ModelVersion:
+    return ModelVersion(row["id"], row["created_at"], row["kind"], json.loads(row["training"]),
+                        json.loads(row["metrics"]))

@@ -84,7 +84,7 @@ class Workspace:
 
     def document(self, document_id: Any) -> Any:
         try:
-            row = self.study.conn.execute("SELECT id, name FROM documents WHERE id = ?", (int(document_id),)).fetchone()
+            row = self.study.document(int(document_id))
         except (TypeError, ValueError):
             row = None
         if row is None:
@@ -255,9 +255,7 @@ class Workspace:
     # -- agreement and model ---------------------------------------------------------------------
 
     def coders(self) -> list[str]:
-        rows = self.study.conn.execute("SELECT DISTINCT coder FROM reductions WHERE retracted_by IS NULL"
-                                       " ORDER BY coder").fetchall()
-        return [r[0] for r in rows]
+        return self.study.active_coders()
 
     def agreement(self, coders: list[str], level: str, a: str | None, b: str | None) -> dict[str, Any]:
         from koodari.agreement import agreement, coding_table
