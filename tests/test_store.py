@@ -97,3 +97,40 @@ def test_open_study_of_a_newer_schema_is_refused(study_path):
     conn.close()
     with pytest.raises(KoodariError, match="newer"):
         Study.open(study_path)
+
+
+def test_a_study_of_schema_4_migrates_and_active_codings_leave_out_retracted_ones(tmp_path):
+    """An older study (before the active_codings view) opens, gains the view, and every reader of the codings
+    as they stand leaves out the one an undo retracted."""
+    path = tmp_path / "old.koodari"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    for script in MIGRATIONS[:4]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version = 4")
+    conn.executescript("""
+        INSERT INTO questions (id, code, text) VALUES (1, 'T1', 'T1');
+        INSERT INTO categories (id, question_id, level, name, created_at) VALUES (9, 1, 'sub', 'kiire', 'x');
+        INSERT INTO documents VALUES (1, 'd', 'sha', 'Kiire on. Ei oo.', 'txt', 'utf-8', 'x');
+        INSERT INTO segments (id, document_id, seq, char_start, char_end, text, turn)
+            VALUES (5, 1, 0, 0, 9, 'Kiire on.', 0);
+        INSERT INTO reductions (id, segment_id, reduction, category_id, coder, source, created_at)
+            VALUES (1, 5, 'kiire', 9, 'anna', 'review', 'x'), (2, 5, 'ei kiirettä', 9, 'ben', 'review', 'x'),
+                   (3, NULL, 'irrallinen', 9, 'ben', 'csv', 'x');
+        INSERT INTO decisions (id, segment_id, coder, action, category_id, reduction_id, created_at)
+            VALUES (1, 5, 'ben', 'accept', 9, 2, 'x');
+        INSERT INTO decisions (id, segment_id, coder, action, undoes, created_at) VALUES (2, 5, 'ben', 'undo', 1, 'y');
+        UPDATE reductions SET retracted_by = 2 WHERE id = 2;
+    """)
+    conn.commit()
+    conn.close()
+    with Study.open(path) as study:
+        assert study.schema_version == len(MIGRATIONS)
+        assert [r[0] for r in study.conn.execute("SELECT id FROM active_codings ORDER BY id")] == [1, 3]
+        assert [c.id for c in study.codings()] == [1, 3]
+        assert study.coder_codes(5, "ben") == [] and study.coder_codes(5, "anna") == [9]
+        assert study.coded_units("ben") == set() and study.coded_units("anna") == {5}
+        assert study.active_coders() == ["anna", "ben"]  # ben's coding from the CSV still stands
+        assert study.coding_counts() == {9: (2, set())}
+        assert study.last_undoable_decision("ben") is None  # his one decision is undone already
+        assert [d.action for d in study.decisions(coder="ben")] == ["accept", "undo"]
