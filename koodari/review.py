@@ -304,13 +304,13 @@ class ReviewSession:
             undo_id = self.study.record_decision(last.segment_id, self.coder, "undo", undoes=last.id)
             if last.reduction_id is not None and not undo_recode(self.study, last.id):
                 self.study.retract_coding(last.reduction_id, undo_id)
-        self.skipped.discard(last["segment_id"])
-        if last["action"] in CODING_ACTIONS and self.session_decisions:
+        self.skipped.discard(last.segment_id)
+        if last.action in CODING_ACTIONS and self.session_decisions:
             self.session_decisions -= 1
-            self.first_accepts -= last["suggestion_rank"] == 1
+            self.first_accepts -= last.suggestion_rank == 1
             if self.progress_seconds:
                 self.progress_seconds.pop()
-        return last["segment_id"]
+        return last.segment_id
 
     def retract(self, unit_id: int) -> int:
         """Withdraw this coder's codes of a unit before recoding it: an `undo` decision for each, nothing deleted."""
