@@ -134,3 +134,18 @@ def test_a_study_of_schema_4_migrates_and_active_codings_leave_out_retracted_one
         assert study.coding_counts() == {9: (2, set())}
         assert study.last_undoable_decision("ben") is None  # his one decision is undone already
         assert [d.action for d in study.decisions(coder="ben")] == ["accept", "undo"]
+
+
+def test_undoing_a_rename_onto_a_place_taken_since_is_a_clear_error(study_path):
+    """The store turns the database's uniqueness failure into PlaceTaken; the tree's undo explains it."""
+    from koodari import treeops
+
+    with Study.open(study_path) as study:
+        q = study.add_question("T1", "T1")
+        first = study.ensure_path(q, "kiire", "työn kuormitus")
+        treeops.rename(study, "kiire", "kova kiire", who="anna")
+        second = study.ensure_path(q, "kiire", "työn kuormitus")  # a new category at the renamed one's old place
+        with pytest.raises(KoodariError, match="cannot undo change 1: a category with the same name now stands"):
+            treeops.undo(study, who="anna")
+        assert study.category(first).name == "kova kiire" and study.category(second).name == "kiire"
+        assert study.undoable_tree_event()["id"] == 1  # nothing was recorded
