@@ -194,7 +194,8 @@ class SemanticBlock:
 
     # -- persistence (plain arrays) ----------------------------------------------------------
 
-    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def to_arrays(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able vocabulary and texts, plain arrays): what ``from_arrays`` restores."""
         meta = {"vocab": self.vocab, "default_idf": self.default_idf, "n_classes": self.n_classes,
                 "texts": self.texts}
         arrays = {
@@ -206,7 +207,7 @@ class SemanticBlock:
         return meta, arrays
 
     @classmethod
-    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> SemanticBlock:
+    def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray]) -> SemanticBlock:
         recall = sp.csr_matrix(
             (arrays["sem_recall_data"], arrays["sem_recall_indices"], arrays["sem_recall_indptr"]),
             shape=tuple(arrays["sem_recall_shape"]),

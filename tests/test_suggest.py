@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from koodari.classify import Example, SuggestionModel, doc_from_tokens
+from koodari.errors import KoodariError
 from koodari.store import Study
 
 pytestmark = pytest.mark.slow
@@ -252,3 +253,38 @@ def test_reasons_name_features_in_words():
     assert feature_in_words("~tärke") == "tärke… (stem)"
     assert feature_in_words("+valmentaja") == "valmentaja (part of a compound)"
     assert feature_in_words("työ#valmentaja") == "työvalmentaja"
+
+
+@pytest.mark.parametrize("name", ["linear-lexical", "neighbours-lexical", "neighbours-both"])
+def test_a_model_written_by_the_code_before_the_estimators_saved_themselves_loads(name):
+    """Blobs written by main's code before issue 14 (tests/data/models/make_old_models.py) load and give the
+    probabilities that code gave."""
+    from pathlib import Path
+
+    here = Path(__file__).parent / "data" / "models"
+    expected = np.load(here / "expected.npz", allow_pickle=False)
+    model = SuggestionModel.from_bytes((here / f"{name}.npz").read_bytes())
+    docs = [doc_from_tokens([{"text": w, "lemma": w, "normalised": w, "upos": "NOUN"} for w in q.split()])
+            for q in expected["queries"]]
+    assert np.allclose(model.predict_proba(docs), expected[name.replace("-", "_")], atol=1e-6)
+    again = SuggestionModel.from_bytes(model.to_bytes())  # and saved again by the new code, unchanged
+    assert np.allclose(again.predict_proba(docs), expected[name.replace("-", "_")], atol=1e-6)
+
+
+def test_estimators_check_their_inputs_at_the_edge():
+    import scipy.sparse as sp
+
+    from koodari.classify import LinearSuggester, NeighbourSuggester
+
+    X = sp.csr_matrix(np.eye(4))
+    for estimator in (LinearSuggester(), NeighbourSuggester()):
+        with pytest.raises(ValueError, match="4 feature rows for 3 labels"):
+            estimator.fit(X, [1, 2, 1])
+        estimator.fit(X, [1, 2, 1, 2])
+        with pytest.raises(ValueError, match="3 features given, the model was fitted on 4"):
+            estimator.predict_proba(sp.csr_matrix(np.eye(3)))
+    tokens = [[{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}]]
+    with pytest.raises(KoodariError, match="unknown model kind 'typo'"):
+        SuggestionModel.fit([Example(text="kiire", label=1, question_id=1, tokens=tokens[0])], [], kind="typo")
+    with pytest.raises(KoodariError, match="stored model"):
+        SuggestionModel.from_bytes(b"not a model")
