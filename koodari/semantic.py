@@ -78,7 +78,7 @@ class SemanticBlock:
         index = {w: i for i, w in enumerate(vocab)}
         rows, cols, vals = [], [], []
         for r, doc in enumerate(docs):
-            lemmas = set(_lemmas(doc))
+            lemmas = sorted(set(_lemmas(doc)))  # sorted: the same sums whatever the hash seed
             total = sum(idf[index[w]] for w in lemmas)
             for w in lemmas:
                 rows.append(r)
