@@ -31,17 +31,40 @@ def trained_seed(seed_study_template, tmp_path_factory):
     return path, json.loads(result.output)
 
 
-def test_train_records_a_model_version(trained_seed):
+@pytest.fixture(scope="module")
+def seed_data(trained_seed):
+    """The seed study's training data, as `koodari train` gathered it (analyses cached by training)."""
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.suggest import training_data
+
+    with Study.open(trained_seed[0]) as study:
+        return training_data(study, FinnishPipeline())
+
+
+def test_train_records_a_model_version(trained_seed, seed_data):
+    """The version holds the model that training made and the figures an evaluation of that data gives."""
+    from koodari.evaluate import cross_validate
+    from koodari.suggest import load_model
+
     path, record = trained_seed
     assert record["version"] == 1
-    assert record["examples"] == 144 and record["classes"] > 300
+    assert record["examples"] == len(seed_data.examples) == 144 and record["classes"] > 300
     assert record["metrics"]["train_seconds"] < 30
-    assert 0 <= record["metrics"]["top3"] <= 1
+    evaluation = cross_validate(seed_data.examples, seed_data.always, seed_data.tree, folds=3)
+    summary = evaluation.summary()
+    assert {key: record["metrics"][key] for key in summary} == summary
+    assert record["metrics"]["agreement_with_coders"] == evaluation.by_coder()
+    assert summary["top1"] == round(float(np.mean(np.array(evaluation.gold) == np.array(evaluation.predicted))), 4)
     with Study.open(path) as study:
         row = study.conn.execute("SELECT kind, training, metrics, model FROM model_versions").fetchone()
         assert row["kind"] == "neighbours" and json.loads(row["training"])["coders"]
         assert not row["model"].startswith(b"\x80")  # not a pickle: a numpy .npz archive (zip)
         assert row["model"][:2] == b"PK"
+        stored = load_model(study, 1)
+    fresh = SuggestionModel.fit(seed_data.examples, seed_data.always)  # the same training, in memory
+    docs = [doc_from_tokens(e.tokens) for e in seed_data.examples[:40]]
+    assert np.allclose(stored.weights, fresh.weights) and list(stored.classes) == list(fresh.classes)
+    assert np.allclose(stored.predict_proba(docs), fresh.predict_proba(docs), atol=1e-9)
 
 
 def test_suggest_text_json(cli, trained_seed):
@@ -80,14 +103,45 @@ def test_suggest_file_and_levels(cli, trained_seed, tmp_path):
     assert table.exit_code == 0 and "asiakkaan motivointi" in table.output
 
 
-def test_probabilities_are_calibrated_distributions(trained_seed):
-    path, _ = trained_seed
-    with Study.open(path) as study:
-        model = SuggestionModel.from_bytes(
-            study.conn.execute("SELECT model FROM model_versions").fetchone()[0])
-    p = model.predict_proba([doc_from_tokens([{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}])])
-    assert np.isclose(p.sum(), 1.0) and (p >= 0).all()
-    assert 0.02 < model.estimator.temperature_ < 20  # fitted on out-of-fold predictions
+def held_out_log_loss(data, blocks: str) -> tuple[float, float, list[float]]:
+    """Mean log loss, among each example's own question's categories, of models trained without the example:
+    (calibrated, uncalibrated, the fitted temperatures). Uncalibrated: T = 1 (lexical) or the default block
+    weights (lexical and semantic)."""
+    from koodari.classify import DEFAULT_WEIGHTS, softmax
+    from koodari.crossfit import fold_of
+
+    examples = data.examples
+    fold = fold_of(len(examples), 3, seed=1)
+    calibrated, plain, temperatures = [], [], []
+    for k in range(3):
+        train = [e for e, f in zip(examples, fold, strict=True) if f != k]
+        model = SuggestionModel.fit(train, data.always, blocks=blocks)
+        test = [e for e, f in zip(examples, fold, strict=True) if f == k and e.label in set(model.classes.tolist())]
+        docs = [doc_from_tokens(e.tokens) for e in test]
+        questions = data.tree.question_of(model.classes)
+        allowed = questions[None, :] == np.array([e.question_id for e in test])[:, None]
+        truth = np.searchsorted(model.classes, [e.label for e in test])
+        components = model.components(model.transform(docs), docs)
+        if blocks == "lexical":
+            temperatures.append(model.estimator.temperature_)
+            scores = {"calibrated": components[0] / model.estimator.temperature_, "plain": components[0]}
+        else:
+            scores = {"calibrated": sum(w * c for w, c in zip(model.weights, components, strict=True)),
+                      "plain": sum(w * c for w, c in zip(DEFAULT_WEIGHTS, components, strict=True))}
+        for name, out in (("calibrated", calibrated), ("plain", plain)):
+            p = softmax(np.where(allowed, scores[name], -np.inf))[np.arange(len(test)), truth]
+            out += list(-np.log(np.clip(p, 1e-12, 1)))
+    return float(np.mean(calibrated)), float(np.mean(plain)), temperatures
+
+
+def test_probabilities_are_calibrated(seed_data):
+    """The temperature (lexical model) and the block weights (the default model) are fitted on out-of-fold
+    predictions, and on examples no model saw they give a lower log loss than T = 1 / the default weights."""
+    calibrated, plain, temperatures = held_out_log_loss(seed_data, "lexical")
+    assert all(abs(t - 1) > 0.1 for t in temperatures)
+    assert calibrated < plain - 0.05
+    calibrated, plain, _ = held_out_log_loss(seed_data, "both")
+    assert calibrated < plain - 0.05
 
 
 def import_reductions_csv(cli, study, header: str, rows: list[str]) -> None:
