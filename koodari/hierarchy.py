@@ -11,12 +11,15 @@ finds the units two coders coded differently, which ``review --resolve`` walks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from koodari.classify import Example
-from koodari.store import LEVELS, Category
+from koodari.store import LEVELS  # the level names only: nothing here reads the study file
+
+if TYPE_CHECKING:
+    from koodari.store import Category
 
 CONSENSUS = "consensus"  # the coder name of codes agreed in `review --resolve`
 
