@@ -17,15 +17,13 @@ import numpy as np
 from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Doc, Example, SuggestionModel, doc_from_tokens
 from koodari.errors import KoodariError
 from koodari.evaluate import cross_validate
-from koodari.hierarchy import CONSENSUS, Tree, coded_examples_from, rank, unit_key
+from koodari.hierarchy import CONSENSUS, Tree, coded_examples_from, rank, unit_key  # noqa: F401 (re-exported)
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import LEVELS, Study
 from koodari.treeops import categories_as_of
 
-__all__ = ["CONSENSUS", "Suggester", "Suggestion", "TrainingData", "Tree", "rank", "train", "training_data",
-           "unit_key"]  # Tree, rank, unit_key, CONSENSUS live in koodari.hierarchy; re-exported for old callers
-
+# Tree, rank, unit_key and CONSENSUS live in koodari.hierarchy; imported here too for the callers of old.
 NEW_CATEGORY_PROBABILITY = 0.25  # below this top-1 probability (sub level) a unit may need a new category
 NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar (lexical model)
 NEW_CATEGORY_MEANING = 0.35  # ...or when no evidence of the question's categories is this close by meaning
