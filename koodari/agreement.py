@@ -16,9 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from koodari.classify import SuggestionModel, doc_from_tokens
+from koodari.crossfit import fold_of
 from koodari.errors import KoodariError
+from koodari.hierarchy import Tree, rank, unit_key
+from koodari.nlp.cache import analyse_texts
 from koodari.store import LEVELS, Study
-from koodari.suggest import Tree, unit_key
+from koodari.suggest import training_data
+from koodari.treeops import categories_as_of
 
 MODEL = "model"
 
@@ -44,8 +49,6 @@ def coding_table(study: Study, coders: list[str] | None, level: str = "sub",
     at the time ``as_of`` (the codes that existed then, on the categories they had then)."""
     if level not in LEVELS:
         raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
-    from koodari.treeops import categories_as_of
-
     tree = Tree(study, categories_as_of(study, as_of) if as_of else None)
     rows = study.codings(as_of)
     everyone = sorted({r["coder"] for r in rows})
@@ -69,31 +72,32 @@ def coding_table(study: Study, coders: list[str] | None, level: str = "sub",
     return table
 
 
+def model_folds(units: list[str], folds: int = 5, seed: int = 0) -> dict[str, int]:
+    """The cross-fitting fold of each unit for the model coder (units dealt out in a random order)."""
+    units = sorted(units)
+    k = max(2, min(folds, len(units)))
+    return dict(zip(units, fold_of(len(units), k, seed, stride=True).tolist(), strict=True)) if units else {}
+
+
 def add_model_coder(
     study: Study, table: CodingTable, pipeline, folds: int = 5, seed: int = 0, blocks: str = "both"
 ) -> None:
     """The model as a coder, cross-fitted: each unit is predicted by a model that never saw its codes
-    (no coder's codes of the held-out units are in its training data)."""
-    from koodari.classify import SuggestionModel, doc_from_tokens
-    from koodari.nlp.cache import analyse_texts
-    from koodari.suggest import attach_tokens, category_examples, coded_examples, rank
-
+    (no coder's codes of the held-out units are in its training data; folds as ``model_folds`` deals them)."""
     units = sorted(table.codes)
     if not units:
         raise KoodariError("no codings to compare the model with", study.path)
-    tree = Tree(study)
-    always = attach_tokens(study, pipeline, category_examples(study))
+    fold = model_folds(units, folds, seed)
+    data = training_data(study, pipeline)
+    tree, always = data.tree, data.always
     analysed = dict(zip(units, analyse_texts(study, pipeline, [table.texts[u] for u in units]), strict=True))
-    order = np.random.default_rng(seed).permutation(len(units))
-    k = max(2, min(folds, len(units)))
-    for fold in range(k):
-        held = {units[i] for i in order[fold::k]}
-        examples = attach_tokens(study, pipeline, coded_examples(study, exclude_units=held))
-        examples = [e for e in examples if e.coder != MODEL]
+    for k in sorted(set(fold.values())):
+        held = {u for u in units if fold[u] == k}
+        examples = [e for e in training_data(study, pipeline, exclude_units=held).examples if e.coder != MODEL]
         if not examples:
             continue
         model = SuggestionModel.fit(examples, always, blocks=blocks)
-        questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
+        questions = tree.question_of(model.classes)
         held_units = sorted(held)
         proba = model.predict_proba([doc_from_tokens(analysed[u]) for u in held_units])
         for unit, p in zip(held_units, proba, strict=True):

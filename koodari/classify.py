@@ -20,17 +20,17 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.model_selection import KFold
 from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
+from koodari.crossfit import cross_fit
 from koodari.errors import KoodariError
 
 STOP_LEMMAS = frozenset(
@@ -205,7 +205,8 @@ class Features:
             names[index] = name
         return names
 
-    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def to_arrays(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able settings and vocabularies, plain arrays): what ``from_arrays`` restores."""
         meta = {
             "char_weight": self.char_weight,
             "lemma_vocabulary": self.lemma.vocabulary_,
@@ -214,7 +215,7 @@ class Features:
         return meta, {"lemma_idf": self.lemma.idf_, "char_idf": self.char.idf_}
 
     @classmethod
-    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Features:
+    def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Features:
         features = cls(meta["char_weight"])
         features.lemma = _lemma_vectorizer({k: int(v) for k, v in meta["lemma_vocabulary"].items()})
         features.lemma.idf_ = arrays["lemma_idf"]
@@ -248,13 +249,45 @@ def fit_temperature(scores: np.ndarray, y_index: np.ndarray, allowed: np.ndarray
     return float(minimize_scalar(nll, bounds=(0.02, 20.0), method="bounded").x)
 
 
-class _Suggester(BaseEstimator, ClassifierMixin):
-    """Shared API: fit(X, y, sample_weight, always=...) / decision_function / predict_proba."""
+class Evidence(NamedTuple):
+    """Rows that are always in training, beside the coded examples: the tree's own evidence (category names
+    and description sentences), as features, labels, weights and whether each row is a category name."""
 
+    X: sp.csr_matrix
+    labels: np.ndarray
+    weights: np.ndarray
+    is_name: np.ndarray
+
+
+def _check_training(X, y, sample_weight, always: Evidence | None) -> None:
+    """Training inputs checked once, at the estimators' edge, with a clear error."""
+    if X.shape[0] != len(y):
+        raise ValueError(f"{X.shape[0]} feature rows for {len(y)} labels")
+    if sample_weight is not None and len(sample_weight) != len(y):
+        raise ValueError(f"{len(sample_weight)} sample weights for {len(y)} labels")
+    if always is not None:
+        always = Evidence(*always)
+        if not (always.X.shape[0] == len(always.labels) == len(always.weights) == len(always.is_name)):
+            raise ValueError("the always-in-training rows, labels, weights and name flags differ in length")
+        if len(y) and always.X.shape[1] != X.shape[1]:
+            raise ValueError(f"always-in-training rows have {always.X.shape[1]} features, examples {X.shape[1]}")
+    if len(y) == 0 and (always is None or len(always.labels) == 0):
+        raise ValueError("nothing to train on")
+
+
+class _Suggester(BaseEstimator, ClassifierMixin):
+    """Shared API: fit(X, y, sample_weight, always=...) / decision_function / predict_proba, and saving
+    itself as plain arrays (``to_arrays`` / ``from_arrays``) under its ``kind``."""
+
+    kind: ClassVar[str]
     temperature_: float = 1.0
 
     def decision_function(self, X) -> np.ndarray:  # pragma: no cover - implemented by subclasses
         raise NotImplementedError
+
+    def _check_X(self, X) -> None:
+        if X.shape[1] != self.n_features_:
+            raise ValueError(f"{X.shape[1]} features given, the model was fitted on {self.n_features_}")
 
     def predict_proba(self, X) -> np.ndarray:
         return softmax(self.decision_function(X), self.temperature_)
@@ -262,12 +295,20 @@ class _Suggester(BaseEstimator, ClassifierMixin):
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.decision_function(X).argmax(axis=1)]
 
+    def scores_for(self, classes: np.ndarray, X) -> np.ndarray:
+        """Decision scores in the columns of ``classes`` (a superset of this fit's classes); a class this fit
+        never saw scores 5 below the lowest score."""
+        raw = self.decision_function(X)
+        full = np.full((X.shape[0], len(classes)), raw.min() - 5.0 if raw.size else -5.0)
+        full[:, np.searchsorted(classes, self.classes_)] = raw
+        return full
+
     def calibrate(
         self,
         X,
         y,
         sample_weight=None,
-        always=None,
+        always: Evidence | None = None,
         folds: int = 3,
         seed: int = 0,
         groups: np.ndarray | None = None,
@@ -282,36 +323,51 @@ class _Suggester(BaseEstimator, ClassifierMixin):
         if n < 3 * folds:
             self.temperature_ = 1.0
             return self
-        scores, truth, rows = [], [], []
-        index = {c: i for i, c in enumerate(self.classes_)}
-        for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n)):
-            part = self.__class__(**self.get_params()).fit(
-                X[train], y[train], None if sample_weight is None else sample_weight[train], always
-            )
-            raw = part.decision_function(X[test])
-            full = np.full((len(test), len(self.classes_)), raw.min() - 5.0 if raw.size else -5.0)
-            for j, c in enumerate(part.classes_):
-                full[:, index[c]] = raw[:, j]
-            scores.append(full)
-            truth.append([index[c] for c in y[test]])
-            rows.append(test)
+        y = np.asarray(y)
+        fitted = cross_fit(
+            n,
+            lambda train: self.__class__(**self.get_params()).fit(
+                X[train], y[train], None if sample_weight is None else sample_weight[train], always),
+            lambda part, test: part.scores_for(self.classes_, X[test]),
+            folds, seed,
+        )
+        truth = np.searchsorted(self.classes_, y[fitted.order])
         allowed = None
         if groups is not None and class_groups is not None:
-            order = np.concatenate(rows)
             per_class = np.array([class_groups.get(int(c), -1) for c in self.classes_])
-            allowed = per_class[None, :] == np.asarray(groups)[order][:, None]
-        self.temperature_ = fit_temperature(np.vstack(scores), np.concatenate(truth), allowed)
+            allowed = per_class[None, :] == np.asarray(groups)[fitted.order][:, None]
+        self.temperature_ = fit_temperature(fitted.stacked(), truth, allowed)
         return self
+
+    # -- saving itself -----------------------------------------------------------------------
+
+    def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(parameters, arrays) of the fitted estimator: plain JSON and numpy arrays, never a pickle."""
+        return {"temperature": self.temperature_, **self.get_params()}, {"classes": self.classes_}
+
+    @classmethod
+    def from_arrays(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> _Suggester:
+        est = cls(**{name: params[name] for name in cls._get_param_names() if name in params})
+        est.classes_ = arrays["classes"]
+        est.temperature_ = float(params["temperature"])
+        return est
+
+    def class_profile(self, class_index: int, n_features: int) -> np.ndarray:  # pragma: no cover
+        """How much each of the first ``n_features`` features counts for a class (the reasons' words)."""
+        raise NotImplementedError
 
 
 class LinearSuggester(_Suggester):
     """A linear SVM (one-vs-rest) on the joint features; its scores become probabilities by softmax
     with a temperature fitted on out-of-fold predictions (``calibrate``)."""
 
+    kind = "linear"
+
     def __init__(self, C: float = 0.3) -> None:
         self.C = C
 
-    def fit(self, X, y, sample_weight=None, always=None) -> LinearSuggester:
+    def fit(self, X, y, sample_weight=None, always: Evidence | None = None) -> LinearSuggester:
+        _check_training(X, y, sample_weight, always)
         X, y, w = _with_always(X, y, sample_weight, always)
         self.classes_ = np.unique(y)
         if len(self.classes_) == 1:
@@ -329,32 +385,58 @@ class LinearSuggester(_Suggester):
         self.coef_, self.intercept_ = coef, intercept
         return self
 
+    @property
+    def n_features_(self) -> int:
+        return self.coef_.shape[1]
+
     def decision_function(self, X) -> np.ndarray:
+        self._check_X(X)
         return np.asarray(X @ self.coef_.T) + self.intercept_
+
+    def class_profile(self, class_index: int, n_features: int) -> np.ndarray:
+        return self.coef_[class_index, :n_features]
+
+    def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        params, arrays = super().to_arrays()
+        return params, {**arrays, "coef": self.coef_, "intercept": self.intercept_}
+
+    @classmethod
+    def from_arrays(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearSuggester:
+        est = super().from_arrays(params, arrays)
+        est.coef_, est.intercept_ = arrays["coef"], arrays["intercept"]
+        return est
 
 
 class NeighbourSuggester(_Suggester):
     """Cosine similarity to the coded examples; a category scores the mean of its k best matches."""
+
+    kind = "neighbours"
 
     def __init__(self, k: int = 2, name_weight: float = 6.0, description_weight: float = 2.0) -> None:
         self.k = k
         self.name_weight = name_weight
         self.description_weight = description_weight
 
-    def fit(self, X, y, sample_weight=None, always=None) -> NeighbourSuggester:
+    def fit(self, X, y, sample_weight=None, always: Evidence | None = None) -> NeighbourSuggester:
+        _check_training(X, y, sample_weight, always)
         n_coded = X.shape[0]
         X, y, _ = _with_always(X, y, sample_weight, always)
         self.classes_ = np.unique(y)
         self.X_ = sp.csr_matrix(X)
         self.y_index_ = np.searchsorted(self.classes_, y)
         # short category names match long utterances weakly; name_weight rescales their similarity
-        is_name = always[3] if always is not None else np.zeros(0, dtype=bool)
+        is_name = Evidence(*always).is_name if always is not None else np.zeros(0, dtype=bool)
         self.row_weight_ = np.concatenate(
             [np.ones(n_coded), np.where(is_name, self.name_weight, self.description_weight)]
         )
         return self
 
+    @property
+    def n_features_(self) -> int:
+        return self.X_.shape[1]
+
     def decision_function(self, X) -> np.ndarray:
+        self._check_X(X)
         sims = np.asarray((X @ self.X_.T).todense()) * self.row_weight_
         scores = np.zeros((X.shape[0], len(self.classes_)))
         for c in range(len(self.classes_)):
@@ -364,18 +446,35 @@ class NeighbourSuggester(_Suggester):
             scores[:, c] = top.mean(axis=1) if k else 0.0
         return scores * 10.0
 
+    def class_profile(self, class_index: int, n_features: int) -> np.ndarray:
+        """The lemmas shared with the category's examples and its name: their summed feature rows."""
+        rows = self.X_[self.y_index_ == class_index][:, :n_features]
+        return np.asarray(rows.sum(axis=0)).ravel() if rows.shape[0] else np.zeros(n_features)
 
-def _with_always(X, y, sample_weight, always):
-    """Append the examples that are always in training (category names and descriptions) to a training set.
+    def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        params, arrays = super().to_arrays()
+        return params, {**arrays, **_csr_arrays("nn", self.X_), "nn_y": self.y_index_,
+                        "nn_row_weight": self.row_weight_}
 
-    ``always`` is ``(X, labels, weights, is_name)``."""
+    @classmethod
+    def from_arrays(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> NeighbourSuggester:
+        # models saved before description_weight existed weighed descriptions as coded examples (1.0)
+        est = super().from_arrays({"description_weight": 1.0, **params}, arrays)
+        est.X_ = _csr_from(arrays, "nn")
+        est.y_index_ = arrays["nn_y"]
+        est.row_weight_ = arrays["nn_row_weight"]
+        return est
+
+
+def _with_always(X, y, sample_weight, always: Evidence | None):
+    """Append the examples that are always in training (category names and descriptions) to a training set."""
     y = np.asarray(y)
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     if always is not None:
-        Xa, ya, wa, _ = always
-        X = sp.vstack([X, Xa]).tocsr()
-        y = np.concatenate([y, ya])
-        w = np.concatenate([w, wa])
+        always = Evidence(*always)
+        X = sp.vstack([X, always.X]).tocsr()
+        y = np.concatenate([y, always.labels])
+        w = np.concatenate([w, always.weights])
     return X, y, w
 
 
@@ -441,6 +540,8 @@ class SuggestionModel:
         lexical block from the combination)."""
         if blocks not in BLOCKS:
             raise KoodariError(f"unknown blocks '{blocks}' ({', '.join(BLOCKS)})")
+        if kind not in ESTIMATORS:
+            raise KoodariError(f"unknown model kind '{kind}' ({', '.join(ESTIMATORS)})")
         if not examples and not always:
             raise KoodariError("no coded material to learn from")
         if blocks != "lexical":
@@ -451,22 +552,14 @@ class SuggestionModel:
         X = features.transform(docs) if docs else sp.csr_matrix((0, 1))
         y = np.array([e.label for e in examples], dtype=np.int64)
         w = np.array([e.weight for e in examples], dtype=float)
-        extra = None
-        if always:
-            Xa = features.transform(always_docs)
-            extra = (
-                Xa,
-                np.array([e.label for e in always], dtype=np.int64),
-                np.array([e.weight for e in always]),
-                np.array([e.source == "category" for e in always], dtype=bool),
-            )
+        extra = _evidence(features.transform(always_docs), always) if always else None
         estimator = ESTIMATORS[kind](**params)
         if calibrate and len(examples) >= 9:
             class_groups = {e.label: e.question_id for e in [*examples, *always]}
             groups = np.array([e.question_id for e in examples])
             estimator.calibrate(X, y, w, extra, groups=groups, class_groups=class_groups)
         else:
-            estimator.fit(X if docs else extra[0][:0], y, w, extra)
+            estimator.fit(X if docs else extra.X[:0], y, w, extra)
         described = [i for i, e in enumerate(always) if e.source == "description"]
         return cls(
             kind,
@@ -477,7 +570,7 @@ class SuggestionModel:
             sp.csr_matrix(X),
             description_texts=[always[i].text for i in described],
             description_labels=np.array([always[i].label for i in described], dtype=np.int64),
-            description_matrix=sp.csr_matrix(extra[0][described]) if described else sp.csr_matrix((0, X.shape[1])),
+            description_matrix=sp.csr_matrix(extra.X[described]) if described else sp.csr_matrix((0, X.shape[1])),
         )
 
     @property
@@ -542,15 +635,8 @@ class SuggestionModel:
         if x.nnz == 0:
             return []
         names = self.features.lemma_names
-        if isinstance(self.estimator, LinearSuggester):
-            row = int(np.searchsorted(self.classes, label))
-            weights = self.estimator.coef_[row, : self.features.n_lemma]
-            scored = [(float(v * weights[j]), names[j]) for j, v in zip(x.col, x.data, strict=True)]
-        else:  # neighbours: the lemmas shared with the category's examples and its name
-            est = self.estimator
-            rows = est.X_[est.y_index_ == int(np.searchsorted(self.classes, label))][:, : self.features.n_lemma]
-            centroid = np.asarray(rows.sum(axis=0)).ravel() if rows.shape[0] else np.zeros(self.features.n_lemma)
-            scored = [(float(v * centroid[j]), names[j]) for j, v in zip(x.col, x.data, strict=True)]
+        weights = self.estimator.class_profile(int(np.searchsorted(self.classes, label)), self.features.n_lemma)
+        scored = [(float(v * weights[j]), names[j]) for j, v in zip(x.col, x.data, strict=True)]
         return [name for score, name in sorted(scored, reverse=True)[:n] if score > 0]
 
     def similar_examples(self, x_row: sp.csr_matrix, label: int, n: int = 2) -> list[tuple[float, str]]:
@@ -569,23 +655,15 @@ class SuggestionModel:
     # -- persistence without pickle ------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        feature_meta, arrays = self.features.state()
-        est = self.estimator
-        arrays = dict(arrays)
-        arrays["classes"] = est.classes_
-        arrays["example_labels"] = self.example_labels
-        arrays.update(_csr_arrays("ex", self.example_matrix))
-        arrays.update(_csr_arrays("desc", self.description_matrix), desc_labels=self.description_labels)
-        params: dict[str, Any] = {"temperature": est.temperature_}
-        if isinstance(est, LinearSuggester):
-            arrays.update(coef=est.coef_, intercept=est.intercept_)
-            params["C"] = est.C
-        else:
-            arrays.update(_csr_arrays("nn", est.X_), nn_y=est.y_index_)
-            params["k"] = est.k
-            params["name_weight"] = est.name_weight
-            params["description_weight"] = est.description_weight
-            arrays["nn_row_weight"] = est.row_weight_
+        """The model as a compressed .npz archive of plain arrays and one JSON record (no pickle).
+
+        Each part saves itself (``to_arrays``); the layout is the one koodari has always written (format 1),
+        so models in existing studies keep loading."""
+        feature_meta, arrays = self.features.to_arrays()
+        params, estimator_arrays = self.estimator.to_arrays()
+        arrays = {**arrays, **estimator_arrays, "example_labels": self.example_labels,
+                  **_csr_arrays("ex", self.example_matrix), **_csr_arrays("desc", self.description_matrix),
+                  "desc_labels": self.description_labels}
         meta = {
             "format": 1,
             "kind": self.kind,
@@ -596,7 +674,7 @@ class SuggestionModel:
             "meta": self.meta,
         }
         if self.semantic is not None:
-            semantic_meta, semantic_arrays = self.semantic.state()
+            semantic_meta, semantic_arrays = self.semantic.to_arrays()
             meta["semantic"] = semantic_meta
             arrays.update(semantic_arrays, sem_weights=self.weights)
         arrays["meta_json"] = np.array(json.dumps(meta, ensure_ascii=False))
@@ -613,34 +691,31 @@ class SuggestionModel:
             raise KoodariError(f"stored model cannot be read ({exc})") from exc
         if meta.get("format") != 1:
             raise KoodariError("stored model has an unknown format")
-        features = Features.from_state(meta["features"], arrays)
-        params = meta["params"]
-        if meta["kind"] == "linear":
-            est: _Suggester = LinearSuggester(C=params["C"])
-            est.coef_, est.intercept_ = arrays["coef"], arrays["intercept"]
-        else:
-            est = NeighbourSuggester(
-                k=params["k"],
-                name_weight=params["name_weight"],
-                description_weight=params.get("description_weight", 1.0),
-            )
-            est.row_weight_ = arrays["nn_row_weight"]
-            est.X_ = _csr_from(arrays, "nn")
-            est.y_index_ = arrays["nn_y"]
-        est.classes_ = arrays["classes"]
-        est.temperature_ = params["temperature"]
-        matrix = _csr_from(arrays, "ex")
-        model = cls(meta["kind"], features, est, meta["texts"], arrays["example_labels"], matrix, meta["meta"])
-        if "desc_labels" in arrays:  # models saved before descriptions were kept have none
-            model.description_texts = meta.get("descriptions", [])
-            model.description_labels = arrays["desc_labels"]
-            model.description_matrix = _csr_from(arrays, "desc")
-        if "semantic" in meta:  # models saved before the semantic block have none
-            from koodari.semantic import SemanticBlock
+        if meta.get("kind") not in ESTIMATORS:
+            raise KoodariError(f"stored model has an unknown kind ({meta.get('kind')})")
+        try:
+            features = Features.from_arrays(meta["features"], arrays)
+            estimator = ESTIMATORS[meta["kind"]].from_arrays(meta["params"], arrays)
+            model = cls(meta["kind"], features, estimator, meta["texts"], arrays["example_labels"],
+                        _csr_from(arrays, "ex"), meta["meta"])
+            if "desc_labels" in arrays:  # models saved before descriptions were kept have none
+                model.description_texts = meta.get("descriptions", [])
+                model.description_labels = arrays["desc_labels"]
+                model.description_matrix = _csr_from(arrays, "desc")
+            if "semantic" in meta:  # models saved before the semantic block have none
+                from koodari.semantic import SemanticBlock
 
-            model.semantic = SemanticBlock.from_state(meta["semantic"], arrays)
-            model.weights = arrays["sem_weights"]
+                model.semantic = SemanticBlock.from_arrays(meta["semantic"], arrays)
+                model.weights = arrays["sem_weights"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KoodariError(f"stored model is incomplete ({exc})") from exc
         return model
+
+
+def _evidence(X: sp.csr_matrix, always: list[Example]) -> Evidence:
+    """The tree's evidence examples (already transformed to ``X``) as always-in-training rows."""
+    return Evidence(X, np.array([e.label for e in always], dtype=np.int64), np.array([e.weight for e in always]),
+                    np.array([e.source == "category" for e in always], dtype=bool))
 
 
 def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -683,33 +758,22 @@ def _fit_weights(
 
     n = len(examples)
     classes = model.classes
-    index = {int(c): i for i, c in enumerate(classes)}
     feats = model.features
     X = feats.transform(docs[:n])
-    always_docs = docs[n:]
-    extra = (
-        feats.transform(always_docs),
-        np.array([e.label for e in always], dtype=np.int64),
-        np.array([e.weight for e in always]),
-        np.array([e.source == "category" for e in always], dtype=bool),
-    ) if always else None
+    extra = _evidence(feats.transform(docs[n:]), always) if always else None
     y = np.array([e.label for e in examples], dtype=np.int64)
     w = np.array([e.weight for e in examples], dtype=float)
-    parts: list[list[np.ndarray]] = [[] for _ in DEFAULT_WEIGHTS]
-    truth, order = [], []
-    for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n)):
-        est = ESTIMATORS[model.kind](**params).fit(X[train], y[train], w[train], extra)
-        raw = est.decision_function(X[test])
-        full = np.full((len(test), len(classes)), raw.min() - 5.0 if raw.size else -5.0)
-        for j, c in enumerate(est.classes_):
-            full[:, index[int(c)]] = raw[:, j]
+
+    def predict(est: _Suggester, test: np.ndarray) -> list[np.ndarray]:
         exclude = np.zeros((len(test), model.semantic.recall.shape[0]), dtype=bool)
-        exclude[:, test] = True
-        semantic = model.semantic.class_scores([docs[i] for i in test], exclude)
-        for store, scores in zip(parts, (full, *semantic), strict=True):
-            store.append(scores)
-        truth += [index[int(c)] for c in y[test]]
-        order += list(test)
+        exclude[:, test] = True  # the held-out examples' own texts are hidden from the semantic block too
+        return [est.scores_for(classes, X[test]), *model.semantic.class_scores([docs[i] for i in test], exclude)]
+
+    fitted = cross_fit(n, lambda train: ESTIMATORS[model.kind](**params).fit(X[train], y[train], w[train], extra),
+                       predict, folds, seed)
+    order = fitted.order
+    truth = list(np.searchsorted(classes, y[order]))
+    parts = [[f.predictions[b] for f in fitted.folds] for b in range(len(DEFAULT_WEIGHTS))]
     blocks = [np.vstack(p) for p in parts]
     questions = {e.label: e.question_id for e in [*examples, *always]}
     per_class = np.array([questions.get(int(c), -1) for c in classes])

@@ -520,7 +520,7 @@ def evaluate(
     """Cross-validate the suggestions on the study's own coded material, with a learning curve."""
     from koodari.evaluate import cross_validate
     from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.suggest import attach_tokens, category_examples, coded_examples
+    from koodari.suggest import training_data
 
     if level not in ("sub", "upper", "combining"):
         raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
@@ -531,11 +531,11 @@ def evaluate(
     with open_study(study) as s:
         pipeline = FinnishPipeline()
         tree_then = _tree_as_of(s, as_of)
-        examples = attach_tokens(s, pipeline, coded_examples(s, as_of=tree_then[0]))
-        if not examples:
+        data = training_data(s, pipeline, as_of=tree_then[0])
+        if not data.examples:
             raise KoodariError("the study has no coded material yet", study)
-        always = attach_tokens(s, pipeline, category_examples(s, tree_then[1]))
-        result = cross_validate(examples, always, tree_then[1], folds=folds, level=level, kind=kind, curve=True)
+        result = cross_validate(data.examples, data.always, data.tree, folds=folds, level=level, kind=kind,
+                                curve=True)
     summary = {**result.summary(), "level": level, "folds": folds, "learning_curve": result.learning_curve}
     if as_json:
         print_json(summary)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, f1_score
-from sklearn.model_selection import StratifiedKFold
 
 from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Example, SuggestionModel, doc_from_tokens
-from koodari.suggest import Tree, rank
+from koodari.crossfit import cross_fit
+from koodari.hierarchy import Tree, rank
 
 LEARNING_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 
@@ -58,18 +58,23 @@ class Evaluation:
         return out
 
 
+class Prediction(NamedTuple):
+    """A held-out example's true category at the evaluated level and the model's ranking of that level."""
+
+    gold: int
+    ranked: list[int]
+
+
 def _fold_predictions(
     train: list[Example], test: list[Example], always: list[Example], tree: Tree, level: str, kind: str,
     blocks: str = DEFAULT_BLOCKS,
-) -> list[tuple[int, list[int]]]:
+) -> list[Prediction]:
     model = SuggestionModel.fit(train, always, kind=kind, blocks=blocks)  # as `koodari train` makes it: calibrated
-    questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
+    questions = tree.question_of(model.classes)
     proba = model.predict_proba([doc_from_tokens(e.tokens or []) for e in test])
-    out = []
-    for example, p in zip(test, proba, strict=True):
-        ranked = [c for c, _ in rank(p, model.classes, questions, tree, example.question_id, level)]
-        out.append((tree.ancestor(example.label, level), ranked))
-    return out
+    return [Prediction(tree.ancestor(example.label, level),
+                       [c for c, _ in rank(p, model.classes, questions, tree, example.question_id, level)])
+            for example, p in zip(test, proba, strict=True)]
 
 
 def cross_validate(
@@ -93,25 +98,28 @@ def cross_validate(
     labels = np.array([tree.ancestor(e.label, level) for e in usable])
     counts = {label: int((labels == label).sum()) for label in set(labels.tolist())}
     strata = np.array([label if counts[label] >= folds else -1 for label in labels])
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     curve_hits = {f: [0, 0] for f in LEARNING_FRACTIONS}
     rng = np.random.default_rng(seed)
-    for train_idx, test_idx in splitter.split(np.zeros(len(usable)), strata):
+
+    def predict(train_idx: np.ndarray, test_idx: np.ndarray) -> list[Prediction]:
         train = [usable[i] for i in train_idx]
         test = [usable[i] for i in test_idx]
-        for example, (gold, ranked) in zip(test, _fold_predictions(train, test, always, tree, level, kind, blocks),
-                                           strict=True):
-            result.gold.append(gold)
-            result.predicted.append(ranked[0] if ranked else -1)
-            result.coders.append(example.coder or "?")
-            result.top3_hits += gold in ranked[:3]
-        if curve:
+        if curve:  # the learning curve: the same held-out fold, predicted from part of the training folds
             order = rng.permutation(len(train))
             for fraction in LEARNING_FRACTIONS:
                 subset = [train[i] for i in order[: max(1, int(round(fraction * len(train))))]]
                 for gold, ranked in _fold_predictions(subset, test, always, tree, level, kind, blocks):
                     curve_hits[fraction][0] += bool(ranked) and ranked[0] == gold
                     curve_hits[fraction][1] += 1
+        return _fold_predictions(train, test, always, tree, level, kind, blocks)
+
+    fitted = cross_fit(len(usable), lambda train_idx: train_idx, predict, folds, seed, strata=strata)
+    for fold in fitted.folds:
+        for i, (gold, ranked) in zip(fold.test, fold.predictions, strict=True):
+            result.gold.append(gold)
+            result.predicted.append(ranked[0] if ranked else -1)
+            result.coders.append(usable[i].coder or "?")
+            result.top3_hits += gold in ranked[:3]
     if curve:
         train_size = len(usable) * (folds - 1) / folds
         result.learning_curve = [

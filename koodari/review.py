@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from koodari.errors import KoodariError
+from koodari.hierarchy import CONSENSUS, disagreements_of
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import Study
 from koodari.suggest import Suggester, Suggestion, latest_model, load_model, train
@@ -55,7 +56,6 @@ FILLERS = frozenset(
     ]
 )
 CODING_ACTIONS = ("accept", "pick", "search", "new")
-CONSENSUS = "consensus"
 
 
 @dataclass
@@ -433,8 +433,8 @@ class ResolveSession(ReviewSession):
         table = coding_table(self.study, self.pair, "sub", self.question_id)
         done = self.coded_ids()
         units = []
-        for unit, by in table.codes.items():
-            if unit.startswith("S") and all(c in by for c in self.pair) and by[self.pair[0]] != by[self.pair[1]]:
+        for unit in disagreements_of(table.codes, self.pair):
+            if unit.startswith("S"):
                 segment_id = int(unit[1:])
                 if segment_id not in done and (self.document_id is None or
                                                self.study.segment(segment_id)["document_id"] == self.document_id):

@@ -78,7 +78,7 @@ class SemanticBlock:
         index = {w: i for i, w in enumerate(vocab)}
         rows, cols, vals = [], [], []
         for r, doc in enumerate(docs):
-            lemmas = set(_lemmas(doc))
+            lemmas = sorted(set(_lemmas(doc)))  # sorted: the same sums whatever the hash seed
             total = sum(idf[index[w]] for w in lemmas)
             for w in lemmas:
                 rows.append(r)
@@ -194,7 +194,8 @@ class SemanticBlock:
 
     # -- persistence (plain arrays) ----------------------------------------------------------
 
-    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def to_arrays(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able vocabulary and texts, plain arrays): what ``from_arrays`` restores."""
         meta = {"vocab": self.vocab, "default_idf": self.default_idf, "n_classes": self.n_classes,
                 "texts": self.texts}
         arrays = {
@@ -206,7 +207,7 @@ class SemanticBlock:
         return meta, arrays
 
     @classmethod
-    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> SemanticBlock:
+    def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray]) -> SemanticBlock:
         recall = sp.csr_matrix(
             (arrays["sem_recall_data"], arrays["sem_recall_indices"], arrays["sem_recall_indptr"]),
             shape=tuple(arrays["sem_recall_shape"]),

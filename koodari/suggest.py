@@ -16,14 +16,17 @@ import numpy as np
 
 from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Doc, Example, SuggestionModel, doc_from_tokens
 from koodari.errors import KoodariError
+from koodari.evaluate import cross_validate
+from koodari.hierarchy import CONSENSUS, Tree, coded_examples_from, rank, unit_key  # noqa: F401 (re-exported)
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
-from koodari.store import LEVELS, Category, Study
+from koodari.store import LEVELS, Study
+from koodari.treeops import categories_as_of
 
+# Tree, rank, unit_key and CONSENSUS live in koodari.hierarchy; imported here too for the callers of old.
 NEW_CATEGORY_PROBABILITY = 0.25  # below this top-1 probability (sub level) a unit may need a new category
 NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar (lexical model)
 NEW_CATEGORY_MEANING = 0.35  # ...or when no evidence of the question's categories is this close by meaning
-CONSENSUS = "consensus"
 
 
 @dataclass(frozen=True)
@@ -47,46 +50,6 @@ class Suggestion:
         }
 
 
-class Tree:
-    """The category tree of a study, in memory: parents, levels, names, questions."""
-
-    def __init__(self, study: Study, categories: dict[int, Category] | None = None) -> None:
-        """The tree as it is now (merged-away categories kept, to map old codes), or a given one (as of a time)."""
-        self.categories = categories if categories is not None else {
-            c.id: c for c in study.categories(include_merged=True)}
-
-    def current(self, category_id: int) -> int:
-        """Where a category went: a merged-away one's merge target (followed through later merges)."""
-        seen = set()
-        while (cat := self.categories.get(category_id)) is not None and cat.merged_into is not None \
-                and cat.state == "merged" and category_id not in seen:
-            seen.add(category_id)
-            category_id = cat.merged_into
-        return category_id
-
-    def ancestor(self, category_id: int, level: str) -> int | None:
-        current: int | None = category_id
-        want = LEVELS.index(level)
-        while current is not None:
-            cat = self.categories[current]
-            have = LEVELS.index(cat.level)
-            if have == want:
-                return current
-            if have > want:
-                return None
-            current = cat.parent_id
-        return None
-
-    def path(self, category_id: int) -> list[str | None]:
-        names: dict[str, str | None] = dict.fromkeys(LEVELS)
-        current: int | None = category_id
-        while current is not None:
-            cat = self.categories[current]
-            names[cat.level] = cat.name
-            current = cat.parent_id
-        return [names["sub"], names["upper"], names["combining"]]
-
-
 # -- gathering coded material --------------------------------------------------------------------
 
 
@@ -102,48 +65,9 @@ def coded_examples(
     ``blind_for``: leave out every other coder's review codes (blind coding), read in the same query, so a
     code added while this runs can never slip in. Codings of retired or split categories are not examples
     (nothing may be coded with those any more); ``as_of`` takes the codings and the tree as they were then."""
-    from koodari.treeops import categories_as_of
-
     tree = Tree(study, categories_as_of(study, as_of) if as_of else None)
     rows = study.codings(as_of)
-    consensus_units = {unit_key(r) for r in rows if r["coder"] == CONSENSUS}
-    examples = []
-    for r in rows:
-        key = unit_key(r)
-        if exclude_coders and r["coder"] in exclude_coders:
-            continue
-        if blind_for is not None and r["source"] == "review" and r["coder"] != blind_for:
-            continue
-        if only_coders and r["coder"] not in only_coders:
-            continue
-        if exclude_units and key in exclude_units:
-            continue
-        if key in consensus_units and r["coder"] != CONSENSUS:
-            continue
-        if r["category_id"] not in tree.categories or not tree.categories[r["category_id"]].active:
-            continue
-        text = " ".join(t for t in (r["reduction"], r["original"] or r["unit_text"]) if t)
-        examples.append(
-            Example(
-                text=text,
-                label=r["category_id"],
-                question_id=r["question_id"],
-                source=r["source"],
-                unit=key,
-                speaker=r["speaker"],
-                coder=r["coder"],
-            )
-        )
-    return examples
-
-
-def unit_key(row) -> str:
-    """The analysis unit a coding belongs to: a study unit (`S12`), a CSV/corpus unit id, or the coding itself."""
-    if row["segment_id"] is not None:
-        return f"S{row['segment_id']}"
-    if row["unit"]:
-        return str(row["unit"])
-    return f"R{row['id']}"
+    return coded_examples_from(rows, tree, exclude_coders, only_coders, exclude_units, blind_for)
 
 
 def category_examples(study: Study, tree: Tree | None = None) -> list[Example]:
@@ -181,6 +105,44 @@ def attach_tokens(study: Study, pipeline: FinnishPipeline, examples: list[Exampl
     return examples
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """What a model learns from: the coded examples, the tree's own evidence (category names and description
+    sentences, ``always`` in training) and the tree they were read against; analysed unless asked not to."""
+
+    examples: list[Example]
+    always: list[Example]
+    tree: Tree
+
+
+def training_data(
+    study: Study,
+    pipeline: FinnishPipeline | None,
+    question: int | None = None,
+    blind_for: str | None = None,
+    exclude_coders: set[str] | None = None,
+    exclude_units: set[str] | None = None,
+    as_of: str | None = None,
+) -> TrainingData:
+    """The one way to gather training data (train, evaluate, the model as a coder, the benchmarks).
+
+    ``question`` keeps one research question's examples; ``blind_for`` leaves out every other coder's review
+    codes; ``exclude_coders``/``exclude_units`` drop codes by coder or unit (``agree``'s model coder drops the
+    held-out units); ``as_of`` reads the codings and the tree as they were then. With ``pipeline`` None the
+    examples come without tokens (nothing is analysed)."""
+    tree = Tree(study, categories_as_of(study, as_of) if as_of else None)
+    examples = coded_examples(study, exclude_coders=exclude_coders, exclude_units=exclude_units,
+                              blind_for=blind_for, as_of=as_of)
+    always = category_examples(study, tree)
+    if question is not None:
+        examples = [e for e in examples if e.question_id == question]
+        always = [e for e in always if e.question_id == question]
+    if pipeline is not None:
+        examples = attach_tokens(study, pipeline, examples)
+        always = attach_tokens(study, pipeline, always)
+    return TrainingData(examples, always, tree)
+
+
 # -- training and model versions -----------------------------------------------------------------
 
 
@@ -195,9 +157,8 @@ def train(
 ) -> tuple[int, dict[str, Any]]:
     """Train on all coded material, store a new model version, return (version id, its record).
     ``blind_for``: a model for one coder's blind review (no other coder's review codes)."""
-    examples = attach_tokens(study, pipeline, coded_examples(study, exclude_coders=exclude_coders,
-                                                              blind_for=blind_for))
-    always = attach_tokens(study, pipeline, category_examples(study))
+    data = training_data(study, pipeline, exclude_coders=exclude_coders, blind_for=blind_for)
+    examples, always = data.examples, data.always
     if not examples:
         raise KoodariError(
             "the study has no coded material yet (import reductions or code units in review)", study.path
@@ -209,9 +170,7 @@ def train(
     if model.weights is not None:
         metrics["block_weights"] = [round(float(w), 4) for w in model.weights]
     if evaluate_folds:
-        from koodari.evaluate import cross_validate
-
-        evaluation = cross_validate(examples, always, Tree(study), folds=evaluate_folds, kind=kind, blocks=blocks)
+        evaluation = cross_validate(examples, always, data.tree, folds=evaluate_folds, kind=kind, blocks=blocks)
         metrics.update(evaluation.summary())
         metrics["agreement_with_coders"] = evaluation.by_coder()
     coders: dict[str, int] = {}
@@ -368,26 +327,6 @@ class Suggester:
             if found:
                 return found
         return None
-
-
-def rank(
-    p: np.ndarray, classes: np.ndarray, class_questions: np.ndarray, tree: Tree, question: int | None, level: str
-) -> list[tuple[int, float]]:
-    """Categories at ``level`` ranked by probability: leaf probabilities restricted to the question's
-    tree, renormalised, and summed up the hierarchy."""
-    mask = np.ones(len(p), dtype=bool) if question is None else class_questions == question
-    if not mask.any():
-        mask = np.ones(len(p), dtype=bool)
-    mass: dict[int, float] = {}
-    for j in np.flatnonzero(mask):
-        cid = tree.current(int(classes[j]))  # a class merged away since training counts for its merge target
-        if cid not in tree.categories:
-            continue  # a category deleted since training
-        target = tree.ancestor(cid, level)
-        if target is not None and tree.categories[target].active:  # never a retired, split or merged-away one
-            mass[target] = mass.get(target, 0.0) + float(p[j])
-    total = sum(mass.values()) or 1.0
-    return sorted(((c, v / total) for c, v in mass.items()), key=lambda item: -item[1])
 
 
 def feature_in_words(feature: str) -> str:

@@ -106,11 +106,35 @@ def test_unknown_coder_and_no_overlap(cli, tmp_path):
     assert none.exit_code != 0 and "no unit is coded by two" in none.output
 
 
+ORDINARY = {  # category: texts of units both coders coded with it
+    "kiire": ["kiire kuormittaa töissä", "kova kiire joka päivä", "kiireinen työpäivä väsyttää",
+              "aikataulut kiristyy ja kiire kasvaa"],
+    "esimiehen tuki": ["esimies tukee työssä", "esimies kuuntelee ja auttaa", "hyvä esimies antaa tukea",
+                       "esimieheltä saa apua"],
+    "asiakasmäärä": ["liikaa asiakkaita jonossa", "asiakkaita on aivan liikaa", "asiakasmäärä kasvaa koko ajan",
+                     "asiakkaita tulee ovista ja ikkunoista"],
+}
+# units whose code nobody used elsewhere, their text close to another category's: a model that saw the
+# unit's own codes reproduces them, a model that never saw them cannot
+PROBES = {"p1": ("kiire kuormittaa töissä kovasti", "lomat"), "p2": ("esimies tukee työssä paljon", "palkka")}
+
+
 @pytest.mark.slow
-def test_model_as_a_cross_fitted_coder(cli, seed_study):
-    result = cli("agree", seed_study, "--coders", "model,Similä & Valtanen 2012", "--level", "upper", "--json")
+def test_model_as_a_cross_fitted_coder(cli, tmp_path):
+    rows = []
+    for category, texts in ORDINARY.items():
+        for i, text in enumerate(texts):
+            rows += [[f"{category}-{i}", coder, text, category, "työ", "Q"] for coder in ("anna", "ben")]
+    for unit, (text, category) in PROBES.items():
+        rows += [[unit, coder, text, category, "työ", "Q"] for coder in ("anna", "ben")]
+    study = study_with(cli, tmp_path, rows)
+    result = cli("agree", study, "--coders", "model,anna", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["coders"] == ["model", "Similä & Valtanen 2012"]
-    assert data["n_units"] > 100
-    assert 0 < data["percent"] < 100 and data["cohen_kappa"] is not None
+    assert data["coders"] == ["model", "anna"] and data["n_units"] == 14
+    model_codes = {row["unit"]: row["codes"]["model"] for row in data["disagreements"]}
+    # the probes' own codes were held out of the model that coded them: it codes them by their neighbours
+    assert model_codes["p1"] == "kiire" and model_codes["p2"] == "esimiehen tuki"
+    # and the model does code: the ordinary units it gets right, but for the probes' twins (held out, their
+    # nearest neighbour is the probe)
+    assert set(model_codes) <= {"p1", "p2", "kiire-0", "esimiehen tuki-0"}

@@ -169,25 +169,66 @@ def test_ctrl_c_and_kill_lose_nothing(study):
     child.expect(pexpect.EOF)
 
 
+def screen_version(child: pexpect.spawn, coded: int) -> tuple[int, int]:
+    """Wait for the screen that shows `coded N/`; returns (its unit, the model version that suggested)."""
+    child.expect(rf"coded {coded}/5[^\n]*model v(\d+)")
+    version = int(child.match.group(1))
+    return int(screen_rest(child)), version
+
+
+def screen_rest(child: pexpect.spawn) -> str:
+    child.expect(r"unit (\d+) ·")
+    unit = child.match.group(1)
+    child.expect("q quit")
+    return unit
+
+
+def blind_versions(study: Path, coder: str) -> set[int]:
+    conn = sqlite3.connect(study)
+    rows = conn.execute("SELECT id, training FROM model_versions").fetchall()
+    conn.close()
+    return {v for v, training in rows if json.loads(training).get("blind_for") == coder}
+
+
 def test_two_concurrent_blind_reviewers(study):
-    anna, ben = spawn(study, "anna"), spawn(study, "ben")
-    first_anna, first_ben = screen(anna, 0), screen(ben, 0)
-    assert first_anna == first_ben  # ben does not see anna's work: his queue is his own
-    for coded in (1, 2):
-        anna.send("\r")
-        ben.send("1")
-        screen(anna, coded)
-        screen(ben, coded)
+    """Two coders review the same units at once, in two terminals, retraining after every decision: each is
+    suggested to only by models that never saw the other's codes, and every decision of both is stored."""
+    import time
+
+    anna, ben = spawn(study, "anna", "--retrain-every", "1"), spawn(study, "ben", "--retrain-every", "1")
+    seen: dict[str, list[tuple[int, int]]] = {"anna": [screen_version(anna, 0)], "ben": [screen_version(ben, 0)]}
+    assert seen["anna"][0][0] == seen["ben"][0][0]  # the same first unit: ben's queue does not see anna's work
+    for coded in (1, 2, 3):
+        anna.send("\r")  # anna accepts the first suggestion, ben picks the second: their codes differ
+        ben.send("2")
+        seen["anna"].append(screen_version(anna, coded))
+        seen["ben"].append(screen_version(ben, coded))
+        deadline = time.monotonic() + 120  # let both background retrainings finish before the next decision
+        while not (len(blind_versions(study, "anna")) >= coded and len(blind_versions(study, "ben")) >= coded):
+            assert time.monotonic() < deadline, "retraining did not finish"
+            time.sleep(0.5)
+    anna.send("\r")
+    ben.send("2")
+    seen["anna"].append(screen_version(anna, 4))
+    seen["ben"].append(screen_version(ben, 4))
     for child in (anna, ben):
         child.send("q")
         child.expect(pexpect.EOF)
-    assert len(codings(study, "anna")) == 2 and len(codings(study, "ben")) == 2
-    child = spawn(study, "ben")
-    screen(child, 2)
-    child.expect(pexpect.TIMEOUT, timeout=1)
-    assert "anna" not in child.before  # blind: nothing of anna's codes on ben's screen
-    child.send("q")
-    child.expect(pexpect.EOF)
+    conn = sqlite3.connect(study)
+    records = {v: json.loads(t) for v, t in conn.execute("SELECT id, training FROM model_versions")}
+    decisions = {coder: conn.execute("SELECT segment_id, model_version_id FROM decisions WHERE coder = ?"
+                                     " ORDER BY id", (coder,)).fetchall() for coder in ("anna", "ben")}
+    conn.close()
+    for coder, other in (("anna", "ben"), ("ben", "anna")):
+        # every decision stored, on the unit shown, with the version the screen named
+        assert decisions[coder] == seen[coder][:4]
+        assert [unit for unit, *_ in codings(study, coder)] == [unit for unit, _ in seen[coder][:4]]
+        for _, version in seen[coder]:  # no model that suggested to this coder saw the other's review codes
+            assert other not in records[version]["review_coders"] and other not in records[version]["coders"]
+        # the suggestions came from models retrained on this coder's own decisions as the review went on
+        assert records[seen[coder][-1][1]]["review_coders"] == [coder]
+        assert records[seen[coder][-1][1]]["blind_for"] == coder
+    assert codings(study, "anna") != codings(study, "ben")  # both coders' own codes, not one copied
 
 
 def test_help_key(study):

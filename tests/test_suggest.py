@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from koodari.classify import Example, SuggestionModel, doc_from_tokens
+from koodari.errors import KoodariError
 from koodari.store import Study
 
 pytestmark = pytest.mark.slow
@@ -30,17 +31,40 @@ def trained_seed(seed_study_template, tmp_path_factory):
     return path, json.loads(result.output)
 
 
-def test_train_records_a_model_version(trained_seed):
+@pytest.fixture(scope="module")
+def seed_data(trained_seed):
+    """The seed study's training data, as `koodari train` gathered it (analyses cached by training)."""
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.suggest import training_data
+
+    with Study.open(trained_seed[0]) as study:
+        return training_data(study, FinnishPipeline())
+
+
+def test_train_records_a_model_version(trained_seed, seed_data):
+    """The version holds the model that training made and the figures an evaluation of that data gives."""
+    from koodari.evaluate import cross_validate
+    from koodari.suggest import load_model
+
     path, record = trained_seed
     assert record["version"] == 1
-    assert record["examples"] == 144 and record["classes"] > 300
+    assert record["examples"] == len(seed_data.examples) == 144 and record["classes"] > 300
     assert record["metrics"]["train_seconds"] < 30
-    assert 0 <= record["metrics"]["top3"] <= 1
+    evaluation = cross_validate(seed_data.examples, seed_data.always, seed_data.tree, folds=3)
+    summary = evaluation.summary()
+    assert {key: record["metrics"][key] for key in summary} == summary
+    assert record["metrics"]["agreement_with_coders"] == evaluation.by_coder()
+    assert summary["top1"] == round(float(np.mean(np.array(evaluation.gold) == np.array(evaluation.predicted))), 4)
     with Study.open(path) as study:
         row = study.conn.execute("SELECT kind, training, metrics, model FROM model_versions").fetchone()
         assert row["kind"] == "neighbours" and json.loads(row["training"])["coders"]
         assert not row["model"].startswith(b"\x80")  # not a pickle: a numpy .npz archive (zip)
         assert row["model"][:2] == b"PK"
+        stored = load_model(study, 1)
+    fresh = SuggestionModel.fit(seed_data.examples, seed_data.always)  # the same training, in memory
+    docs = [doc_from_tokens(e.tokens) for e in seed_data.examples[:40]]
+    assert np.allclose(stored.weights, fresh.weights) and list(stored.classes) == list(fresh.classes)
+    assert np.allclose(stored.predict_proba(docs), fresh.predict_proba(docs), atol=1e-9)
 
 
 def test_suggest_text_json(cli, trained_seed):
@@ -79,14 +103,45 @@ def test_suggest_file_and_levels(cli, trained_seed, tmp_path):
     assert table.exit_code == 0 and "asiakkaan motivointi" in table.output
 
 
-def test_probabilities_are_calibrated_distributions(trained_seed):
-    path, _ = trained_seed
-    with Study.open(path) as study:
-        model = SuggestionModel.from_bytes(
-            study.conn.execute("SELECT model FROM model_versions").fetchone()[0])
-    p = model.predict_proba([doc_from_tokens([{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}])])
-    assert np.isclose(p.sum(), 1.0) and (p >= 0).all()
-    assert 0.02 < model.estimator.temperature_ < 20  # fitted on out-of-fold predictions
+def held_out_log_loss(data, blocks: str) -> tuple[float, float, list[float]]:
+    """Mean log loss, among each example's own question's categories, of models trained without the example:
+    (calibrated, uncalibrated, the fitted temperatures). Uncalibrated: T = 1 (lexical) or the default block
+    weights (lexical and semantic)."""
+    from koodari.classify import DEFAULT_WEIGHTS, softmax
+    from koodari.crossfit import fold_of
+
+    examples = data.examples
+    fold = fold_of(len(examples), 3, seed=1)
+    calibrated, plain, temperatures = [], [], []
+    for k in range(3):
+        train = [e for e, f in zip(examples, fold, strict=True) if f != k]
+        model = SuggestionModel.fit(train, data.always, blocks=blocks)
+        test = [e for e, f in zip(examples, fold, strict=True) if f == k and e.label in set(model.classes.tolist())]
+        docs = [doc_from_tokens(e.tokens) for e in test]
+        questions = data.tree.question_of(model.classes)
+        allowed = questions[None, :] == np.array([e.question_id for e in test])[:, None]
+        truth = np.searchsorted(model.classes, [e.label for e in test])
+        components = model.components(model.transform(docs), docs)
+        if blocks == "lexical":
+            temperatures.append(model.estimator.temperature_)
+            scores = {"calibrated": components[0] / model.estimator.temperature_, "plain": components[0]}
+        else:
+            scores = {"calibrated": sum(w * c for w, c in zip(model.weights, components, strict=True)),
+                      "plain": sum(w * c for w, c in zip(DEFAULT_WEIGHTS, components, strict=True))}
+        for name, out in (("calibrated", calibrated), ("plain", plain)):
+            p = softmax(np.where(allowed, scores[name], -np.inf))[np.arange(len(test)), truth]
+            out += list(-np.log(np.clip(p, 1e-12, 1)))
+    return float(np.mean(calibrated)), float(np.mean(plain)), temperatures
+
+
+def test_probabilities_are_calibrated(seed_data):
+    """The temperature (lexical model) and the block weights (the default model) are fitted on out-of-fold
+    predictions, and on examples no model saw they give a lower log loss than T = 1 / the default weights."""
+    calibrated, plain, temperatures = held_out_log_loss(seed_data, "lexical")
+    assert all(abs(t - 1) > 0.1 for t in temperatures)
+    assert calibrated < plain - 0.05
+    calibrated, plain, _ = held_out_log_loss(seed_data, "both")
+    assert calibrated < plain - 0.05
 
 
 def import_reductions_csv(cli, study, header: str, rows: list[str]) -> None:
@@ -252,3 +307,38 @@ def test_reasons_name_features_in_words():
     assert feature_in_words("~tärke") == "tärke… (stem)"
     assert feature_in_words("+valmentaja") == "valmentaja (part of a compound)"
     assert feature_in_words("työ#valmentaja") == "työvalmentaja"
+
+
+@pytest.mark.parametrize("name", ["linear-lexical", "neighbours-lexical", "neighbours-both"])
+def test_a_model_written_by_the_code_before_the_estimators_saved_themselves_loads(name):
+    """Blobs written by main's code before issue 14 (tests/data/models/make_old_models.py) load and give the
+    probabilities that code gave."""
+    from pathlib import Path
+
+    here = Path(__file__).parent / "data" / "models"
+    expected = np.load(here / "expected.npz", allow_pickle=False)
+    model = SuggestionModel.from_bytes((here / f"{name}.npz").read_bytes())
+    docs = [doc_from_tokens([{"text": w, "lemma": w, "normalised": w, "upos": "NOUN"} for w in q.split()])
+            for q in expected["queries"]]
+    assert np.allclose(model.predict_proba(docs), expected[name.replace("-", "_")], atol=1e-6)
+    again = SuggestionModel.from_bytes(model.to_bytes())  # and saved again by the new code, unchanged
+    assert np.allclose(again.predict_proba(docs), expected[name.replace("-", "_")], atol=1e-6)
+
+
+def test_estimators_check_their_inputs_at_the_edge():
+    import scipy.sparse as sp
+
+    from koodari.classify import LinearSuggester, NeighbourSuggester
+
+    X = sp.csr_matrix(np.eye(4))
+    for estimator in (LinearSuggester(), NeighbourSuggester()):
+        with pytest.raises(ValueError, match="4 feature rows for 3 labels"):
+            estimator.fit(X, [1, 2, 1])
+        estimator.fit(X, [1, 2, 1, 2])
+        with pytest.raises(ValueError, match="3 features given, the model was fitted on 4"):
+            estimator.predict_proba(sp.csr_matrix(np.eye(3)))
+    tokens = [[{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}]]
+    with pytest.raises(KoodariError, match="unknown model kind 'typo'"):
+        SuggestionModel.fit([Example(text="kiire", label=1, question_id=1, tokens=tokens[0])], [], kind="typo")
+    with pytest.raises(KoodariError, match="stored model"):
+        SuggestionModel.from_bytes(b"not a model")
