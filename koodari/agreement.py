@@ -16,9 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from koodari.classify import SuggestionModel
 from koodari.errors import KoodariError
+from koodari.nlp.analysed import AnalysedText
+from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.store import LEVELS, Study
-from koodari.suggest import Tree, unit_key
+from koodari.suggest import Tree, attach_analyses, category_examples, coded_examples, rank, unit_key
 
 MODEL = "model"
 
@@ -80,34 +83,41 @@ def add_model_coder(
 ) -> None:
     """The model as a coder, cross-fitted: each unit is predicted by a model that never saw its codes
     (no coder's codes of the held-out units are in its training data)."""
-    from koodari.classify import SuggestionModel, doc_from_tokens
-    from koodari.nlp.cache import analyse_texts
-    from koodari.suggest import attach_tokens, category_examples, coded_examples, rank
-
     units = sorted(table.codes)
     if not units:
         raise KoodariError("no codings to compare the model with", study.path)
     tree = Tree(study)
-    always = attach_tokens(study, pipeline, category_examples(study))
-    analysed = dict(zip(units, analyse_texts(study, pipeline, [table.texts[u] for u in units]), strict=True))
+    always = attach_analyses(study, pipeline, category_examples(study))
+    analysed = _analyse_table_units(study, pipeline, table, units)
+    coded = [e for e in attach_analyses(study, pipeline, coded_examples(study)) if e.coder != MODEL]
     order = np.random.default_rng(seed).permutation(len(units))
     k = max(2, min(folds, len(units)))
     for fold in range(k):
         held = {units[i] for i in order[fold::k]}
-        examples = attach_tokens(study, pipeline, coded_examples(study, exclude_units=held))
-        examples = [e for e in examples if e.coder != MODEL]
+        examples = [e for e in coded if e.unit not in held]  # analysed once, filtered per fold
         if not examples:
             continue
         model = SuggestionModel.fit(examples, always, blocks=blocks)
         questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
         held_units = sorted(held)
-        proba = model.predict_proba([doc_from_tokens(analysed[u]) for u in held_units])
+        proba = model.predict_proba([analysed[u] for u in held_units])
         for unit, p in zip(held_units, proba, strict=True):
             ranked = rank(p, model.classes, questions, tree, table.questions[unit], table.level)
             if ranked:
                 table.codes[unit][MODEL] = ranked[0][0]
     if MODEL not in table.coders:
         table.coders.append(MODEL)
+
+
+def _analyse_table_units(study: Study, pipeline, table: CodingTable, units: list[str]) -> dict[str, AnalysedText]:
+    """The analysed text of each unit: a study unit from the unit cache, any other coded text from the text
+    cache (each text analysed once, in one of the two)."""
+    segments = {u: int(u[1:]) for u in units if u[:1] == "S" and u[1:].isdigit()}
+    out = {u: a for u, a in zip(segments, analyse_units(study, pipeline, list(segments.values())), strict=True)
+           if a.text == table.texts[u]}
+    rest = [u for u in units if u not in out]
+    out.update(zip(rest, analyse_texts(study, pipeline, [table.texts[u] for u in rest]), strict=True))
+    return out
 
 
 def agreement(table: CodingTable, tree: Tree, bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from koodari.classify import Example, SuggestionModel, doc_from_tokens
+from koodari.classify import Example, SuggestionModel
+from koodari.nlp.analysed import AnalysedText
 from koodari.store import Study
 
 pytestmark = pytest.mark.slow
@@ -84,7 +85,7 @@ def test_probabilities_are_calibrated_distributions(trained_seed):
     with Study.open(path) as study:
         model = SuggestionModel.from_bytes(
             study.conn.execute("SELECT model FROM model_versions").fetchone()[0])
-    p = model.predict_proba([doc_from_tokens([{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}])])
+    p = model.predict_proba([AnalysedText.from_json([{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}])])
     assert np.isclose(p.sum(), 1.0) and (p >= 0).all()
     assert 0.02 < model.estimator.temperature_ < 20  # fitted on out-of-fold predictions
 
@@ -199,14 +200,16 @@ def test_evaluate_cli(cli, trained_seed):
 
 
 def test_model_roundtrip_without_pickle():
-    tokens = [[{"text": w, "lemma": w, "normalised": w}] for w in ("kiire", "motivointi", "kela", "asunto")]
-    examples = [Example(text=w[0]["text"], label=i % 2 + 1, question_id=1, tokens=w) for i, w in enumerate(tokens)]
+    tokens = [AnalysedText.from_json([{"text": w, "lemma": w, "normalised": w}], w)
+              for w in ("kiire", "motivointi", "kela", "asunto")]
+    examples = [Example(text=w.text, label=i % 2 + 1, question_id=1, analysis=w) for i, w in enumerate(tokens)]
     described = [Example(text="kiire ja kela", label=2, question_id=1, source="description",
-                         tokens=[{"text": w, "lemma": w, "normalised": w} for w in ("kiire", "ja", "kela")])]
+                         analysis=AnalysedText.from_json([{"text": w, "lemma": w, "normalised": w}
+                                                                  for w in ("kiire", "ja", "kela")]))]
     for kind in ("linear", "neighbours"):
         model = SuggestionModel.fit(examples, described, kind=kind, calibrate=False)
         again = SuggestionModel.from_bytes(model.to_bytes())
-        docs = [doc_from_tokens(t) for t in tokens]
+        docs = list(tokens)
         assert np.allclose(model.predict_proba(docs), again.predict_proba(docs))
         x = again.transform(docs[:1])
         assert again.similar_descriptions(x, 2)[0][1] == "kiire ja kela"
@@ -217,8 +220,9 @@ def test_a_model_saved_before_descriptions_were_kept_still_loads():
     """Studies trained by koodari 0.1 hold models without description arrays: they load and suggest."""
     import io
 
-    tokens = [[{"text": w, "lemma": w, "normalised": w}] for w in ("kiire", "motivointi", "kela", "asunto")]
-    examples = [Example(text=w[0]["text"], label=i % 2 + 1, question_id=1, tokens=w) for i, w in enumerate(tokens)]
+    tokens = [AnalysedText.from_json([{"text": w, "lemma": w, "normalised": w}], w)
+              for w in ("kiire", "motivointi", "kela", "asunto")]
+    examples = [Example(text=w.text, label=i % 2 + 1, question_id=1, analysis=w) for i, w in enumerate(tokens)]
     model = SuggestionModel.fit(examples, [], kind="neighbours", calibrate=False)
     arrays = dict(np.load(io.BytesIO(model.to_bytes()), allow_pickle=False))
     for key in ("desc_data", "desc_indices", "desc_indptr", "desc_shape", "desc_labels"):
@@ -226,7 +230,7 @@ def test_a_model_saved_before_descriptions_were_kept_still_loads():
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     old = SuggestionModel.from_bytes(buffer.getvalue())
-    docs = [doc_from_tokens(t) for t in tokens]
+    docs = list(tokens)
     assert old.description_texts == [] and old.similar_descriptions(old.transform(docs[:1]), 1) == []
     assert np.allclose(old.predict_proba(docs), model.predict_proba(docs))
 
