@@ -55,9 +55,13 @@ def _analyse_and_store(study: Study, pipeline: FinnishPipeline, rows: list, batc
         chunk = rows[i : i + batch]
         analysed = [a.placed(r["char_start"]) for r, a in zip(chunk, pipeline.pipe([r["text"] for r in chunk]),
                                                                strict=True)]
-        study.store_analyses(pipeline.id, [(r["id"], a.to_json(), a.normalised, " ".join(a.lemmas))
-                                           for r, a in zip(chunk, analysed, strict=True)])
+        study.store_analyses(pipeline.id, [unit_row(r["id"], a) for r, a in zip(chunk, analysed, strict=True)])
         yield from ((r["id"], a) for r, a in zip(chunk, analysed, strict=True))
+
+
+def unit_row(unit_id: int, analysed: AnalysedText) -> tuple[int, str, str, str]:
+    """A unit's row in the cache: id, tokens JSON (offsets into the document), normalised text, lemmas."""
+    return unit_id, analysed.to_json(), analysed.normalised, " ".join(analysed.lemmas)
 
 
 def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], batch: int = BATCH) -> list[AnalysedText]:
