@@ -234,16 +234,17 @@ class DictionaryBackoff:
         return _compound_forms(trainer) if trainer is not None else {}
 
     def __call__(self, sentences: Sentences) -> Sentences:
-        trainer = self.trainer()
-        if trainer is None:
-            return sentences
         for sent in sentences:
             for draft in sent:
                 for word in draft.words:
-                    word.lemma = self._lemma(trainer, word)
+                    word.lemma = self.lemma(word)
         return sentences
 
-    def _lemma(self, trainer: Any, word: Word) -> str:
+    def lemma(self, word: Word) -> str:
+        """The word's lemma after the back-off (the lemmatizer's own when there is no training dictionary)."""
+        trainer = self.trainer()
+        if trainer is None:
+            return word.lemma
         form = word.text.lower() if trainer.caseless else word.text
         if trainer._lookup(form, word.upos) is not None:
             return word.lemma
@@ -350,6 +351,13 @@ class FinnishPipeline:
     @cached_property
     def _lemma_trainer(self) -> Any:
         return self._tagger.processors["lemma"]._trainer if self.source.kind == "koodari" else None
+
+    def _lemma(self, word: Any) -> str:
+        """The lemma of a word stanza tagged and lemmatised, after this pipeline's back-off (bench/lemma.py's
+        gold-UPOS ceiling feeds stanza words straight to the lemmatizer)."""
+        tagged = Word(word.text, word.upos, fix_lemma(word.lemma, word.text))
+        backoff = [stage for stage in self.stages if isinstance(stage, DictionaryBackoff)]
+        return backoff[0].lemma(tagged) if backoff else tagged.lemma
 
     # -- entry points ----------------------------------------------------------------------------
 
