@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from koodari.classify import Features
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import EMPTY, AnalysedText
-from koodari.nlp.cache import analyse_units
+from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.semantic import FLOOR
 from koodari.vectors import load_vectors
 
@@ -110,10 +110,10 @@ class MeaningIndex:
         return 0.5 * words + 0.5 * meaning
 
 
-def query_doc(pipeline, query: str) -> AnalysedText:
-    """The analysed query (not cached: a search only reads the study); a one-line error when it has no content
+def query_doc(study, pipeline, query: str) -> AnalysedText:
+    """The analysed query (cached in the study like every free text); a one-line error when it has no content
     word."""
-    doc = pipeline(query) if query.strip() else EMPTY
+    doc = analyse_texts(study, pipeline, [query])[0] if query.strip() else EMPTY
     if not doc.words:
         raise KoodariError(f"the query '{query.strip()}' has no content words to search by (only stop words or none)")
     return doc
@@ -146,7 +146,7 @@ def search_units(
 ) -> list[dict[str, Any]]:
     """Units ranked by meaning and words: ``{"unit", "document", "speaker", "text", "score", "codes"}``."""
     load_vectors()  # a missing vectors package is reported before any analysis
-    doc = query_doc(pipeline, query)
+    doc = query_doc(study, pipeline, query)
     rows, index = unit_index(study, pipeline, question_id)
     codes = study.unit_codes()
     scores = index.scores(doc)
