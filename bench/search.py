@@ -117,7 +117,7 @@ def main() -> None:
     missing = [s for s in QUERIES if s not in coded]
     if missing:
         raise SystemExit(f"no quote coded with {missing}")
-    queries = [(sub, search.query_doc(pipeline, q)) for sub, q in QUERIES.items()]
+    queries = [(sub, search.query_doc(study, pipeline, q)) for sub, q in QUERIES.items()]
     shared = sum(
         1 for sub, doc in queries
         if not any({w[2] for w in doc.words} & {w[2] for w in docs[i].words}

@@ -87,7 +87,7 @@ def quote_paraphrases(corpus: str) -> dict[str, set[str]]:
 
 def content_terms(example) -> set[str]:
     """Single-word features (lemmas, compound parts, 5-letter stems) of an analysed example."""
-    return {t for t in lemma_analyzer(doc_from_tokens(example.tokens or []).lemmas) if " " not in t}
+    return {t for t in lemma_analyzer(doc_from_tokens(example.tokens or []).lemma_text) if " " not in t}
 
 
 def main() -> None:

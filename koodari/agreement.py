@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from koodari.classify import SuggestionModel, doc_from_tokens
+from koodari.classify import SuggestionModel
 from koodari.crossfit import fold_of
 from koodari.errors import KoodariError
 from koodari.hierarchy import Tree, rank, unit_key
-from koodari.nlp.cache import analyse_texts
+from koodari.nlp.analysed import AnalysedText
+from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.store import LEVELS, Study
 from koodari.suggest import training_data
 from koodari.treeops import categories_as_of
@@ -90,22 +91,34 @@ def add_model_coder(
     fold = model_folds(units, folds, seed)
     data = training_data(study, pipeline)
     tree, always = data.tree, data.always
-    analysed = dict(zip(units, analyse_texts(study, pipeline, [table.texts[u] for u in units]), strict=True))
+    analysed = _analyse_table_units(study, pipeline, table, units)
+    coded = [e for e in data.examples if e.coder != MODEL]  # analysed once, filtered per fold
     for k in sorted(set(fold.values())):
         held = {u for u in units if fold[u] == k}
-        examples = [e for e in training_data(study, pipeline, exclude_units=held).examples if e.coder != MODEL]
+        examples = [e for e in coded if e.unit not in held]
         if not examples:
             continue
         model = SuggestionModel.fit(examples, always, blocks=blocks)
         questions = tree.question_of(model.classes)
         held_units = sorted(held)
-        proba = model.predict_proba([doc_from_tokens(analysed[u]) for u in held_units])
+        proba = model.predict_proba([analysed[u] for u in held_units])
         for unit, p in zip(held_units, proba, strict=True):
             ranked = rank(p, model.classes, questions, tree, table.questions[unit], table.level)
             if ranked:
                 table.codes[unit][MODEL] = ranked[0][0]
     if MODEL not in table.coders:
         table.coders.append(MODEL)
+
+
+def _analyse_table_units(study: Study, pipeline, table: CodingTable, units: list[str]) -> dict[str, AnalysedText]:
+    """The analysed text of each unit: a study unit from the unit cache, any other coded text from the text
+    cache (each text analysed once, in one of the two)."""
+    segments = {u: int(u[1:]) for u in units if u[:1] == "S" and u[1:].isdigit()}
+    out = {u: a for u, a in zip(segments, analyse_units(study, pipeline, list(segments.values())), strict=True)
+           if a.text == table.texts[u]}
+    rest = [u for u in units if u not in out]
+    out.update(zip(rest, analyse_texts(study, pipeline, [table.texts[u] for u in rest]), strict=True))
+    return out
 
 
 def agreement(table: CodingTable, tree: Tree, bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:

@@ -11,7 +11,6 @@ and ``dask worker`` on other machines, koodari and its models installed there); 
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from koodari.errors import KoodariError
+from koodari.nlp.analysed import AnalysedText
+from koodari.nlp.cache import unit_row
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import Study
 
@@ -103,17 +104,7 @@ class AnalysisReport:
 
 def analysis_row(segment_id: int, tokens: list, offset: int) -> Row:
     """A unit's analysis as stored in ``segment_nlp``: token offsets into the document (as ``nlp.cache``)."""
-    data = [
-        {**t.as_dict(), "start": None if t.start is None else offset + t.start,
-         "end": None if t.end is None else offset + t.end}
-        for t in tokens
-    ]
-    return (
-        segment_id,
-        json.dumps(data, ensure_ascii=False),
-        " ".join(t.normalised for t in tokens),
-        " ".join(t.lemma for t in tokens),
-    )
+    return unit_row(segment_id, AnalysedText("", tuple(tokens)).placed(offset))
 
 
 def compute_batch(pipeline: FinnishPipeline, units: list[Unit]) -> tuple[list[Row], int, list[tuple[int, str]]]:

@@ -32,123 +32,15 @@ from sklearn.svm import LinearSVC
 
 from koodari.crossfit import cross_fit
 from koodari.errors import KoodariError
-
-STOP_LEMMAS = frozenset(
-    [
-        "olla",
-        "se",
-        "ja",
-        "että",
-        "ei",
-        "tuo",
-        "tämä",
-        "niin",
-        "kuin",
-        "sitten",
-        "kun",
-        "joka",
-        "mikä",
-        "vain",
-        "myös",
-        "nyt",
-        "ne",
-        "me",
-        "minä",
-        "sinä",
-        "hän",
-        "he",
-        "te",
-        "ihan",
-        "kyllä",
-        "vähän",
-        "siellä",
-        "täällä",
-        "siinä",
-        "tässä",
-        "mutta",
-        "tai",
-        "jos",
-        "eli",
-        "vaan",
-        "no",
-        "joo",
-        "niinku",
-        "tuota",
-        "totta",
-        "kai",
-        "jo",
-        "vielä",
-        "aina",
-        "sitä",
-        "siitä",
-        "siihen",
-        "sen",
-        "sillä",
-        "itse",
-        "oma",
-        "muu",
-        "kaikki",
-        "jokin",
-        "joku",
-        "mitä",
-        "kuka",
-        "koko",
-        "kanssa",
-        "ollut",
-        "olisi",
-        "ovat",
-        "oli",
-        "on",
-        "ole",
-        "nämä",
-        "noi",
-        "nää",
-        "ku",
-        "sit",
-        "sillon",
-        "semmoinen",
-        "sellainen",
-        "tällainen",
-        "tuollainen",
-        "niinkuin",
-        "eikä",
-        "ettei",
-        "vaikka",
-        "koska",
-        "jotta",
-    ]
-)
-
+from koodari.nlp.analysed import EMPTY, AnalysedText
+from koodari.nlp.analysed import STOP_LEMMAS as STOP_LEMMAS  # the stop list lives with the analysed text
 
 # -- documents and features ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Doc:
-    """What the models see of a text: its content lemmas and its normalised surface."""
-
-    lemmas: str  # space-separated lemmas (compound boundaries kept as '#')
-    normalised: str
-    # content words as (spoken, normalised, lemma without '#'), lower case: the semantic block's input
-    words: tuple[tuple[str, str, str], ...] = ()
-
-
-def doc_from_tokens(tokens: list[dict]) -> Doc:
-    lemmas = []
-    words = []
-    for t in tokens:
-        upos = t.get("upos", "X")
-        lemma = (t.get("lemma") or t.get("text") or "").lower()
-        if upos == "PUNCT" or not any(ch.isalnum() for ch in lemma):
-            continue
-        kept = [part for part in lemma.split() if part.replace("#", "") not in STOP_LEMMAS]
-        lemmas += kept  # a multiword normalised form carries several lemmas
-        if kept:
-            spoken = (t.get("text") or "").lower()
-            normalised = (t.get("normalised") or spoken).lower()
-            words += [(spoken, normalised, part.replace("#", "")) for part in kept]
-    normalised = " ".join(t.get("normalised") or t.get("text") or "" for t in tokens).lower()
-    return Doc(" ".join(lemmas), normalised, tuple(words))
+def doc_from_tokens(tokens: AnalysedText | list[dict] | None) -> AnalysedText:
+    """Deprecated: the models read ``AnalysedText`` directly (this accepts an old list of token dicts too)."""
+    return tokens if isinstance(tokens, AnalysedText) else AnalysedText.from_json(tokens or [])
 
 
 STEM = 5  # Finnish stems by truncation: työtön/työttömyys, motivointi/motivoida share "~tyött", "~motiv"
@@ -184,14 +76,14 @@ class Features:
         self.lemma = _lemma_vectorizer()
         self.char = _char_vectorizer()
 
-    def fit(self, docs: list[Doc]) -> Features:
-        self.lemma.fit([d.lemmas for d in docs])
-        self.char.fit([d.normalised for d in docs])
+    def fit(self, docs: list[AnalysedText]) -> Features:
+        self.lemma.fit([d.lemma_text for d in docs])
+        self.char.fit([d.normalised_text for d in docs])
         return self
 
-    def transform(self, docs: list[Doc]) -> sp.csr_matrix:
-        lemma = self.lemma.transform([d.lemmas for d in docs])
-        char = self.char.transform([d.normalised for d in docs]) * self.char_weight
+    def transform(self, docs: list[AnalysedText]) -> sp.csr_matrix:
+        lemma = self.lemma.transform([d.lemma_text for d in docs])
+        char = self.char.transform([d.normalised_text for d in docs]) * self.char_weight
         return normalize(sp.hstack([lemma, char]).tocsr())
 
     @property
@@ -502,7 +394,17 @@ class Example:
     unit: str | None = None
     speaker: str | None = None
     coder: str | None = None
-    tokens: list[dict] | None = None
+    analysis: AnalysedText | None = None  # the analysed text (``suggest.attach_analyses``)
+
+    @property
+    def tokens(self) -> AnalysedText | None:
+        """Deprecated name of ``analysis``."""
+        return self.analysis
+
+    @property
+    def doc(self) -> AnalysedText:
+        """The analysed text (empty when not analysed)."""
+        return self.analysis or EMPTY
 
 
 @dataclass
@@ -546,8 +448,8 @@ class SuggestionModel:
             raise KoodariError("no coded material to learn from")
         if blocks != "lexical":
             return cls._fit_combined(examples, always, kind, calibrate, blocks, **params)
-        docs = [doc_from_tokens(e.tokens or []) for e in examples]
-        always_docs = [doc_from_tokens(e.tokens or []) for e in always]
+        docs = [e.doc for e in examples]
+        always_docs = [e.doc for e in always]
         features = Features().fit(docs + always_docs)
         X = features.transform(docs) if docs else sp.csr_matrix((0, 1))
         y = np.array([e.label for e in examples], dtype=np.int64)
@@ -577,19 +479,19 @@ class SuggestionModel:
     def classes(self) -> np.ndarray:
         return self.estimator.classes_
 
-    def transform(self, docs: list[Doc]) -> sp.csr_matrix:
+    def transform(self, docs: list[AnalysedText]) -> sp.csr_matrix:
         return self.features.transform(docs)
 
-    def predict_proba(self, docs: list[Doc]) -> np.ndarray:
+    def predict_proba(self, docs: list[AnalysedText]) -> np.ndarray:
         return self.proba(self.transform(docs), docs)
 
-    def proba(self, X: sp.csr_matrix, docs: list[Doc]) -> np.ndarray:
+    def proba(self, X: sp.csr_matrix, docs: list[AnalysedText]) -> np.ndarray:
         """Class probabilities of texts given both as features (``X``) and as analysed docs."""
         if self.semantic is None:
             return self.estimator.predict_proba(X)
         return softmax(_combine(self.weights, *self.components(X, docs)))
 
-    def components(self, X: sp.csr_matrix, docs: list[Doc]) -> list[np.ndarray]:
+    def components(self, X: sp.csr_matrix, docs: list[AnalysedText]) -> list[np.ndarray]:
         """The class scores of each block: lexical, then the semantic block's (none without it)."""
         lexical = self.estimator.decision_function(X)
         if self.semantic is None:
@@ -603,7 +505,7 @@ class SuggestionModel:
         from koodari.semantic import SemanticBlock
 
         model = cls.fit(examples, always, kind=kind, calibrate=False, blocks="lexical", **params)
-        docs = [doc_from_tokens(e.tokens or []) for e in [*examples, *always]]
+        docs = [e.doc for e in [*examples, *always]]
         classes = model.classes
         labels = list(np.searchsorted(classes, [e.label for e in [*examples, *always]]))
         groups = [2] * len(examples) + [0 if e.source == "category" else 1 for e in always]
@@ -613,7 +515,7 @@ class SuggestionModel:
         for i in range(len(examples), len(examples) + len(always)):
             profile.setdefault(int(labels[i]), []).append(i)
         for label, rows in profile.items():
-            docs.append(Doc("", "", tuple(w for r in rows for w in docs[r].words)))
+            docs.append(AnalysedText.join(docs[r] for r in rows))
             labels.append(label)
             groups.append(3)
             texts.append(always[rows[0] - len(examples)].text)
@@ -628,7 +530,7 @@ class SuggestionModel:
         model.meta["blocks"] = blocks
         return model
 
-    def top_lemmas(self, doc: Doc, label: int, n: int = 3, x_row: sp.csr_matrix | None = None) -> list[str]:
+    def top_lemmas(self, doc: AnalysedText, label: int, n: int = 3, x_row: sp.csr_matrix | None = None) -> list[str]:
         """The lemmas of the text that weigh most for a category."""
         row = self.features.transform([doc]) if x_row is None else x_row
         x = row[:, : self.features.n_lemma].tocoo()
@@ -748,7 +650,7 @@ def _combine(weights: np.ndarray, *scores: np.ndarray) -> np.ndarray:
 
 
 def _fit_weights(
-    model: SuggestionModel, examples: list[Example], always: list[Example], docs: list[Doc], no_lexical: bool,
+    model: SuggestionModel, examples: list[Example], always: list[Example], docs: list[AnalysedText], no_lexical: bool,
     folds: int = 3, seed: int = 0, **params: Any,
 ) -> np.ndarray:
     """Weights of the lexical and semantic scores that minimise the negative log-likelihood of

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from koodari.errors import KoodariError
+from koodari.nlp.resources import shipped_dir
 from koodari.reductions import import_reductions
 from koodari.store import Study
 
@@ -15,10 +16,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def data_root(name: str) -> Path:
     """Where a shipped resource folder (`corpora`, `models`) lives: inside a wheel or in the checkout."""
-    for candidate in (PACKAGE_DIR / "_data" / name, PACKAGE_DIR.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise KoodariError(f"koodari's '{name}' folder is missing from this installation", PACKAGE_DIR)
+    return shipped_dir(name)
 
 
 def available_corpora() -> list[str]:

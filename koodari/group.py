@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
-from koodari.classify import Doc, doc_from_tokens
 from koodari.errors import KoodariError
+from koodari.nlp.analysed import AnalysedText
+from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.search import MeaningIndex
 from koodari.suggest import description_sentences
 
@@ -26,24 +27,21 @@ def group(
 ) -> dict[str, Any]:
     """Candidate subcategories: ``{"items", "threshold", "groups": [{"name", "members", "upper", ...}],
     "ungrouped"}``; groups with at least two members, biggest first."""
-    from koodari.nlp.cache import analyse_texts, analyse_units
-
     if not 0 < threshold <= 2:
         raise KoodariError(f"--threshold must be a distance between 0 and 2, not {threshold}")
     if uncoded:
         codes = study.unit_codes()
         rows = [r for r in study.units_for_search(question_id) if r["id"] not in codes]
         items = [{"id": r["id"], "text": r["text"]} for r in rows]
-        tokens = analyse_units(study, pipeline, [r["id"] for r in rows])
+        docs = analyse_units(study, pipeline, [r["id"] for r in rows])
         what = "uncoded units"
     else:
         rows = study.reductions_of(question_id)
         items = [{"id": r["id"], "text": r["text"], "category": r["category"]} for r in rows]
-        tokens = analyse_texts(study, pipeline, [r["text"] for r in rows])
+        docs = analyse_texts(study, pipeline, [r["text"] for r in rows])
         what = "reductions"
     if len(items) < 3:
         raise KoodariError(f"grouping needs at least 3 {what}; found {len(items)}", study.path)
-    docs = [doc_from_tokens(t) for t in tokens]
     index = MeaningIndex(docs)
     similarity = index.similarity_matrix()
     distance = np.clip(1.0 - similarity, 0.0, None)
@@ -82,14 +80,9 @@ def group(
 
 def _category_vectors(study, pipeline, index: MeaningIndex, categories) -> np.ndarray:
     """One sentence vector per category: its name and its description as one text."""
-    from koodari.nlp.cache import analyse_texts
-
     if not categories:
         return np.zeros((0, index.vectors.dim), dtype=np.float32)
     parts = [[c.name, *description_sentences(c.description)] for c in categories]
     analysed = iter(analyse_texts(study, pipeline, [text for texts in parts for text in texts]))  # cached by train
-    docs = []
-    for texts in parts:
-        words = [w for _ in texts for w in doc_from_tokens(next(analysed)).words]
-        docs.append(Doc("", "", tuple(words)))
+    docs = [AnalysedText.join(next(analysed) for _ in texts) for texts in parts]
     return index.sentence_vectors(docs)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from koodari.errors import KoodariError
 from koodari.hierarchy import CONSENSUS, disagreements_of
+from koodari.nlp.analysed import AnalysedText
+from koodari.nlp.cache import analyse_texts, analyse_units, ensure_analysed
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import Study
 from koodari.suggest import Suggester, Suggestion, latest_model, load_model, train
@@ -135,8 +137,7 @@ class ReviewSession:
         self.training_error: str | None = None  # why the last background retraining failed, if it did
         self.suggester = self._make_suggester()
         self._cache: dict[int, list[Suggestion]] = {}
-        from koodari.nlp.cache import ensure_analysed
-
+        self._analyses: dict[int, AnalysedText] = {}  # a unit's text never changes: analysed once per session
         ensure_analysed(study, self.pipeline, study.units_in_scope(self.document_id, self.question_id))
 
     # -- scope ---------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ class ReviewSession:
     def view(self, unit_id: int) -> UnitView:
         seg = self.study.segment(unit_id)
         neighbours = self.study.neighbours(unit_id, radius=2)
-        tokens = self._tokens(unit_id)
+        analysis = self.analysis(unit_id)
         question = None
         if seg["question_id"] is not None:
             question = self.study.question(seg["question_id"]).label
@@ -188,7 +189,7 @@ class ReviewSession:
         return UnitView(
             id=unit_id,
             text=seg["text"],
-            normalised=" ".join(t["normalised"] for t in tokens),
+            normalised=analysis.normalised,
             speaker=seg["speaker"],
             theme=seg["theme"],
             question_id=seg["question_id"],
@@ -198,10 +199,15 @@ class ReviewSession:
             codes=codes,
         )
 
-    def _tokens(self, unit_id: int) -> list[dict]:
-        from koodari.nlp.cache import analyse_units
-
-        return analyse_units(self.study, self.pipeline, [unit_id])[0]
+    def analysis(self, unit_id: int) -> AnalysedText:
+        """The unit's analysed text: read from the study's cache (or analysed) once per session, then kept for the
+        screen, the suggestions and the draft reduction."""
+        found = self._analyses.get(unit_id)
+        if found is None:
+            if len(self._analyses) >= 256:
+                self._analyses.clear()
+            found = self._analyses[unit_id] = analyse_units(self.study, self.pipeline, [unit_id])[0]
+        return found
 
     def suggestions(self, unit_id: int, top: int = 9) -> list[Suggestion]:
         if unit_id not in self._cache:
@@ -210,15 +216,15 @@ class ReviewSession:
 
     def _model_suggestions(self, unit_id: int, top: int) -> list[Suggestion]:
         question = self.study.segment(unit_id)["question_id"]
-        ranked = self.suggester.suggest_docs(self.suggester.docs_for_units([unit_id]), [question], top=top)[0]
+        ranked = self.suggester.suggest_docs([self.analysis(unit_id)], [question], top=top)[0]
         return prefer_split_options(self.study, self.suggester.tree, unit_id, self.coder, ranked)[:top]
 
     def draft_reduction(self, unit_id: int) -> str:
         """A first draft of a reduction: the normalised text without fillers such as 'niinku', 'tuota'."""
         words = [
-            t["normalised"]
-            for t in self._tokens(unit_id)
-            if t.get("upos") != "PUNCT" and t["text"].lower() not in FILLERS  # "niinku" → "niin kuin": both go
+            t.normalised
+            for t in self.analysis(unit_id).tokens
+            if t.upos != "PUNCT" and t.spoken.lower() not in FILLERS  # "niinku" → "niin kuin": both go
         ]
         kept = [w for w in " ".join(words).split() if w.lower() not in FILLERS]
         return re.sub(r"\s+", " ", " ".join(kept)).strip()
@@ -326,25 +332,21 @@ class ReviewSession:
         finds its category)."""
         from rapidfuzz import fuzz
 
-        from koodari.classify import doc_from_tokens
-        from koodari.nlp.cache import analyse_texts
-
         cats = self.study.categories(question_id, "sub") or self.study.categories(level="sub")
         if not query.strip() or not cats:
             return []
 
-        def parts(tokens: list[dict]) -> set[str]:
+        def parts(analysis: AnalysedText) -> set[str]:
             """Lemmas with and without their compound boundary, and the compound parts."""
-            lemmas = doc_from_tokens(tokens).lemmas.split()
+            lemmas = analysis.lemma_text.split()
             return {p for lemma in lemmas for p in lemma.split("#")} | {lemma.replace("#", "") for lemma in lemmas}
 
-        query_tokens = analyse_texts(self.study, self.pipeline, [query])[0]
-        query_parts = parts(query_tokens)
-        name_tokens = analyse_texts(self.study, self.pipeline, [c.name for c in cats])
-        meaning = _meaning_scores(query_tokens, name_tokens)  # "kaverit" finds "ystävien tuki"
+        analysed, *names = analyse_texts(self.study, self.pipeline, [query, *(c.name for c in cats)])  # one batch
+        query_parts = parts(analysed)
+        meaning = _meaning_scores(analysed, names)  # "kaverit" finds "ystävien tuki"
         scored = []
-        for cat, tokens, close in zip(cats, name_tokens, meaning, strict=True):
-            lemma_hit = len(parts(tokens) & query_parts)
+        for cat, name, close in zip(cats, names, meaning, strict=True):
+            lemma_hit = len(parts(name) & query_parts)
             fuzzy = fuzz.partial_ratio(query.lower(), cat.name.lower())
             by_name = fuzzy if fuzzy >= 90 else fuzzy / 2  # a near-exact name match counts in full
             scored.append((lemma_hit * 100 + by_name + 100 * close, cat.id))
@@ -463,15 +465,13 @@ class ResolveSession(ReviewSession):
         return (options + [s for s in model if s.category_id not in chosen])[:top]
 
 
-def _meaning_scores(query_tokens: list[dict], name_tokens: list[list[dict]]) -> list[float]:
+def _meaning_scores(query: AnalysedText, names: list[AnalysedText]) -> list[float]:
     """How close each category name is to the query by meaning (0–1); zeros without the word vectors."""
-    from koodari.classify import doc_from_tokens
     from koodari.search import MeaningIndex
 
-    query = doc_from_tokens(query_tokens)
     if not query.words:
-        return [0.0] * len(name_tokens)
+        return [0.0] * len(names)
     try:
-        return MeaningIndex([doc_from_tokens(t) for t in name_tokens]).soft(query).tolist()
+        return MeaningIndex(names).soft(query).tolist()
     except KoodariError:  # the vectors package is missing: the search still finds by name
-        return [0.0] * len(name_tokens)
+        return [0.0] * len(names)

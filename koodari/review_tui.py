@@ -268,7 +268,7 @@ def handle(key: str, session: ReviewSession, unit: int, console: Console, keys: 
         name = keys.line("new subcategory name: ")
         if not name or not name.strip():
             return "no new category"
-        uppers = session.suggester.suggest_docs(session.suggester.docs_for_units([unit]),
+        uppers = session.suggester.suggest_docs([session.analysis(unit)],
                                                 [session.view(unit).question_id], level="upper", top=5)[0]
         for i, s in enumerate(uppers, 1):
             console.print(f"  {i}. {s.category} [dim]({s.probability:.2f})[/]", highlight=False)

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from koodari.classify import Doc, Features, doc_from_tokens
+from koodari.classify import Features
 from koodari.errors import KoodariError
+from koodari.nlp.analysed import EMPTY, AnalysedText
+from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.semantic import FLOOR
 from koodari.vectors import load_vectors
 
@@ -32,7 +34,7 @@ WEIGHTS = (0.4, 0.4, 0.2)
 class MeaningIndex:
     """Texts indexed for search by words and by meaning."""
 
-    def __init__(self, docs: list[Doc]) -> None:
+    def __init__(self, docs: list[AnalysedText]) -> None:
         self.vectors = load_vectors()
         self.n = len(docs)
         try:
@@ -62,7 +64,7 @@ class MeaningIndex:
             self.common = np.linalg.svd(raw, full_matrices=False)[2][0].astype(np.float32)
         self.sentences = self.sentence_vectors(docs)
 
-    def _raw_sentences(self, docs: list[Doc]) -> np.ndarray:
+    def _raw_sentences(self, docs: list[AnalysedText]) -> np.ndarray:
         out = np.zeros((len(docs), self.vectors.dim), dtype=np.float32)
         for r, doc in enumerate(docs):
             if doc.words:
@@ -71,13 +73,13 @@ class MeaningIndex:
                 out[r] = weights @ both / (2 * weights.sum())
         return out
 
-    def sentence_vectors(self, docs: list[Doc]) -> np.ndarray:
+    def sentence_vectors(self, docs: list[AnalysedText]) -> np.ndarray:
         """Unit idf-weighted means of each doc's lemma and normalised-form vectors, common component removed."""
         raw = self._raw_sentences(docs)
         raw = raw - np.outer(raw @ self.common, self.common)
         return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
 
-    def soft(self, query: Doc) -> np.ndarray:
+    def soft(self, query: AnalysedText) -> np.ndarray:
         """Per text: how well each query word finds a word of similar meaning in it (0–1)."""
         if not query.words or not self.forms:
             return np.zeros(self.n, dtype=np.float32)
@@ -92,7 +94,7 @@ class MeaningIndex:
         weights = np.array([self.idf.get(w[2], self.default_idf) for w in query.words], dtype=np.float32)
         return credit @ weights / weights.sum()
 
-    def scores(self, query: Doc) -> np.ndarray:
+    def scores(self, query: AnalysedText) -> np.ndarray:
         """The combined score of every text for a query."""
         if self.n == 0:
             return np.zeros(0)
@@ -108,9 +110,10 @@ class MeaningIndex:
         return 0.5 * words + 0.5 * meaning
 
 
-def query_doc(pipeline, query: str) -> Doc:
-    """The analysed query; a one-line error when it has no content word."""
-    doc = doc_from_tokens([t.as_dict() for t in pipeline.analyse_many([query])[0]]) if query.strip() else Doc("", "")
+def query_doc(study, pipeline, query: str) -> AnalysedText:
+    """The analysed query (cached in the study like every free text); a one-line error when it has no content
+    word."""
+    doc = analyse_texts(study, pipeline, [query])[0] if query.strip() else EMPTY
     if not doc.words:
         raise KoodariError(f"the query '{query.strip()}' has no content words to search by (only stop words or none)")
     return doc
@@ -128,13 +131,11 @@ _unit_indexes: dict[str, _UnitIndex] = {}
 
 def unit_index(study, pipeline, question_id: int | None = None) -> tuple[list[Any], MeaningIndex]:
     """The study's units (of a question) and their index; rebuilt only when the units changed."""
-    from koodari.nlp.cache import analyse_units
-
     rows = study.units_for_search(question_id)
     key = (question_id, len(rows), rows[-1]["id"] if rows else None)
     cached = _unit_indexes.get(str(study.path))
     if cached is None or cached.key != key:
-        docs = [doc_from_tokens(t) for t in analyse_units(study, pipeline, [r["id"] for r in rows])]
+        docs = analyse_units(study, pipeline, [r["id"] for r in rows])
         cached = _UnitIndex(key, rows, MeaningIndex(docs))
         _unit_indexes[str(study.path)] = cached
     return cached.rows, cached.index
@@ -145,7 +146,7 @@ def search_units(
 ) -> list[dict[str, Any]]:
     """Units ranked by meaning and words: ``{"unit", "document", "speaker", "text", "score", "codes"}``."""
     load_vectors()  # a missing vectors package is reported before any analysis
-    doc = query_doc(pipeline, query)
+    doc = query_doc(study, pipeline, query)
     rows, index = unit_index(study, pipeline, question_id)
     codes = study.unit_codes()
     scores = index.scores(doc)
@@ -164,14 +165,12 @@ def search_units(
 
 def closest_uncoded(study, pipeline, unit_id: int, uncoded: list[int], top: int = 5) -> list[tuple[int, str, float]]:
     """The uncoded units most similar to one unit, by meaning and words: (id, text, score)."""
-    from koodari.nlp.cache import analyse_units
-
     others = [u for u in uncoded if u != unit_id]
     if not others:
         return []
-    docs = [doc_from_tokens(t) for t in analyse_units(study, pipeline, [unit_id, *others])]
+    docs = analyse_units(study, pipeline, [unit_id, *others])
     if not docs[0].words:
         return []
     scores = MeaningIndex(docs[1:]).scores(docs[0])
     order = np.argsort(-scores)[:top]
-    return [(others[i], study.segment(others[i])["text"], float(scores[i])) for i in order if scores[i] > 0]
+    return [(others[i], docs[i + 1].text, float(scores[i])) for i in order if scores[i] > 0]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from koodari.classify import Doc
+from koodari.nlp.analysed import AnalysedText
 from koodari.vectors import load_vectors
 
 FLOOR = 0.3  # word similarities below this count as no match (unrelated words sit at 0–0.3)
@@ -29,12 +29,12 @@ GROUPS = (0, 1, 2, 3)  # category names, description sentences, coded examples, 
 EXPLAIN_MIN = 0.45  # a word pair shown as "≈" in a reason is at least this similar
 
 
-def _forms(doc: Doc) -> list[str]:
+def _forms(doc: AnalysedText) -> list[str]:
     """Every distinct form of the doc's content words: spoken, normalised and lemma."""
     return list(dict.fromkeys(f for word in doc.words for f in word if f))
 
 
-def _lemmas(doc: Doc) -> list[str]:
+def _lemmas(doc: AnalysedText) -> list[str]:
     return [lemma for _, _, lemma in doc.words if lemma]
 
 
@@ -66,7 +66,7 @@ class SemanticBlock:
 
     @classmethod
     def fit(
-        cls, docs: list[Doc], text_class: np.ndarray, n_classes: int, texts: list[str], text_group: np.ndarray
+        cls, docs: list[AnalysedText], text_class: np.ndarray, n_classes: int, texts: list[str], text_group: np.ndarray
     ) -> SemanticBlock:
         df: dict[str, int] = {}
         for doc in docs:
@@ -96,7 +96,7 @@ class SemanticBlock:
         block.sentences = block._finish(raw)
         return block
 
-    def _raw_sentences(self, docs: list[Doc]) -> np.ndarray:
+    def _raw_sentences(self, docs: list[AnalysedText]) -> np.ndarray:
         out = np.zeros((len(docs), self.vectors.dim), dtype=np.float32)
         for r, doc in enumerate(docs):
             if not doc.words:
@@ -113,13 +113,13 @@ class SemanticBlock:
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
         return raw / np.where(norms > 0, norms, 1.0)
 
-    def sentence_vectors(self, docs: list[Doc]) -> np.ndarray:
+    def sentence_vectors(self, docs: list[AnalysedText]) -> np.ndarray:
         """Unit sentence vectors (common component removed) of analysed texts."""
         return self._finish(self._raw_sentences(docs))
 
     # -- scoring -----------------------------------------------------------------------------
 
-    def _best_match(self, doc: Doc) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def _best_match(self, doc: AnalysedText) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Per vocab lemma: its best similarity to a form of the utterance, and which form (cached per doc)."""
         cache = self.__dict__.setdefault("_match_cache", {})
         if doc not in cache:
@@ -128,7 +128,7 @@ class SemanticBlock:
             cache[doc] = self._match(doc)
         return cache[doc]
 
-    def _match(self, doc: Doc) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def _match(self, doc: AnalysedText) -> tuple[np.ndarray, np.ndarray, list[str]]:
         forms = _forms(doc)
         if not forms or not self.vocab:
             return np.zeros(len(self.vocab), np.float32), np.zeros(len(self.vocab), np.int64), forms
@@ -136,7 +136,7 @@ class SemanticBlock:
         best = sims.argmax(axis=1)
         return sims[np.arange(len(self.vocab)), best], best, forms
 
-    def text_scores(self, docs: list[Doc]) -> tuple[np.ndarray, np.ndarray]:
+    def text_scores(self, docs: list[AnalysedText]) -> tuple[np.ndarray, np.ndarray]:
         """(soft match, sentence cosine) of each doc against each evidence text: two docs × texts arrays."""
         soft = np.zeros((len(docs), self.recall.shape[0]), dtype=np.float32)
         for i, doc in enumerate(docs):
@@ -146,7 +146,7 @@ class SemanticBlock:
         sent = self.sentence_vectors(docs) @ self.sentences.T
         return soft, sent
 
-    def class_scores(self, docs: list[Doc], exclude: np.ndarray | None = None) -> list[np.ndarray]:
+    def class_scores(self, docs: list[AnalysedText], exclude: np.ndarray | None = None) -> list[np.ndarray]:
         """Per doc and class, for each kind of evidence (names, descriptions, coded examples): the best soft
         match and the best sentence cosine among the class's texts of that kind (six docs × classes arrays).
 
@@ -160,7 +160,7 @@ class SemanticBlock:
             out.append(self._per_class(np.where(mask, 0.0, sent), 0.0))
         return out
 
-    def nearest(self, docs: list[Doc]) -> np.ndarray:
+    def nearest(self, docs: list[AnalysedText]) -> np.ndarray:
         """Per doc and class: the best sentence cosine among all the class's texts."""
         return self._per_class(self.text_scores(docs)[1], -1.0)
 
@@ -172,7 +172,7 @@ class SemanticBlock:
         out = np.maximum.reduceat(ordered, starts, axis=1)
         return np.where(self._present, out, empty)
 
-    def explain(self, doc: Doc, class_index: int) -> str | None:
+    def explain(self, doc: AnalysedText, class_index: int) -> str | None:
         """The evidence of a class matched by meaning: "kavereita ≈ ystävä in 'ystävien tuki'"."""
         rows = np.flatnonzero(self.text_class == class_index)
         if rows.size == 0 or not doc.words:

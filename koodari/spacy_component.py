@@ -13,8 +13,13 @@ importing koodari first. spacy-stanza is not used: it pins stanza<1.7.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
+
+from koodari.nlp.analysed import AnalysedText, AnalysedToken
+from koodari.nlp.pipeline import FinnishPipeline, ModelSource
 
 if not Token.has_extension("normalised"):
     Token.set_extension("normalised", default=None)
@@ -24,23 +29,35 @@ class KoodariFinnish:
     """Sets lemma_, pos_ and ._.normalised on every token, keeping spaCy's tokenisation."""
 
     def __init__(self, nlp: Language, name: str, models: str | None, normalise: bool) -> None:
-        from koodari.nlp.pipeline import FinnishPipeline, ModelSource
-
         source = ModelSource.official(models) if models else ModelSource.default()
         self.pipeline = FinnishPipeline(source, normalise=normalise)
         self.name = name
 
     def __call__(self, doc: Doc) -> Doc:
         sentences = [[t.text for t in sent if not t.is_space] for sent in _sentences(doc)]
-        tagged = iter(t for sent in self.pipeline.analyse_pretokenized(sentences) for t in sent)
-        for token in doc:
-            if token.is_space:
-                continue
-            analysis = next(tagged)
-            token.lemma_ = analysis.lemma
-            token.pos_ = analysis.upos if "+" not in analysis.upos else analysis.upos.split("+")[0]
-            token._.normalised = analysis.normalised
+        tagged = [t for sent in self.pipeline.analyse_pretokenized(sentences) for t in sent]
+        annotate([token for token in doc if not token.is_space], tagged)
         return doc
+
+
+# -- conversion between spaCy's Doc and koodari's AnalysedText ----------------------------------------------
+
+
+def annotate(tokens: Iterable[Token], analysed: Iterable[AnalysedToken]) -> None:
+    """Write koodari's analysis onto spaCy tokens: lemma_, pos_ (the first word's tag of a multiword form) and
+    ._.normalised."""
+    for token, analysis in zip(tokens, analysed, strict=True):
+        token.lemma_ = analysis.lemma
+        token.pos_ = analysis.upos.split("+")[0]
+        token._.normalised = analysis.normalised
+
+
+def analysed_text(span: Doc | Span) -> AnalysedText:
+    """koodari's analysed text of a spaCy doc or span that ``koodari_finnish`` annotated (offsets into the doc)."""
+    words = [t for t in span if not t.is_space]
+    start = span.start_char if isinstance(span, Span) else 0
+    return AnalysedText(span.text, tuple(AnalysedToken(t.text, t._.normalised or "", t.lemma_, t.pos_, t.idx,
+                                                       t.idx + len(t)) for t in words), start)
 
 
 def _sentences(doc: Doc):
@@ -75,7 +92,6 @@ class KoodariSuggester:
     each sentence's span._.koodari, from a study's latest model."""
 
     def __init__(self, nlp: Language, name: str, study: str, question: str | None, top: int, level: str) -> None:
-        from koodari.nlp.pipeline import FinnishPipeline
         from koodari.store import Study
         from koodari.suggest import Suggester
 
@@ -84,13 +100,9 @@ class KoodariSuggester:
         self.suggester = Suggester(self.study, FinnishPipeline())
         self.top, self.level, self.name = top, level, name
 
-    def _doc(self, tokens) -> object:
-        from koodari.classify import doc_from_tokens
-
-        words = [t for t in tokens if not t.is_space]
-        if all(t._.normalised is not None for t in words):  # koodari_finnish ran before: reuse its analysis
-            return doc_from_tokens([{"text": t.text, "normalised": t._.normalised, "lemma": t.lemma_,
-                                     "upos": t.pos_} for t in words])
+    def _doc(self, tokens: Doc | Span) -> AnalysedText:
+        if all(t._.normalised is not None for t in tokens if not t.is_space):  # koodari_finnish ran: reuse it
+            return analysed_text(tokens)
         return self.suggester.docs_for_texts([tokens.text])[0]
 
     def __call__(self, doc: Doc) -> Doc:

@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Doc, Example, SuggestionModel, doc_from_tokens
+from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Example, SuggestionModel
 from koodari.errors import KoodariError
 from koodari.evaluate import cross_validate
 from koodari.hierarchy import CONSENSUS, Tree, coded_examples_from, rank, unit_key  # noqa: F401 (re-exported)
+from koodari.nlp.analysed import AnalysedText
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import LEVELS, Study
@@ -98,11 +99,15 @@ def description_sentences(description: str | None) -> list[str]:
     return [s.strip() for s in SENTENCE_BREAK.split(description) if len(s.split()) >= 2]
 
 
-def attach_tokens(study: Study, pipeline: FinnishPipeline, examples: list[Example]) -> list[Example]:
+def attach_analyses(study: Study, pipeline: FinnishPipeline, examples: list[Example]) -> list[Example]:
+    """Give each example its analysed text (from the study's cache)."""
     analyses = analyse_texts(study, pipeline, [e.text for e in examples])
-    for example, tokens in zip(examples, analyses, strict=True):
-        example.tokens = tokens
+    for example, analysis in zip(examples, analyses, strict=True):
+        example.analysis = analysis
     return examples
+
+
+attach_tokens = attach_analyses  # the old name
 
 
 @dataclass(frozen=True)
@@ -138,8 +143,8 @@ def training_data(
         examples = [e for e in examples if e.question_id == question]
         always = [e for e in always if e.question_id == question]
     if pipeline is not None:
-        examples = attach_tokens(study, pipeline, examples)
-        always = attach_tokens(study, pipeline, always)
+        examples = attach_analyses(study, pipeline, examples)
+        always = attach_analyses(study, pipeline, always)
     return TrainingData(examples, always, tree)
 
 
@@ -239,15 +244,15 @@ class Suggester:
             [self.tree.categories[c].question_id if c in self.tree.categories else -1 for c in model.classes]
         )
 
-    def docs_for_texts(self, texts: list[str]) -> list[Doc]:
-        # cached in the study (an utterance that is an analysed unit reuses the unit's analysis)
-        return [doc_from_tokens(tokens) for tokens in analyse_texts(self.study, self.pipeline, texts)]
+    def docs_for_texts(self, texts: list[str]) -> list[AnalysedText]:
+        """Analysed free texts, cached in the study (an utterance that is an analysed unit reuses its analysis)."""
+        return analyse_texts(self.study, self.pipeline, texts)
 
-    def docs_for_units(self, segment_ids: list[int]) -> list[Doc]:
-        return [doc_from_tokens(t) for t in analyse_units(self.study, self.pipeline, segment_ids)]
+    def docs_for_units(self, segment_ids: list[int]) -> list[AnalysedText]:
+        return analyse_units(self.study, self.pipeline, segment_ids)
 
     def suggest_docs(
-        self, docs: list[Doc], questions: list[int | None], level: str = "sub", top: int = 5
+        self, docs: list[AnalysedText], questions: list[int | None], level: str = "sub", top: int = 5
     ) -> list[list[Suggestion]]:
         if level not in LEVELS:
             raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
@@ -288,7 +293,7 @@ class Suggester:
     def _rank(self, p: np.ndarray, question: int | None, level: str) -> list[tuple[int, float]]:
         return rank(p, self.model.classes, self.class_questions, self.tree, question, level)
 
-    def _reason(self, doc: Doc, x_row, category_id: int) -> str:
+    def _reason(self, doc: AnalysedText, x_row, category_id: int) -> str:
         leaves = [
             int(c)
             for c in self.model.classes
@@ -299,7 +304,7 @@ class Suggester:
         similar: list[tuple[float, str]] = []
         described: list[tuple[float, str]] = []
         for leaf in leaves:
-            lemmas += [lemma for lemma in self.model.top_lemmas(doc, leaf) if lemma not in lemmas]
+            lemmas += [lemma for lemma in self.model.top_lemmas(doc, leaf, x_row=x_row) if lemma not in lemmas]
             similar += self.model.similar_examples(x_row, leaf)
             described += self.model.similar_descriptions(x_row, leaf)
         parts = []
@@ -317,7 +322,7 @@ class Suggester:
         return " | ".join(parts) if parts else "no shared words: a weak guess"
 
 
-    def _meaning(self, doc: Doc, leaves: list[int]) -> str | None:
+    def _meaning(self, doc: AnalysedText, leaves: list[int]) -> str | None:
         """The evidence of these categories that matches the utterance by meaning, not by shared words."""
         block = self.model.semantic
         if block is None:

@@ -142,7 +142,7 @@ def test_suggest_reuses_the_units_analysis(tmp_path, cli, pipeline):
         calls = pipeline.calls
         analyses = analyse_texts(study, pipeline, texts)
         assert pipeline.calls == calls
-        assert analyses[0][0]["text"] == "Jokkainen" and analyses[0][0]["start"] == 0
-        assert all(text[t["start"] : t["end"]] == t["text"] for text, a in zip(texts, analyses, strict=True) for t in a)
+        assert analyses[0].tokens[0].spoken == "Jokkainen" and analyses[0].tokens[0].start == 0
+        assert all(text[t.start : t.end] == t.spoken for text, a in zip(texts, analyses, strict=True) for t in a.tokens)
         analyse_texts(study, pipeline, ["Uusi lause, jota ei ole analysoitu."])
         assert pipeline.calls == calls + 1

@@ -389,3 +389,20 @@ def test_screen_names_the_model_version(study):
     child.expect("q quit")
     child.send("q")
     child.expect(pexpect.EOF)
+
+
+def test_a_unit_is_analysed_once_per_screen(study, pipeline):
+    """The screen, its suggestions and the draft reduction share one analysis of the unit: one cache read."""
+    with Study.open(study) as s:
+        session = ReviewSession(s, "anna", pipeline, background=False)
+        unit = session.next_unit()
+        reads: list[list[int]] = []
+        unit_analyses = s.unit_analyses
+        s.unit_analyses = lambda pipeline_id, ids: reads.append(list(ids)) or unit_analyses(pipeline_id, ids)
+        calls = pipeline.calls
+        view = session.view(unit)
+        session.suggestions(unit)
+        draft = session.draft_reduction(unit)
+        session.view(unit)
+        assert reads == [[unit]] and pipeline.calls == calls
+        assert view.normalised and draft and view.normalised == session.analysis(unit).normalised

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from koodari.classify import Example, SuggestionModel, doc_from_tokens
+from koodari.classify import Example, SuggestionModel
 from koodari.errors import KoodariError
+from koodari.nlp.analysed import AnalysedText
 from koodari.store import Study
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ def test_train_records_a_model_version(trained_seed, seed_data):
         assert row["model"][:2] == b"PK"
         stored = load_model(study, 1)
     fresh = SuggestionModel.fit(seed_data.examples, seed_data.always)  # the same training, in memory
-    docs = [doc_from_tokens(e.tokens) for e in seed_data.examples[:40]]
+    docs = [e.analysis for e in seed_data.examples[:40]]
     assert np.allclose(stored.weights, fresh.weights) and list(stored.classes) == list(fresh.classes)
     assert np.allclose(stored.predict_proba(docs), fresh.predict_proba(docs), atol=1e-9)
 
@@ -117,7 +118,7 @@ def held_out_log_loss(data, blocks: str) -> tuple[float, float, list[float]]:
         train = [e for e, f in zip(examples, fold, strict=True) if f != k]
         model = SuggestionModel.fit(train, data.always, blocks=blocks)
         test = [e for e, f in zip(examples, fold, strict=True) if f == k and e.label in set(model.classes.tolist())]
-        docs = [doc_from_tokens(e.tokens) for e in test]
+        docs = [e.analysis for e in test]
         questions = data.tree.question_of(model.classes)
         allowed = questions[None, :] == np.array([e.question_id for e in test])[:, None]
         truth = np.searchsorted(model.classes, [e.label for e in test])
@@ -254,14 +255,16 @@ def test_evaluate_cli(cli, trained_seed):
 
 
 def test_model_roundtrip_without_pickle():
-    tokens = [[{"text": w, "lemma": w, "normalised": w}] for w in ("kiire", "motivointi", "kela", "asunto")]
-    examples = [Example(text=w[0]["text"], label=i % 2 + 1, question_id=1, tokens=w) for i, w in enumerate(tokens)]
+    tokens = [AnalysedText.from_json([{"text": w, "lemma": w, "normalised": w}], w)
+              for w in ("kiire", "motivointi", "kela", "asunto")]
+    examples = [Example(text=w.text, label=i % 2 + 1, question_id=1, analysis=w) for i, w in enumerate(tokens)]
     described = [Example(text="kiire ja kela", label=2, question_id=1, source="description",
-                         tokens=[{"text": w, "lemma": w, "normalised": w} for w in ("kiire", "ja", "kela")])]
+                         analysis=AnalysedText.from_json([{"text": w, "lemma": w, "normalised": w}
+                                                                  for w in ("kiire", "ja", "kela")]))]
     for kind in ("linear", "neighbours"):
         model = SuggestionModel.fit(examples, described, kind=kind, calibrate=False)
         again = SuggestionModel.from_bytes(model.to_bytes())
-        docs = [doc_from_tokens(t) for t in tokens]
+        docs = list(tokens)
         assert np.allclose(model.predict_proba(docs), again.predict_proba(docs))
         x = again.transform(docs[:1])
         assert again.similar_descriptions(x, 2)[0][1] == "kiire ja kela"
@@ -272,8 +275,9 @@ def test_a_model_saved_before_descriptions_were_kept_still_loads():
     """Studies trained by koodari 0.1 hold models without description arrays: they load and suggest."""
     import io
 
-    tokens = [[{"text": w, "lemma": w, "normalised": w}] for w in ("kiire", "motivointi", "kela", "asunto")]
-    examples = [Example(text=w[0]["text"], label=i % 2 + 1, question_id=1, tokens=w) for i, w in enumerate(tokens)]
+    tokens = [AnalysedText.from_json([{"text": w, "lemma": w, "normalised": w}], w)
+              for w in ("kiire", "motivointi", "kela", "asunto")]
+    examples = [Example(text=w.text, label=i % 2 + 1, question_id=1, analysis=w) for i, w in enumerate(tokens)]
     model = SuggestionModel.fit(examples, [], kind="neighbours", calibrate=False)
     arrays = dict(np.load(io.BytesIO(model.to_bytes()), allow_pickle=False))
     for key in ("desc_data", "desc_indices", "desc_indptr", "desc_shape", "desc_labels"):
@@ -281,7 +285,7 @@ def test_a_model_saved_before_descriptions_were_kept_still_loads():
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     old = SuggestionModel.from_bytes(buffer.getvalue())
-    docs = [doc_from_tokens(t) for t in tokens]
+    docs = list(tokens)
     assert old.description_texts == [] and old.similar_descriptions(old.transform(docs[:1]), 1) == []
     assert np.allclose(old.predict_proba(docs), model.predict_proba(docs))
 
@@ -318,7 +322,7 @@ def test_a_model_written_by_the_code_before_the_estimators_saved_themselves_load
     here = Path(__file__).parent / "data" / "models"
     expected = np.load(here / "expected.npz", allow_pickle=False)
     model = SuggestionModel.from_bytes((here / f"{name}.npz").read_bytes())
-    docs = [doc_from_tokens([{"text": w, "lemma": w, "normalised": w, "upos": "NOUN"} for w in q.split()])
+    docs = [AnalysedText.from_json([{"text": w, "lemma": w, "normalised": w, "upos": "NOUN"} for w in q.split()])
             for q in expected["queries"]]
     assert np.allclose(model.predict_proba(docs), expected[name.replace("-", "_")], atol=1e-6)
     again = SuggestionModel.from_bytes(model.to_bytes())  # and saved again by the new code, unchanged

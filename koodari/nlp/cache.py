@@ -1,137 +1,88 @@
-"""Lemmas cached per study: each unit is analysed once per pipeline version and stored beside it."""
+"""The analysis cache: every text is analysed once per pipeline version and stored in the study.
+
+One entry point per kind of text, both returning ``AnalysedText``:
+
+* ``analyse_units``: analysis units, stored beside the unit (``segment_nlp``, token offsets into the document);
+* ``analyse_texts``: free texts (reductions, category names, ``suggest --file`` lines, search queries), stored
+  by the text's sha256 (``text_nlp``); a text that is also an analysed unit reuses the unit's analysis.
+
+The SQL lives in ``Study`` (its analysis-cache methods); this module only decides what to analyse.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
 
-from koodari.nlp.pipeline import FinnishPipeline, Token
+from koodari.nlp.analysed import AnalysedText
+from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import Study
 
-
-@dataclass(frozen=True)
-class UnitAnalysis:
-    segment_id: int
-    tokens: list[dict]
-
-    @property
-    def normalised(self) -> str:
-        return " ".join(t["normalised"] for t in self.tokens)
-
-    @property
-    def lemmas(self) -> list[str]:
-        return [t["lemma"] for t in self.tokens]
+BATCH = 64  # texts tagged in one pipeline call
 
 
-def ensure_analysed(
-    study: Study, pipeline: FinnishPipeline, segment_ids: list[int] | None = None, batch: int = 64
-) -> int:
-    """Analyse the units that have no cached analysis from this pipeline; returns how many were analysed."""
-    query = """
-        SELECT s.id, s.text, s.char_start FROM segments s
-        LEFT JOIN segment_nlp n ON n.segment_id = s.id AND n.pipeline = ?
-        WHERE n.segment_id IS NULL
-    """
-    rows = study.conn.execute(query + " ORDER BY s.id", (pipeline.id,)).fetchall()
-    if segment_ids is not None:
-        wanted = set(segment_ids)
-        rows = [r for r in rows if r["id"] in wanted]
+def analyse_units(
+    study: Study, pipeline: FinnishPipeline, unit_ids: list[int], batch: int = BATCH
+) -> list[AnalysedText]:
+    """The analyses of units (offsets into their document), from the cache; the missing ones are analysed and
+    stored first. An id that is no unit gets an empty analysis."""
+    rows = study.unit_analyses(pipeline.id, unit_ids)
+    found = {r["id"]: AnalysedText.from_json(r["tokens"], r["text"], r["char_start"])
+             for r in rows if r["tokens"] is not None}
+    missing = [r for r in rows if r["tokens"] is None]
+    for analysed in _analyse_and_store(study, pipeline, missing, batch):
+        found[analysed[0]] = analysed[1]
+    empty = AnalysedText("")
+    return [found.get(unit_id, empty) for unit_id in unit_ids]
+
+
+def ensure_analysed(study: Study, pipeline: FinnishPipeline, unit_ids: list[int] | None = None,
+                    batch: int = BATCH) -> int:
+    """Analyse the units (all of them by default) that have no analysis by this pipeline; returns how many."""
+    if unit_ids is not None:
+        missing = [r for r in study.unit_analyses(pipeline.id, unit_ids) if r["tokens"] is None]
+        return len(list(_analyse_and_store(study, pipeline, missing, batch)))
+    count, after = 0, 0
+    while rows := study.units_to_analyse(pipeline.id, after_id=after, limit=1000):
+        count += len(list(_analyse_and_store(study, pipeline, rows, batch)))
+        after = rows[-1]["id"]
+    return count
+
+
+def _analyse_and_store(study: Study, pipeline: FinnishPipeline, rows: list, batch: int):
+    """Analyse units (rows with id, text, char_start) in batches, each batch stored in one transaction;
+    yields (unit id, analysis)."""
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
-        analysed = pipeline.analyse_many([r["text"] for r in chunk])
-        with study.transaction():
-            for row, tokens in zip(chunk, analysed, strict=True):
-                store_analysis(study, row["id"], pipeline.id, tokens, offset=row["char_start"])
-    return len(rows)
+        analysed = [a.placed(r["char_start"]) for r, a in zip(chunk, pipeline.pipe([r["text"] for r in chunk]),
+                                                               strict=True)]
+        study.store_analyses(pipeline.id, [unit_row(r["id"], a) for r, a in zip(chunk, analysed, strict=True)])
+        yield from ((r["id"], a) for r, a in zip(chunk, analysed, strict=True))
 
 
-def store_analysis(study: Study, segment_id: int, pipeline_id: str, tokens: list[Token], offset: int = 0) -> None:
-    """Store tokens with offsets into the document text (unit offset + token offset)."""
-    data = [
-        {
-            **t.as_dict(),
-            "start": None if t.start is None else offset + t.start,
-            "end": None if t.end is None else offset + t.end,
-        }
-        for t in tokens
-    ]
-    study.conn.execute(
-        "INSERT INTO segment_nlp (segment_id, pipeline, tokens, normalised, lemmas) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT(segment_id) DO UPDATE SET pipeline = excluded.pipeline, tokens = excluded.tokens,"
-        " normalised = excluded.normalised, lemmas = excluded.lemmas",
-        (
-            segment_id,
-            pipeline_id,
-            json.dumps(data, ensure_ascii=False),
-            " ".join(t.normalised for t in tokens),
-            " ".join(t.lemma for t in tokens),
-        ),
-    )
+def unit_row(unit_id: int, analysed: AnalysedText) -> tuple[int, str, str, str]:
+    """A unit's row in the cache: id, tokens JSON (offsets into the document), normalised text, lemmas."""
+    return unit_id, analysed.to_json(), analysed.normalised, " ".join(analysed.lemmas)
 
 
-def cached_analysis(study: Study, segment_id: int) -> UnitAnalysis | None:
-    row = study.conn.execute("SELECT tokens FROM segment_nlp WHERE segment_id = ?", (segment_id,)).fetchone()
-    return UnitAnalysis(segment_id, json.loads(row["tokens"])) if row else None
-
-
-def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], batch: int = 64) -> list[list[dict]]:
-    """Token analyses of free texts (reductions, quotes), cached in the study by the text's sha256."""
-    keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
-    found: dict[str, list[dict]] = {}
-    unique = list(dict.fromkeys(keys))
-    for i in range(0, len(unique), 500):
-        chunk = unique[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in study.conn.execute(
-            f"SELECT sha256, tokens FROM text_nlp WHERE pipeline = ? AND sha256 IN ({marks})", (pipeline.id, *chunk)
-        ):
-            found[row["sha256"]] = json.loads(row["tokens"])
-    missing = [(k, t) for k, t in dict(zip(keys, texts, strict=True)).items() if k not in found]
-    found.update(_from_units(study, pipeline, missing))  # an utterance that is also an analysed unit
-    missing = [(k, t) for k, t in missing if k not in found]
+def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], batch: int = BATCH) -> list[AnalysedText]:
+    """The analyses of free texts (offsets into each text), from the cache; each distinct text is analysed once."""
+    keys = [text_key(t) for t in texts]
+    by_key = dict(zip(keys, texts, strict=True))
+    found = {key: AnalysedText.from_json(tokens, by_key[key])
+             for key, tokens in study.text_analyses(pipeline.id, list(by_key)).items()}
+    wanted = {text: key for key, text in by_key.items() if key not in found}
+    for row in study.unit_analyses_of_texts(pipeline.id, list(wanted)):  # an utterance that is an analysed unit
+        found[wanted[row["text"]]] = AnalysedText.from_json(row["tokens"], row["text"], row["char_start"]).relative()
+    missing = [(key, text) for key, text in by_key.items() if key not in found]
     for i in range(0, len(missing), batch):
         chunk = missing[i : i + batch]
-        analysed = pipeline.analyse_many([t for _, t in chunk])
-        with study.transaction():
-            for (key, _), tokens in zip(chunk, analysed, strict=True):
-                data = [t.as_dict() for t in tokens]
-                found[key] = data
-                study.conn.execute(
-                    "INSERT OR REPLACE INTO text_nlp VALUES (?, ?, ?)",
-                    (key, pipeline.id, json.dumps(data, ensure_ascii=False)),
-                )
+        analysed = pipeline.pipe([text for _, text in chunk])
+        study.store_text_analyses(pipeline.id, [(key, a.to_json()) for (key, _), a in zip(chunk, analysed,
+                                                                                          strict=True)])
+        found.update((key, a) for (key, _), a in zip(chunk, analysed, strict=True))
     return [found[k] for k in keys]
 
 
-def _from_units(study: Study, pipeline: FinnishPipeline, wanted: list[tuple[str, str]]) -> dict[str, list[dict]]:
-    """Analyses of units whose text is one of the wanted texts (by this pipeline), offsets made text-relative."""
-    by_text = {t: k for k, t in wanted}
-    out: dict[str, list[dict]] = {}
-    texts = list(by_text)
-    for i in range(0, len(texts), 500):
-        chunk = texts[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = study.conn.execute(
-            "SELECT s.text, s.char_start, n.tokens FROM segments s JOIN segment_nlp n ON n.segment_id = s.id"
-            f" WHERE n.pipeline = ? AND s.text IN ({marks})",
-            (pipeline.id, *chunk),
-        )
-        for row in rows:
-            tokens = json.loads(row["tokens"])
-            for t in tokens:
-                for key in ("start", "end"):
-                    if t.get(key) is not None:
-                        t[key] -= row["char_start"]
-            out[by_text[row["text"]]] = tokens
-    return out
-
-
-def analyse_units(study: Study, pipeline: FinnishPipeline, segment_ids: list[int]) -> list[list[dict]]:
-    """Token analyses of units, from the cache (analysing the ones missing)."""
-    ensure_analysed(study, pipeline, segment_ids)
-    out = []
-    for segment_id in segment_ids:
-        cached = cached_analysis(study, segment_id)
-        out.append(cached.tokens if cached else [])
-    return out
+def text_key(text: str) -> str:
+    """A free text's key in the cache."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

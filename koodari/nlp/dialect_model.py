@@ -4,10 +4,11 @@ guess is a standard word form (see ``Normaliser.normalise_sentences``)."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from functools import cached_property
 from pathlib import Path
+
+from koodari.nlp.loader import stanza_document, stanza_pipeline
 
 MODEL_NAME = "skn-seq2seq.pt"
 
@@ -22,10 +23,7 @@ class DialectModel:
 
     @cached_property
     def _pipeline(self):
-        import stanza
-
-        logging.getLogger("stanza").setLevel(logging.ERROR)
-        return stanza.Pipeline(
+        return stanza_pipeline(
             lang="fi",
             processors="tokenize,lemma",
             dir=str(self.tokenizer_path.parent),
@@ -42,10 +40,8 @@ class DialectModel:
         """One guess per word, in one batch."""
         if not words:
             return []
-        from stanza.models.common.doc import Document
-
         sentences = [words[i : i + 50] for i in range(0, len(words), 50)]
-        doc = Document(
+        doc = stanza_document(
             [[{"id": (j,), "text": w, "upos": "X"} for j, w in enumerate(ws, start=1)] for ws in sentences]
         )
         with self._lock:
@@ -53,10 +49,9 @@ class DialectModel:
         return [(w.lemma or w.text).lower() for s in tagged.sentences for w in s.words]
 
 
-def shipped_model(folder: Path) -> DialectModel | None:
-    """The shipped model, or None when it (or the tokenizer stanza wants beside it) is missing."""
-    from koodari.corpus import data_root
-
+def shipped_model(folder: Path, stanza_models: Path) -> DialectModel | None:
+    """The model in ``folder``, or None when it (or the tokenizer in ``stanza_models`` that stanza wants beside
+    it) is missing."""
     path = folder / MODEL_NAME
-    tokenizer = data_root("models") / "stanza" / "fi_koodari_tokenizer.pt"
+    tokenizer = stanza_models / "fi_koodari_tokenizer.pt"
     return DialectModel(path, tokenizer) if path.is_file() and tokenizer.is_file() else None

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+from koodari.nlp.dialect_model import DialectModel, shipped_model
+from koodari.nlp.resources import load_normaliser_resources, normaliser_dir, stanza_dir
+
 VOWELS = "aeiouyäö"
 BACK = set("aou")
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
@@ -152,7 +155,7 @@ class Normaliser:
     frequency_weight: float = 0.3
     protect_known: bool = True
     standard_rewrite_count: int = 3
-    model: object | None = None  # a DialectModel: learned guesses for forms nothing else resolves
+    model: DialectModel | None = None  # a DialectModel: learned guesses for forms nothing else resolves
     guesses: dict[str, str | None] = field(default_factory=dict)
     # which learned guesses are kept: "standard" (every word in the standard vocabulary), "known" (or known to
     # the dictionary, simplemma), "any" (no check); chosen on SKN's development utterances (bench/lemma.py)
@@ -161,9 +164,10 @@ class Normaliser:
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
-        from koodari.nlp.resources import load_normaliser_resources
-
-        return load_normaliser_resources(folder, use_simplemma, learned)
+        """The shipped normaliser (or one built from the resources in ``folder``)."""
+        folder = folder or normaliser_dir()
+        model = shipped_model(folder, stanza_dir()) if learned else None
+        return cls(**load_normaliser_resources(folder, use_simplemma), model=model)
 
     def normalise(self, token: str) -> str:
         """The standard form of one token (the token itself when it is standard or unknown)."""

@@ -1,9 +1,17 @@
 """Offline Finnish lemmatisation: stanza's tokenizer, tagger and lemmatizer behind the dialect normaliser.
 
-Flow: text → stanza tokenizer (tokens with character offsets) → normaliser (standard forms, a sentence at a
-time so that a neighbouring word can decide a reading) → UPOS tagger on the normalised words (spaCy's Finnish
-morphologizer with floret vectors, ``spacy-fi-experimental-web-md``; stanza's own tagger when that package is
-missing or ``tagger="stanza"``) → stanza's lemmatizer → ``Token(text, normalised, lemma, upos)``.
+The pipeline is a sequence of named stages, built from components the way a spaCy pipeline is
+(``FinnishPipeline.pipe_names``):
+
+1. ``tokenise``: stanza's tokenizer (sentences of tokens with character offsets);
+2. ``normalise``: the dialect normaliser, a sentence at a time so that a neighbouring word (the context
+   table) can decide a reading;
+3. ``tag``: UPOS of the normalised words (spaCy's Finnish morphologizer with floret vectors,
+   ``spacy-fi-experimental-web-md``; stanza's own tagger when that package is missing or ``tagger="stanza"``)
+   and stanza's lemmatizer;
+4. ``backoff``: simplemma's dictionary lemma for words the lemmatizer never saw in training.
+
+Each stage works on sentences of ``Draft`` tokens; the result is an ``AnalysedText`` (``koodari.nlp.analysed``).
 
 Models are loaded from explicit paths with ``download_method=None``: nothing is fetched, ever.
 By default the models shipped in ``models/stanza`` are used; ``KOODARI_STANZA_DIR`` (or
@@ -13,17 +21,23 @@ By default the models shipped in ``models/stanza`` are used; ``KOODARI_STANZA_DI
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 import threading
 import zipfile
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Protocol
+
+import simplemma
 
 from koodari.errors import KoodariError
+from koodari.nlp.analysed import AnalysedText, AnalysedToken
+from koodari.nlp.loader import spacy_available, spacy_docs, spacy_load, stanza_document, stanza_pipeline
 from koodari.nlp.normaliser import Normaliser
+from koodari.nlp.resources import stanza_dir
 
 MODEL_FILES = {
     "tokenize": "fi_koodari_tokenizer.pt",
@@ -37,22 +51,10 @@ SPACY_EXCLUDE = ["tagger", "attribute_ruler", "lemmatizer", "parser", "ner"]
 
 def spacy_tagger_available() -> bool:
     """True when spaCy's Finnish pipeline (the better UPOS tagger) is installed."""
-    import importlib.util
-
-    return importlib.util.find_spec(SPACY_MODEL) is not None
+    return spacy_available(SPACY_MODEL)
 
 
-@dataclass(frozen=True)
-class Token:
-    text: str
-    normalised: str
-    lemma: str
-    upos: str
-    start: int | None = None
-    end: int | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+Token = AnalysedToken  # the pipeline's tokens are the analysed text's tokens
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,7 @@ class ModelSource:
 
     @classmethod
     def shipped(cls) -> ModelSource:
-        from koodari.corpus import data_root
-
-        return cls("koodari", data_root("models") / "stanza")
+        return cls("koodari", stanza_dir())
 
     @classmethod
     def official(cls, path: str | Path) -> ModelSource:
@@ -110,8 +110,157 @@ class ModelSource:
         return digest.hexdigest()[:12]
 
 
+# -- the stages -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Word:
+    """One word the tagger sees (a normalised form may be several words)."""
+
+    text: str
+    upos: str | None = None
+    lemma: str = ""
+
+
+@dataclass
+class Draft:
+    """A token on its way through the stages: spoken form and offsets, then normalised form, then words."""
+
+    spoken: str
+    start: int | None = None
+    end: int | None = None
+    normalised: str = ""
+    words: list[Word] = field(default_factory=list)
+
+    def finish(self) -> AnalysedToken:
+        lemma = " ".join(w.lemma for w in self.words)
+        upos = self.words[0].upos if len(self.words) == 1 else "+".join(w.upos or "X" for w in self.words)
+        norm = self.normalised
+        if norm == PLACEHOLDER and self.spoken != PLACEHOLDER:  # an empty or blank token stays as it is
+            norm, lemma = self.spoken, self.spoken
+        return AnalysedToken(self.spoken, norm, lemma, upos or "X", self.start, self.end)
+
+
+Sentences = list[list[Draft]]
+
+
+class Stage(Protocol):
+    """A pipeline component: takes sentences of drafts, fills in its part, returns them."""
+
+    name: str
+
+    def __call__(self, sentences: Sentences) -> Sentences: ...
+
+
+class Tokeniser:
+    """``tokenise``: raw text → sentences of drafts with character offsets (stanza's tokenizer)."""
+
+    name = "tokenise"
+
+    def __init__(self, stanza: Callable[[], Any]) -> None:
+        self.stanza = stanza
+
+    def __call__(self, text: str) -> Sentences:
+        if not text.strip():
+            return []
+        doc = self.stanza()(text)
+        return [[Draft(*part) for t in s.tokens for part in _split_blank(t.text, t.start_char, t.end_char)]
+                for s in doc.sentences]
+
+
+class SentenceNormaliser:
+    """``normalise``: each token's standard form, a sentence at a time (the context table sees the neighbours);
+    without a normaliser the spoken forms are kept. A token with no visible characters becomes a placeholder."""
+
+    name = "normalise"
+
+    def __init__(self, normaliser: Callable[[], Normaliser] | None) -> None:
+        self.normaliser = normaliser
+
+    def __call__(self, sentences: Sentences) -> Sentences:
+        spoken = [[d.spoken for d in s] for s in sentences]
+        forms = self.normaliser().normalise_sentences(spoken) if self.normaliser is not None else spoken
+        for sent, norms in zip(sentences, forms, strict=True):
+            for draft, norm in zip(sent, norms, strict=True):
+                draft.normalised = _as_words(norm, draft.spoken)
+        return sentences
+
+
+class TaggerLemmatiser:
+    """``tag``: UPOS and lemma of every normalised word, all sentences in one batch. UPOS from spaCy's Finnish
+    morphologizer (``upos``) and lemmas from stanza, or both from stanza (``upos`` is None)."""
+
+    name = "tag"
+
+    def __init__(self, stanza: Callable[[], Any], upos: Callable[[list[list[str]]], list[list[str]]] | None) -> None:
+        self.stanza = stanza
+        self.upos = upos
+
+    def __call__(self, sentences: Sentences) -> Sentences:
+        for sent in sentences:
+            for draft in sent:
+                draft.words = [Word(w) for w in draft.normalised.split()]
+        words = [[w.text for d in s for w in d.words] for s in sentences]
+        if self.upos is None:
+            tagged = self.stanza()(words).sentences
+        else:
+            tags = self.upos(words)
+            tagged = self.stanza()(stanza_document([
+                [{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(zip(ws, us, strict=True), start=1)]
+                for ws, us in zip(words, tags, strict=True)
+            ])).sentences
+        for sent, tagged_sentence in zip(sentences, tagged, strict=True):
+            out = iter(tagged_sentence.words)
+            for draft in sent:
+                for word in draft.words:
+                    found = next(out)
+                    word.upos, word.lemma = found.upos, fix_lemma(found.lemma, found.text)
+        return sentences
+
+
+class DictionaryBackoff:
+    """``backoff``: for a word stanza's lemmatizer never saw in training (a seq2seq guess that leans on a weak
+    POS tag), simplemma's dictionary lemma when simplemma knows the word, with ``#`` boundaries restored from
+    the training lemmas."""
+
+    name = "backoff"
+
+    def __init__(self, trainer: Callable[[], Any]) -> None:
+        self.trainer = trainer
+
+    @cached_property
+    def _compounds(self) -> dict[str, str]:
+        trainer = self.trainer()
+        return _compound_forms(trainer) if trainer is not None else {}
+
+    def __call__(self, sentences: Sentences) -> Sentences:
+        for sent in sentences:
+            for draft in sent:
+                for word in draft.words:
+                    word.lemma = self.lemma(word)
+        return sentences
+
+    def lemma(self, word: Word) -> str:
+        """The word's lemma after the back-off (the lemmatizer's own when there is no training dictionary)."""
+        trainer = self.trainer()
+        if trainer is None:
+            return word.lemma
+        form = word.text.lower() if trainer.caseless else word.text
+        if trainer._lookup(form, word.upos) is not None:
+            return word.lemma
+        if not simplemma.is_known(word.text, lang="fi"):
+            return word.lemma
+        known = simplemma.lemmatize(word.text, lang="fi")
+        if word.upos != "PROPN" and known[:1].isupper() and not word.text[:1].isupper():
+            known = known.lower()
+        return self._compounds.get(known.lower(), known) if "#" not in known else known
+
+
+# -- the pipeline -----------------------------------------------------------------------------------
+
+
 class FinnishPipeline:
-    """Tokenise, normalise and lemmatise Finnish text offline."""
+    """Tokenise, normalise and lemmatise Finnish text offline: ``pipeline(text)`` → ``AnalysedText``."""
 
     def __init__(
         self,
@@ -133,6 +282,18 @@ class FinnishPipeline:
         self.dictionary_backoff = dictionary_backoff
         self.calls = 0  # analyses run (tests use it to prove the cache works)
         self._lock = threading.RLock()  # stanza pipelines are shared by review's background retraining
+        self.tokeniser = Tokeniser(lambda: self._tokenizer)
+        self.stages: list[Stage] = [
+            SentenceNormaliser((lambda: self.normaliser) if normalise else None),
+            TaggerLemmatiser(lambda: self._tagger, self._spacy_upos if tagger == "spacy" else None),
+        ]
+        if dictionary_backoff:
+            self.stages.append(DictionaryBackoff(lambda: self._lemma_trainer))
+
+    @property
+    def pipe_names(self) -> list[str]:
+        """The stages in order, as spaCy names its components."""
+        return [self.tokeniser.name, *(stage.name for stage in self.stages)]
 
     @cached_property
     def normaliser(self) -> Normaliser:
@@ -143,10 +304,7 @@ class FinnishPipeline:
         flags = f"norm:{int(self.normalise)}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1"
         return f"stanza:{self.source.fingerprint()}+{flags}"
 
-    def _stanza(self, processors: str, pretokenized: bool):
-        import stanza
-
-        logging.getLogger("stanza").setLevel(logging.ERROR)
+    def _stanza(self, processors: str, pretokenized: bool) -> Any:
         kwargs: dict = {
             "lang": "fi",
             "processors": processors,
@@ -155,114 +313,81 @@ class FinnishPipeline:
             "logging_level": "ERROR",
             "tokenize_pretokenized": pretokenized,
             "allow_unknown_language": True,
+            "dir": str(self.source.path),
         }
         if self.source.kind == "koodari":
-            kwargs["dir"] = str(self.source.path)
             paths = self.source.model_paths()
             for proc in processors.split(","):
                 kwargs[f"{proc}_model_path"] = str(paths[proc])
-        else:
-            kwargs["dir"] = str(self.source.path)
         try:
-            return stanza.Pipeline(**kwargs)
+            return stanza_pipeline(**kwargs)
         except Exception as exc:  # stanza raises many kinds; the user needs the path and the reason
             raise KoodariError(f"cannot load stanza models ({type(exc).__name__}: {exc})", self.source.path) from exc
 
     @cached_property
-    def _tokenizer(self):
+    def _tokenizer(self) -> Any:
         processors = "tokenize" if self.source.kind == "koodari" else "tokenize,mwt"
         return self._stanza(processors, pretokenized=False)
 
     @cached_property
-    def _tagger(self):
+    def _tagger(self) -> Any:
         """stanza pipeline that lemmatises pretokenized words (and tags them, with stanza's tagger)."""
         return self._stanza("tokenize,lemma" if self.tagger == "spacy" else "tokenize,pos,lemma", pretokenized=True)
 
     @cached_property
-    def _spacy(self):
-        import spacy
-
+    def _spacy(self) -> Any:
         try:
-            return spacy.load(SPACY_MODEL, exclude=SPACY_EXCLUDE)
+            return spacy_load(SPACY_MODEL, SPACY_EXCLUDE)
         except Exception as exc:  # a broken install: name the package and the reason
             reason = f"{type(exc).__name__}: {exc}"
             raise KoodariError(f"cannot load spaCy's Finnish tagger {SPACY_MODEL} ({reason})") from exc
 
     def _spacy_upos(self, words: list[list[str]]) -> list[list[str]]:
         """UPOS of pretokenized sentences from spaCy's Finnish morphologizer, in one batch."""
-        from spacy.tokens import Doc
-
         nlp = self._spacy
-        docs = nlp.pipe((Doc(nlp.vocab, words=ws) for ws in words), batch_size=256)
+        docs = nlp.pipe(spacy_docs(nlp, words), batch_size=256)
         return [[t.pos_ or "X" for t in doc] for doc in docs]
 
-    def _lemmatise_words(self, words: list[list[str]]):
-        """stanza sentences of tagged and lemmatised words."""
-        if self.tagger == "stanza":
-            return self._tagger(words).sentences
-        from stanza.models.common.doc import Document
-
-        tags = self._spacy_upos(words)
-        doc = Document(
-            [
-                [{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(zip(ws, us, strict=True), start=1)]
-                for ws, us in zip(words, tags, strict=True)
-            ]
-        )
-        return self._tagger(doc).sentences
-
     @cached_property
-    def _lemma_trainer(self):
+    def _lemma_trainer(self) -> Any:
         return self._tagger.processors["lemma"]._trainer if self.source.kind == "koodari" else None
 
-    @cached_property
-    def _compounds(self) -> dict[str, str]:
-        return _compound_forms(self._lemma_trainer) if self._lemma_trainer is not None else {}
+    def _lemma(self, word: Any) -> str:
+        """The lemma of a word stanza tagged and lemmatised, after this pipeline's back-off (bench/lemma.py's
+        gold-UPOS ceiling feeds stanza words straight to the lemmatizer)."""
+        tagged = Word(word.text, word.upos, fix_lemma(word.lemma, word.text))
+        backoff = [stage for stage in self.stages if isinstance(stage, DictionaryBackoff)]
+        return backoff[0].lemma(tagged) if backoff else tagged.lemma
 
-    def _lemma(self, word) -> str:
-        """stanza's lemma; for a word its lemmatizer never saw in training (a seq2seq guess that leans on a
-        weak POS tag), simplemma's dictionary lemma when simplemma knows the word, with `#` boundaries
-        restored from the training lemmas."""
-        lemma = fix_lemma(word.lemma, word.text)
-        trainer = self._lemma_trainer
-        if not self.dictionary_backoff or trainer is None:
-            return lemma
-        form = word.text.lower() if trainer.caseless else word.text
-        if trainer._lookup(form, word.upos) is not None:
-            return lemma
-        import simplemma
+    # -- entry points ----------------------------------------------------------------------------
 
-        if not simplemma.is_known(word.text, lang="fi"):
-            return lemma
-        known = simplemma.lemmatize(word.text, lang="fi")
-        if word.upos != "PROPN" and known[:1].isupper() and not word.text[:1].isupper():
-            known = known.lower()
-        return self._compounds.get(known.lower(), known) if "#" not in known else known
+    def __call__(self, text: str) -> AnalysedText:
+        """One analysed text."""
+        return self.pipe([text])[0]
+
+    def pipe(self, texts: list[str]) -> list[AnalysedText]:
+        """Analysed texts, tagged in one batch (the fast path for many texts); offsets into each text."""
+        return [AnalysedText(text, tuple(tokens)) for text, tokens in zip(texts, self.analyse_many(texts), strict=True)]
 
     def tokenize(self, text: str) -> list[list[tuple[str, int, int]]]:
         """Sentences of (token, start, end) with character offsets into ``text``."""
-        if not text.strip():
-            return []
-        doc = self._tokenizer(text)
-        return [[part for t in s.tokens for part in _split_blank(t.text, t.start_char, t.end_char)]
-                for s in doc.sentences]
+        return [[(d.spoken, d.start, d.end) for d in s] for s in self.tokeniser(text)]
 
     def analyse(self, text: str) -> list[list[Token]]:
         """Tokenise, normalise and lemmatise raw text; one list of tokens per sentence."""
         with self._lock:
-            return self._tag(self.tokenize(text))
+            return self._run(self.tokeniser(text))
 
     def analyse_pretokenized(self, sentences: list[list[str]]) -> list[list[Token]]:
         """Keep the given tokenisation (one list of tokens per sentence)."""
         with self._lock:
-            return self._tag([[(t, None, None) for t in s] for s in sentences if s])
+            return self._run([[Draft(t) for t in s] for s in sentences if s])
 
     def analyse_many(self, texts: list[str]) -> list[list[Token]]:
-        """One flat token list per text, tagged in a single batch (the fast path for many units)."""
+        """One flat token list per text, tagged in a single batch."""
         with self._lock:
-            tokenized = [self.tokenize(t) for t in texts]
-            flat = [sent for sents in tokenized for sent in sents]
-            tagged = self._tag(flat)
+            tokenized = [self.tokeniser(t) for t in texts]
+            tagged = self._run([sent for sents in tokenized for sent in sents])
         out, i = [], 0
         for sents in tokenized:
             tokens: list[Token] = []
@@ -272,31 +397,14 @@ class FinnishPipeline:
             out.append(tokens)
         return out
 
-    def _tag(self, sentences: list[list[tuple[str, int | None, int | None]]]) -> list[list[Token]]:
+    def _run(self, sentences: Sentences) -> list[list[Token]]:
+        """Run the stages after the tokeniser over sentences of drafts."""
         self.calls += 1
         if not sentences:
             return []
-        spoken = [[t for t, _, _ in s] for s in sentences]
-        forms = self.normaliser.normalise_sentences(spoken) if self.normalise else spoken
-        normalised = [
-            [_as_words(n, t) for n, t in zip(ns, ts, strict=True)] for ns, ts in zip(forms, spoken, strict=True)
-        ]
-        # a normalised form may be several words ("niinku" → "niin kuin"): tag the words, join the lemmas
-        words = [[w for form in s for w in form.split()] for s in normalised]
-        tagged_sentences = self._lemmatise_words(words)
-        out: list[list[Token]] = []
-        for sent, norms, tagged in zip(sentences, normalised, tagged_sentences, strict=True):
-            tagged_words = iter(tagged.words)
-            tokens = []
-            for (text, start, end), norm in zip(sent, norms, strict=True):
-                parts = [next(tagged_words) for _ in norm.split()]
-                lemma = " ".join(self._lemma(p) for p in parts)
-                upos = parts[0].upos if len(parts) == 1 else "+".join(p.upos or "X" for p in parts)
-                if norm == PLACEHOLDER and text != PLACEHOLDER:  # an empty or blank token stays as it is
-                    norm, lemma = text, text
-                tokens.append(Token(text, norm, lemma, upos or "X", start, end))
-            out.append(tokens)
-        return out
+        for stage in self.stages:
+            sentences = stage(sentences)
+        return [[draft.finish() for draft in sent] for sent in sentences]
 
 
 PLACEHOLDER = "_"

@@ -5,8 +5,13 @@ from __future__ import annotations
 import csv
 import gzip
 from pathlib import Path
+from typing import Any
+
+import simplemma
 
 from koodari.errors import KoodariError
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 LEXICON = "skn-lexicon.tsv"
 COLLOQUIAL = "colloquial.tsv"
@@ -16,10 +21,21 @@ FREQUENCY = "standard-frequency.tsv"
 CONTEXT = "skn-context.tsv"
 
 
-def normaliser_dir() -> Path:
-    from koodari.corpus import data_root
+def shipped_dir(name: str) -> Path:
+    """Where a shipped resource folder (`corpora`, `models`) lives: inside a wheel or in the checkout."""
+    for candidate in (PACKAGE_DIR / "_data" / name, PACKAGE_DIR.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise KoodariError(f"koodari's '{name}' folder is missing from this installation", PACKAGE_DIR)
 
-    return data_root("models") / "normaliser"
+
+def stanza_dir() -> Path:
+    """koodari's own stanza models."""
+    return shipped_dir("models") / "stanza"
+
+
+def normaliser_dir() -> Path:
+    return shipped_dir("models") / "normaliser"
 
 
 def read_pairs(path: Path) -> dict[str, str]:
@@ -28,10 +44,8 @@ def read_pairs(path: Path) -> dict[str, str]:
         return {row[0]: row[1] for row in rows if len(row) >= 2 and not row[0].startswith("#")}
 
 
-def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = True, learned: bool = True):
-    from koodari.nlp.dialect_model import shipped_model
-    from koodari.nlp.normaliser import Normaliser
-
+def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = True) -> dict[str, Any]:
+    """The normaliser's resources as ``Normaliser``'s keyword arguments (all but the learned model)."""
     folder = folder or normaliser_dir()
     for name in (LEXICON, COLLOQUIAL, STANDARD, SUFFIX_RULES, FREQUENCY, CONTEXT):
         if not (folder / name).is_file():
@@ -64,7 +78,6 @@ def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = 
                 context[(row[0], row[1], row[2])] = row[3]
     frequency = {word: int(n) for word, n in read_pairs(folder / FREQUENCY).items()}
     if use_simplemma:
-        import simplemma
 
         def known(word: str) -> bool:
             return word in standard or simplemma.is_known(word, lang="fi")
@@ -73,13 +86,5 @@ def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = 
         def known(word: str) -> bool:
             return word in standard
 
-    return Normaliser(
-        lexicon=lexicon,
-        lexicon_counts=counts,
-        standard=standard,
-        known=known,
-        suffix_rules=rules,
-        frequency=frequency,
-        context=context,
-        model=shipped_model(folder) if learned else None,
-    )
+    return {"lexicon": lexicon, "lexicon_counts": counts, "standard": standard, "known": known,
+            "suffix_rules": rules, "frequency": frequency, "context": context}

@@ -924,6 +924,46 @@ class Study:
         tables = ("questions", "categories", "documents", "segments", "reductions", "decisions", "model_versions")
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
+    # -- the analysis cache (koodari.nlp.cache; unit analyses are stored by ``store_analyses``) ----------
+
+    def unit_analyses(self, pipeline: str, segment_ids: list[int]) -> list[sqlite3.Row]:
+        """Units (id, text, char_start) with their tokens JSON by ``pipeline`` (NULL when not analysed by it)."""
+        rows: list[sqlite3.Row] = []
+        ids = list(dict.fromkeys(segment_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            rows += self.conn.execute(
+                "SELECT s.id, s.text, s.char_start, n.tokens FROM segments s LEFT JOIN segment_nlp n"
+                f" ON n.segment_id = s.id AND n.pipeline = ? WHERE s.id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY s.id", (pipeline, *chunk)).fetchall()
+        return rows
+
+    def unit_analyses_of_texts(self, pipeline: str, texts: list[str]) -> list[sqlite3.Row]:
+        """Units whose text is one of ``texts``, analysed by ``pipeline``: text, char_start, tokens JSON."""
+        rows: list[sqlite3.Row] = []
+        for i in range(0, len(texts), 500):
+            chunk = texts[i : i + 500]
+            rows += self.conn.execute(
+                "SELECT s.text, s.char_start, n.tokens FROM segments s JOIN segment_nlp n ON n.segment_id = s.id"
+                f" WHERE n.pipeline = ? AND s.text IN ({','.join('?' * len(chunk))})", (pipeline, *chunk)).fetchall()
+        return rows
+
+    def text_analyses(self, pipeline: str, keys: list[str]) -> dict[str, str]:
+        """Cached analyses of free texts by ``pipeline``: text key (sha256) → tokens JSON."""
+        found: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            found.update(self.conn.execute(
+                f"SELECT sha256, tokens FROM text_nlp WHERE pipeline = ? AND sha256 IN ({','.join('?' * len(chunk))})",
+                (pipeline, *chunk)).fetchall())
+        return found
+
+    def store_text_analyses(self, pipeline: str, rows: list[tuple[str, str]]) -> None:
+        """Store analyses of free texts (text key, tokens JSON) in one transaction."""
+        with self.transaction():
+            self.conn.executemany("INSERT OR REPLACE INTO text_nlp (sha256, pipeline, tokens) VALUES (?, ?, ?)",
+                                  [(key, pipeline, tokens) for key, tokens in rows])
+
 
 class AmbiguousCategory(KoodariError):
     """A category name that stands at more than one place, given without the place."""

@@ -195,7 +195,7 @@ class Workspace:
     def uppers(self, unit: int) -> list:
         """Upper categories suggested for a new subcategory of this unit."""
         suggester = self.session.suggester
-        return suggester.suggest_docs(suggester.docs_for_units([unit]), [self.session.view(unit).question_id],
+        return suggester.suggest_docs([self.session.analysis(unit)], [self.session.view(unit).question_id],
                                       level="upper", top=5)[0]
 
     # -- transcript ------------------------------------------------------------------------------

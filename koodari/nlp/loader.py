@@ -1,0 +1,44 @@
+"""The one lazy loader of the slow optional libraries: stanza (and with it torch) and spaCy.
+
+Nothing here runs at import time; each function imports its library on first use, so that importing
+koodari (the CLI's start-up, the tests that never analyse) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+
+def stanza_pipeline(**kwargs: Any) -> Any:
+    """A ``stanza.Pipeline`` (never downloads: callers pass ``download_method=None``)."""
+    import stanza
+
+    logging.getLogger("stanza").setLevel(logging.ERROR)
+    return stanza.Pipeline(**kwargs)
+
+
+def stanza_document(sentences: list[list[dict[str, Any]]]) -> Any:
+    """A stanza ``Document`` of pretokenized (and possibly tagged) words."""
+    from stanza.models.common.doc import Document
+
+    return Document(sentences)
+
+
+def spacy_available(package: str) -> bool:
+    """True when a spaCy pipeline package is installed (without importing it)."""
+    return importlib.util.find_spec(package) is not None
+
+
+def spacy_load(package: str, exclude: list[str]) -> Any:
+    import spacy
+
+    return spacy.load(package, exclude=exclude)
+
+
+def spacy_docs(nlp: Any, words: list[list[str]]) -> list[Any]:
+    """spaCy ``Doc`` objects of pretokenized sentences."""
+    from spacy.tokens import Doc
+
+    return [Doc(nlp.vocab, words=ws) for ws in words]
