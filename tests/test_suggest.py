@@ -341,8 +341,8 @@ def test_estimators_check_their_inputs_at_the_edge():
         estimator.fit(X, [1, 2, 1, 2])
         with pytest.raises(ValueError, match="3 features given, the model was fitted on 4"):
             estimator.predict_proba(sp.csr_matrix(np.eye(3)))
-    tokens = [[{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}]]
+    analysis = AnalysedText.from_json([{"text": "kiire", "lemma": "kiire", "normalised": "kiire"}])
     with pytest.raises(KoodariError, match="unknown model kind 'typo'"):
-        SuggestionModel.fit([Example(text="kiire", label=1, question_id=1, tokens=tokens[0])], [], kind="typo")
+        SuggestionModel.fit([Example(text="kiire", label=1, question_id=1, analysis=analysis)], [], kind="typo")
     with pytest.raises(KoodariError, match="stored model"):
         SuggestionModel.from_bytes(b"not a model")
