@@ -1,0 +1,412 @@
+"""The application layer: one function per user action, shared by every front end.
+
+The command line, the web app, the demo, the spaCy components and ``bench/`` call these functions and
+only render what they return; none of them builds core objects itself. A function takes plain arguments
+(a study path, names, files), opens the study, calls the core and returns the core's typed result. Where a
+front end keeps a study open (the web app, the demo), it may pass the open ``Study`` instead of a path.
+
+One ``FinnishPipeline`` per configuration and process (``pipeline()``): its models load once, however
+many actions use it. See ARCHITECTURE.md for the layers and what each may import.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from koodari.agreement import MODEL, add_model_coder, agreement, coding_table
+from koodari.archive import AnalysisReport, analyse_study, dask_client
+from koodari.classify import doc_from_tokens
+from koodari.corpus import corpus_dir, demo_transcript, load_corpus
+from koodari.errors import KoodariError
+from koodari.evaluate import Evaluation, cross_validate
+from koodari.group import group as group_units
+from koodari.importer import FolderImportSummary, ImportSummary, import_each, import_transcripts, transcript_files
+from koodari.interop import ExportSummary, export, import_refi
+from koodari.nlp.pipeline import FinnishPipeline, ModelSource
+from koodari.reductions import import_reductions
+from koodari.reports import REPORT_KINDS, export_report
+from koodari.review import ResolveSession, ReviewSession
+from koodari.search import search_units
+from koodari.store import Study
+from koodari.suggest import Suggester, Tree, attach_tokens, category_examples, coded_examples
+from koodari.suggest import train as train_model
+from koodari.textio import read_text_file
+from koodari.tree import tree_rows
+from koodari.treeops import apply_action, categories_as_of, history_rows, parse_time
+from koodari.views import unit_rows
+
+StudyRef = Path | str | Study
+LEVEL_NAMES = ("sub", "upper", "combining")
+MODEL_KINDS = ("linear", "neighbours")
+EXPORT_FORMATS = ("qdpx", "qdc", *REPORT_KINDS)
+REFI_SUFFIXES = (".qdpx", ".qdc")
+DEMO_CORPUS = "kainuu-2012"
+
+# -- shared resources ------------------------------------------------------------------------------
+
+_PIPELINES: dict[tuple, FinnishPipeline] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def pipeline(normalise: bool = True, dictionary_backoff: bool = True, tagger: str | None = None,
+             models: str | Path | None = None) -> FinnishPipeline:
+    """This process's pipeline for one configuration, built once (its models load on first use)."""
+    source = ModelSource.official(models) if models else ModelSource.default()
+    key = (source, normalise, dictionary_backoff, tagger)
+    with _PIPELINES_LOCK:
+        if key not in _PIPELINES:
+            _PIPELINES[key] = FinnishPipeline(source, normalise=normalise, dictionary_backoff=dictionary_backoff,
+                                              tagger=tagger)
+        return _PIPELINES[key]
+
+
+def open_study(path: Path | str) -> Study:
+    """An existing study file, opened (use it as a context manager)."""
+    return Study.open(path)
+
+
+@contextmanager
+def opened(study: StudyRef) -> Iterator[Study]:
+    """The study at a path, opened and closed again; an open ``Study`` as it is (its owner closes it)."""
+    if isinstance(study, Study):
+        yield study
+        return
+    with Study.open(study) as s:
+        yield s
+
+
+def tree_as_of(study: Study, as_of: str | None) -> tuple[str | None, Tree]:
+    """(the time in the study's format or None, the suggestion tree as it is now or was then)."""
+    if as_of is None:
+        return None, Tree(study)
+    at = parse_time(as_of)
+    return at, Tree(study, categories_as_of(study, at))
+
+
+# -- the study and its material --------------------------------------------------------------------
+
+
+def create_study(path: Path, corpus: str | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """`koodari init`: a new study file, optionally loaded with an embedded corpus; (counts, corpus summary).
+    Nothing is left behind when loading the corpus fails."""
+    if corpus:
+        corpus_dir(corpus)  # unknown corpus: fail before creating anything
+    s = Study.create(path)
+    try:
+        summary = load_corpus(s, corpus) if corpus else {}
+    except BaseException:
+        s.close()
+        path.unlink(missing_ok=True)
+        raise
+    counts = s.counts()
+    s.close()
+    return counts, summary
+
+
+def is_refi(files: list[Path]) -> bool:
+    """True when ``files`` are REFI-QDA projects or codebooks (which are imported on their own)."""
+    refi = [f for f in files if f.suffix.lower() in REFI_SUFFIXES]
+    if refi and len(refi) != len(files):
+        raise KoodariError("import REFI-QDA files on their own, not mixed with transcripts")
+    return bool(refi)
+
+
+def import_refi_files(study: StudyRef, files: list[Path]) -> tuple[dict[str, int], list[str]]:
+    """`koodari import STUDY X.qdpx`: every file in one transaction; (totals, the files already imported)."""
+    totals: dict[str, int] = {}
+    again: list[str] = []
+    with opened(study) as s, s.transaction():
+        for f in files:
+            imported = import_refi(s, f)
+            if imported.already_imported:
+                again.append(str(f))
+            for key, value in imported.as_dict().items():
+                totals[key] = totals.get(key, 0) + value
+    return totals, again
+
+
+def import_files(study: StudyRef, files: list[Path], question: str | None = None) -> ImportSummary:
+    """`koodari import STUDY FILES`: transcripts, all or nothing."""
+    with opened(study) as s:
+        return import_transcripts(s, files, question)
+
+
+def import_folder(study: StudyRef, files: list[Path], question: str | None = None,
+                  started: Callable[[int], None] | None = None,
+                  done: Callable[[Path], None] | None = None) -> FolderImportSummary:
+    """`koodari import STUDY FOLDER/`: file by file, bad files refused and listed; ``started(files)`` once,
+    ``done(file)`` after each."""
+    with opened(study) as s:
+        if started is not None:
+            started(len(transcript_files(files)[0]))
+        return import_each(s, files, question, done or (lambda _: None))
+
+
+def units_without_question(study: StudyRef) -> dict[str | None, int]:
+    """Units (by theme) that belong to no research question, when the study has several questions."""
+    with opened(study) as s:
+        return s.units_without_question() if len(s.questions()) > 1 else {}
+
+
+def assign_question(study: StudyRef, question: str, theme: str | None = None, document: str | None = None) -> int:
+    """`koodari assign`: link the unlinked units of a theme or a document to a question; the units changed."""
+    if (theme is None) == (document is None):
+        raise KoodariError("name either --theme or --document")
+    with opened(study) as s:
+        question_id = s.require_question(question)
+        document_id = s.document_id(document) if document is not None else None
+        return s.assign_question(question_id, theme=theme, document_id=document_id)
+
+
+def import_reduction_file(study: StudyRef, csv_file: Path):
+    """`koodari reductions import`: hand-made reductions from a CSV file."""
+    with opened(study) as s:
+        return import_reductions(s, csv_file)
+
+
+def units(study: StudyRef, document: str | None = None) -> list[dict[str, Any]]:
+    """`koodari units`: the analysis units with speaker, theme and span."""
+    with opened(study) as s:
+        return unit_rows(s, document)
+
+
+# -- the category tree -----------------------------------------------------------------------------
+
+
+@dataclass
+class TreeView:
+    """The tree's rows after an optional change (``change``: what it did), for one question or all."""
+
+    rows: list
+    question: str | None
+    change: Any = None
+
+
+def tree(study: StudyRef, question: str | None = None, action: str | None = None, args: list[str] | None = None,
+         to: str | None = None, into: str | None = None, coder: str = "") -> TreeView:
+    """`koodari tree`: the tree, after a change (rename, merge, move, split, retire, undo) when asked."""
+    with opened(study) as s:
+        s.require_question(question)
+        change = apply_action(s, action, args or [], question, to, into, coder) if action else None
+        if change is not None and question is None and change.question_id is not None:
+            question = next(q["code"] for q in s.questions() if q["id"] == change.question_id)
+        return TreeView(tree_rows(s, question), question, change)
+
+
+def tree_history(study: StudyRef) -> list[dict[str, Any]]:
+    """`koodari history --tree`: the changes of the category tree."""
+    with opened(study) as s:
+        return history_rows(s)
+
+
+# -- analysis ----------------------------------------------------------------------------------------
+
+
+def lemmatise(text: str | None = None, file: Path | None = None, pretokenized: bool = False,
+              normalise: bool = True) -> list[list]:
+    """`koodari lemmatise`: the analysed sentences of a text or a text file."""
+    if (text is None) == (file is None):
+        raise KoodariError("give exactly one of --text or --file")
+    source = text if text is not None else read_text_file(file).text
+    nlp = pipeline(normalise=normalise)
+    if pretokenized:
+        return nlp.analyse_pretokenized([line.split(" ") for line in source.splitlines() if line.strip()])
+    return nlp.analyse(source)
+
+
+def analyse(study: StudyRef, workers: int | None = None, scheduler: str | None = None, batch_tokens: int = 2000,
+            started: Callable[[int], None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> AnalysisReport:
+    """`koodari analyse`: every unit not yet analysed, in-process or on Dask; ``started(words)`` once,
+    ``progress(words done, tokens)`` after each batch."""
+    if batch_tokens < 1:
+        raise KoodariError("--batch-tokens must be at least 1")
+    if workers is not None and scheduler is not None:
+        raise KoodariError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    if workers is not None and workers < 1:
+        raise KoodariError("--workers must be at least 1")
+    nlp = pipeline()
+    with opened(study) as s:
+        backlog, words = s.analysis_backlog(nlp.id)
+        if started is not None:
+            started(words)
+        if backlog and (workers is not None or scheduler is not None):
+            with dask_client(workers, scheduler) as client:
+                return analyse_study(s, nlp, client, batch_tokens, progress)
+        return analyse_study(s, nlp, None, batch_tokens, progress)
+
+
+def search(study: StudyRef, query: str, question: str | None = None, coded: bool | None = None,
+           top: int = 10) -> list[dict[str, Any]]:
+    """`koodari search`: units ranked by meaning and words."""
+    if top < 1:
+        raise KoodariError(f"--top must be at least 1, not {top}")
+    with opened(study) as s:
+        return search_units(s, pipeline(), query, s.require_question(question), coded, top)
+
+
+def group(study: StudyRef, question: str | None = None, uncoded: bool = False,
+          threshold: float = 0.6) -> dict[str, Any]:
+    """`koodari group`: candidate subcategories from reductions (or uncoded units) that mean the same."""
+    with opened(study) as s:
+        return group_units(s, pipeline(), s.require_question(question), uncoded, threshold)
+
+
+# -- the suggestion model ----------------------------------------------------------------------------
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in MODEL_KINDS:
+        raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVEL_NAMES:
+        raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
+
+
+def train(study: StudyRef, kind: str = "neighbours", folds: int = 3, blocks: str = "both") -> dict[str, Any]:
+    """`koodari train`: a new model version on all coded material (cross-validated unless ``folds`` is 0)."""
+    _check_kind(kind)
+    if folds == 1 or folds < 0:
+        raise KoodariError(f"--folds must be 0 (no cross-validation) or at least 2, not {folds}")
+    with opened(study) as s:
+        return train_model(s, pipeline(), kind=kind, evaluate_folds=folds, blocks=blocks)[1]
+
+
+def suggester(study: Study, version: int | None = None, model: Any = None) -> Suggester:
+    """Suggestions from an open study's latest model (trained first when there is none)."""
+    return Suggester(study, pipeline(), version, model)
+
+
+@dataclass
+class Suggestions:
+    """Ranked suggestions for each text, from model ``version``."""
+
+    texts: list[str]
+    version: int
+    results: list[list]
+
+
+def suggest_texts(study: StudyRef, texts: list[str], question: str | None = None, level: str = "sub",
+                  top: int = 5) -> Suggestions:
+    """`koodari suggest --text`: suggestions for utterances."""
+    with opened(study) as s:
+        question_id = s.require_question(question)
+        found = suggester(s)
+        results = found.suggest_docs(found.docs_for_texts(texts), [question_id] * len(texts), level=level, top=top)
+    return Suggestions(texts, found.version, results)
+
+
+def suggest_file(study: StudyRef, file: Path, question: str | None = None, level: str = "sub",
+                 top: int = 5) -> Suggestions:
+    """`koodari suggest --file`: suggestions for each non-empty line of a text file."""
+    lines = [line.strip() for line in read_text_file(file).text.splitlines() if line.strip()]
+    return suggest_texts(study, lines, question, level, top)
+
+
+def suggest_units(study: StudyRef, unit_ids: list[int], top: int = 3) -> Suggestions:
+    """Suggestions for analysis units, each from its own question's tree."""
+    with opened(study) as s:
+        found = suggester(s)
+        questions = [s.segment(i)["question_id"] for i in unit_ids]
+        results = found.suggest_docs(found.docs_for_units(unit_ids), questions, top=top)
+        return Suggestions([s.segment(i)["text"] for i in unit_ids], found.version, results)
+
+
+def suggest_tokens(found: Suggester, texts: list, question_id: int | None, level: str = "sub",
+                   top: int = 5) -> list[list]:
+    """Suggestions for texts given as strings or as analysed tokens (dicts: text, normalised, lemma, upos)."""
+    docs = [found.docs_for_texts([t])[0] if isinstance(t, str) else doc_from_tokens(t) for t in texts]
+    return found.suggest_docs(docs, [question_id] * len(docs), level=level, top=top)
+
+
+def evaluate(study: StudyRef, folds: int = 5, level: str = "sub", kind: str = "neighbours",
+             as_of: str | None = None) -> Evaluation:
+    """`koodari evaluate`: cross-validate the suggestions on the study's coded material, with a learning curve."""
+    _check_level(level)
+    if folds < 2:
+        raise KoodariError("--folds must be at least 2")
+    _check_kind(kind)
+    nlp = pipeline()
+    with opened(study) as s:
+        at, tree_then = tree_as_of(s, as_of)
+        examples = attach_tokens(s, nlp, coded_examples(s, as_of=at))
+        if not examples:
+            raise KoodariError("the study has no coded material yet", s.path)
+        always = attach_tokens(s, nlp, category_examples(s, tree_then))
+        return cross_validate(examples, always, tree_then, folds=folds, level=level, kind=kind, curve=True)
+
+
+# -- coding and agreement ------------------------------------------------------------------------------
+
+
+def review_session(study: Study, coder: str = "", document: str | None = None, question: str | None = None,
+                   order: str = "document", retrain_every: int = 20, resolve: str | None = None,
+                   background: bool = True) -> ReviewSession:
+    """`koodari review` / `serve`: a coder's queue of uncoded units; with ``resolve`` ("A,B"), the two coders'
+    disagreements, decided as coder `consensus`."""
+    if resolve:
+        return ResolveSession(study, [c.strip() for c in resolve.split(",") if c.strip()], pipeline(),
+                              document=document, question=question, retrain_every=retrain_every,
+                              background=background)
+    return ReviewSession(study, coder, pipeline(), document=document, question=question, order=order,
+                         retrain_every=retrain_every, background=background)
+
+
+def agree(study: StudyRef, coders: list[str] | None = None, level: str = "sub", question: str | None = None,
+          as_of: str | None = None) -> dict[str, Any]:
+    """`koodari agree`: percent agreement, Cohen's and Fleiss' κ, Krippendorff's α; coder `model` is the
+    model, cross-fitted."""
+    with opened(study) as s:
+        at, tree_then = tree_as_of(s, as_of)
+        table = coding_table(s, coders, level, s.require_question(question), as_of=at)
+        if coders and MODEL in coders:
+            add_model_coder(s, table, pipeline())
+        return agreement(table, tree_then)
+
+
+# -- exchange and reports ------------------------------------------------------------------------------
+
+
+@dataclass
+class Exported:
+    """What an export wrote: a REFI-QDA summary, or a report's rows and the names left in its quotes."""
+
+    kind: str
+    refi: ExportSummary | None = None
+    rows: int = 0
+    unreplaced_names: list[str] = field(default_factory=list)
+
+
+def export_study(study: StudyRef, kind: str, out: Path, force: bool = False, pseudonymise: str | None = None,
+                 examples: bool = False, question: str | None = None) -> Exported:
+    """`koodari export`: REFI-QDA (qdpx, qdc), coded units (csv, xlsx) or the tree (tree-md, tree-docx)."""
+    if kind not in EXPORT_FORMATS:
+        raise KoodariError(f"unknown export format '{kind}' ({', '.join(EXPORT_FORMATS)})")
+    with opened(study) as s:
+        if kind in REPORT_KINDS:
+            rows, names = export_report(s, kind, out, pseudonymise, examples, question, force)
+            return Exported(kind, rows=rows, unreplaced_names=names)
+        return Exported(kind, refi=export(s, kind, out, force))
+
+
+# -- the demo ------------------------------------------------------------------------------------------
+
+
+def build_demo_study(directory: Path) -> Path:
+    """Create DIR/kainuu-2012.koodari afresh from the embedded corpus and import the demo transcript."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{DEMO_CORPUS}.koodari"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    transcript, held_out = demo_transcript(DEMO_CORPUS)
+    with Study.create(path) as study:
+        load_corpus(study, DEMO_CORPUS, exclude_quotes=held_out)
+        import_transcripts(study, [transcript])
+    return path
