@@ -20,10 +20,11 @@ from typing import Any
 
 from koodari.agreement import MODEL, add_model_coder, agreement, coding_table
 from koodari.archive import AnalysisReport, analyse_study, dask_client
-from koodari.classify import doc_from_tokens
+from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, doc_from_tokens
 from koodari.corpus import corpus_dir, demo_transcript, load_corpus
 from koodari.errors import KoodariError
 from koodari.evaluate import Evaluation, cross_validate
+from koodari.group import DEFAULT_THRESHOLD
 from koodari.group import group as group_units
 from koodari.importer import FolderImportSummary, ImportSummary, import_each, import_transcripts, transcript_files
 from koodari.interop import ExportSummary, export, import_refi
@@ -251,7 +252,7 @@ def search(study: StudyRef, query: str, question: str | None = None, coded: bool
 
 
 def group(study: StudyRef, question: str | None = None, uncoded: bool = False,
-          threshold: float = 0.6) -> dict[str, Any]:
+          threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
     """`koodari group`: candidate subcategories from reductions (or uncoded units) that mean the same."""
     with opened(study) as s:
         return group_units(s, pipeline(), s.require_question(question), uncoded, threshold)
@@ -270,7 +271,7 @@ def _check_level(level: str) -> None:
         raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
 
 
-def train(study: StudyRef, kind: str = "neighbours", folds: int = 3, blocks: str = "both") -> dict[str, Any]:
+def train(study: StudyRef, kind: str = DEFAULT_KIND, folds: int = 3, blocks: str = DEFAULT_BLOCKS) -> dict[str, Any]:
     """`koodari train`: a new model version on all coded material (cross-validated unless ``folds`` is 0)."""
     _check_kind(kind)
     if folds == 1 or folds < 0:
@@ -326,7 +327,7 @@ def suggest_tokens(found: Suggester, texts: list, question_id: int | None, level
     return found.suggest_docs(docs, [question_id] * len(docs), level=level, top=top)
 
 
-def evaluate(study: StudyRef, folds: int = 5, level: str = "sub", kind: str = "neighbours",
+def evaluate(study: StudyRef, folds: int = 5, level: str = "sub", kind: str = DEFAULT_KIND,
              as_of: str | None = None) -> Evaluation:
     """`koodari evaluate`: cross-validate the suggestions on the study's coded material, with a learning curve."""
     _check_level(level)
@@ -348,14 +349,15 @@ def evaluate(study: StudyRef, folds: int = 5, level: str = "sub", kind: str = "n
 
 def review_session(study: Study, coder: str = "", document: str | None = None, question: str | None = None,
                    order: str = "document", retrain_every: int = 20, resolve: str | None = None,
-                   background: bool = True) -> ReviewSession:
+                   background: bool = True, nlp: FinnishPipeline | None = None) -> ReviewSession:
     """`koodari review` / `serve`: a coder's queue of uncoded units; with ``resolve`` ("A,B"), the two coders'
-    disagreements, decided as coder `consensus`."""
+    disagreements, decided as coder `consensus`. ``nlp``: another pipeline than the shared one (tests)."""
+    nlp = nlp or pipeline()
     if resolve:
-        return ResolveSession(study, [c.strip() for c in resolve.split(",") if c.strip()], pipeline(),
+        return ResolveSession(study, [c.strip() for c in resolve.split(",") if c.strip()], nlp,
                               document=document, question=question, retrain_every=retrain_every,
                               background=background)
-    return ReviewSession(study, coder, pipeline(), document=document, question=question, order=order,
+    return ReviewSession(study, coder, nlp, document=document, question=question, order=order,
                          retrain_every=retrain_every, background=background)
 
 
@@ -369,6 +371,25 @@ def agree(study: StudyRef, coders: list[str] | None = None, level: str = "sub", 
         if coders and MODEL in coders:
             add_model_coder(s, table, pipeline())
         return agreement(table, tree_then)
+
+
+def agreement_by_level(study: Study, coders: list[str] | None) -> dict[str, dict[str, Any]]:
+    """The agreement at each level (a level without enough codes: ``{"error": why}``), on the tree as it is."""
+    tree_now = Tree(study)
+    levels: dict[str, dict[str, Any]] = {}
+    for level in LEVEL_NAMES:
+        try:
+            levels[level] = agreement(coding_table(study, coders, level), tree_now)
+        except KoodariError as exc:
+            levels[level] = {"error": str(exc)}
+    return levels
+
+
+def code_pairs(study: Study, pair: list[str], level: str) -> list[tuple[str, str]]:
+    """(A's category name, B's) for each unit both coders of ``pair`` coded."""
+    names = {cid: category.name for cid, category in Tree(study).categories.items()}
+    table = coding_table(study, pair, level)
+    return [(names[by[pair[0]]], names[by[pair[1]]]) for by in table.codes.values() if pair[0] in by and pair[1] in by]
 
 
 # -- exchange and reports ------------------------------------------------------------------------------
