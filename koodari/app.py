@@ -20,7 +20,7 @@ from typing import Any
 
 from koodari.agreement import MODEL, add_model_coder, agreement, coding_table
 from koodari.archive import AnalysisReport, analyse_study, dask_client
-from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, doc_from_tokens
+from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Example, doc_from_tokens
 from koodari.corpus import corpus_dir, demo_transcript, load_corpus
 from koodari.errors import KoodariError
 from koodari.evaluate import Evaluation, cross_validate
@@ -271,6 +271,15 @@ def _check_level(level: str) -> None:
         raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
 
 
+def training_data(study: Study, as_of: str | None = None) -> tuple[list[Example], list[Example], Tree]:
+    """(the coded examples, the tree's own evidence: names and description sentences, the tree), analysed;
+    on the codes and the tree as they were at ``as_of`` when given."""
+    nlp = pipeline()
+    at, tree_then = tree_as_of(study, as_of)
+    examples = attach_tokens(study, nlp, coded_examples(study, as_of=at))
+    return examples, attach_tokens(study, nlp, category_examples(study, tree_then)), tree_then
+
+
 def train(study: StudyRef, kind: str = DEFAULT_KIND, folds: int = 3, blocks: str = DEFAULT_BLOCKS) -> dict[str, Any]:
     """`koodari train`: a new model version on all coded material (cross-validated unless ``folds`` is 0)."""
     _check_kind(kind)
@@ -334,13 +343,10 @@ def evaluate(study: StudyRef, folds: int = 5, level: str = "sub", kind: str = DE
     if folds < 2:
         raise KoodariError("--folds must be at least 2")
     _check_kind(kind)
-    nlp = pipeline()
     with opened(study) as s:
-        at, tree_then = tree_as_of(s, as_of)
-        examples = attach_tokens(s, nlp, coded_examples(s, as_of=at))
+        examples, always, tree_then = training_data(s, as_of)
         if not examples:
             raise KoodariError("the study has no coded material yet", s.path)
-        always = attach_tokens(s, nlp, category_examples(s, tree_then))
         return cross_validate(examples, always, tree_then, folds=folds, level=level, kind=kind, curve=True)
 
 
