@@ -111,6 +111,42 @@ def hidden_imports(graph: dict[str, list[tuple[str, int, bool]]]) -> list[str]:
             if in_layer(m, TOP_IMPORTS_ONLY) for t, line, top in targets if not top]
 
 
+CORE_OBJECTS = {"FinnishPipeline", "Suggester", "ReviewSession", "ResolveSession", "Tree"}
+STUDY_OPENERS = {"open", "create"}
+
+
+def core_constructions(path: Path, source: str | None = None) -> list[str]:
+    """Where ``path`` builds a core object itself (a pipeline, a suggester, a review session, a tree, a study)."""
+    tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+        if name in CORE_OBJECTS or (owner == "Study" and name in STUDY_OPENERS):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} calls {owner + '.' if owner else ''}{name}")
+    return found
+
+
+def front_end_files() -> list[Path]:
+    return [p for m, p in MODULES.items() if layer(m) == "front end"] + sorted((ROOT / "bench").glob("*.py"))
+
+
+def test_front_ends_and_bench_leave_building_core_objects_to_the_app():
+    assert [problem for path in front_end_files() for problem in core_constructions(path)] == []
+    bad = "def f(path):\n    with Study.open(path) as s:\n        return Suggester(s, FinnishPipeline())\n"
+    assert len(core_constructions(MODULES["koodari.cli"], bad)) == 3  # the check sees each of them
+
+
+def test_one_pipeline_per_configuration():
+    from koodari import app
+
+    assert app.pipeline() is app.pipeline()
+    assert app.pipeline(normalise=False) is app.pipeline(normalise=False) is not app.pipeline()
+
+
 @pytest.fixture(scope="module")
 def graph() -> dict[str, list[tuple[str, int, bool]]]:
     return {module: imports(module) for module in MODULES}
