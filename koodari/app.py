@@ -16,30 +16,37 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from koodari.agreement import MODEL, add_model_coder, agreement, coding_table
 from koodari.archive import AnalysisReport, analyse_study, dask_client
-from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Example, doc_from_tokens
 from koodari.corpus import corpus_dir, demo_transcript, load_corpus
 from koodari.errors import KoodariError
-from koodari.evaluate import Evaluation, cross_validate
-from koodari.group import DEFAULT_THRESHOLD
-from koodari.group import group as group_units
 from koodari.importer import FolderImportSummary, ImportSummary, import_each, import_transcripts, transcript_files
 from koodari.interop import ExportSummary, export, import_refi
+from koodari.lazy import load
 from koodari.nlp.pipeline import FinnishPipeline, ModelSource
 from koodari.reductions import import_reductions
 from koodari.reports import REPORT_KINDS, export_report
-from koodari.review import ResolveSession, ReviewSession
-from koodari.search import search_units
 from koodari.store import Study
-from koodari.suggest import Suggester, Tree, attach_tokens, category_examples, coded_examples
-from koodari.suggest import train as train_model
 from koodari.textio import read_text_file
 from koodari.tree import tree_rows
 from koodari.treeops import apply_action, categories_as_of, history_rows, parse_time
 from koodari.views import unit_rows
+
+# scikit-learn, SciPy and statsmodels: these core modules load on first use (koodari.lazy)
+_agreement = load("koodari.agreement")
+_classify = load("koodari.classify")
+_evaluate = load("koodari.evaluate")
+_group = load("koodari.group")
+_review = load("koodari.review")
+_search = load("koodari.search")
+_suggest = load("koodari.suggest")
+
+if TYPE_CHECKING:
+    from koodari.classify import Example
+    from koodari.evaluate import Evaluation
+    from koodari.review import ReviewSession
+    from koodari.suggest import Suggester, Tree
 
 StudyRef = Path | str | Study
 LEVEL_NAMES = ("sub", "upper", "combining")
@@ -84,9 +91,9 @@ def opened(study: StudyRef) -> Iterator[Study]:
 def tree_as_of(study: Study, as_of: str | None) -> tuple[str | None, Tree]:
     """(the time in the study's format or None, the suggestion tree as it is now or was then)."""
     if as_of is None:
-        return None, Tree(study)
+        return None, _suggest.Tree(study)
     at = parse_time(as_of)
-    return at, Tree(study, categories_as_of(study, at))
+    return at, _suggest.Tree(study, categories_as_of(study, at))
 
 
 # -- the study and its material --------------------------------------------------------------------
@@ -248,14 +255,15 @@ def search(study: StudyRef, query: str, question: str | None = None, coded: bool
     if top < 1:
         raise KoodariError(f"--top must be at least 1, not {top}")
     with opened(study) as s:
-        return search_units(s, pipeline(), query, s.require_question(question), coded, top)
+        return _search.search_units(s, pipeline(), query, s.require_question(question), coded, top)
 
 
 def group(study: StudyRef, question: str | None = None, uncoded: bool = False,
-          threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+          threshold: float | None = None) -> dict[str, Any]:
     """`koodari group`: candidate subcategories from reductions (or uncoded units) that mean the same."""
     with opened(study) as s:
-        return group_units(s, pipeline(), s.require_question(question), uncoded, threshold)
+        return _group.group(s, pipeline(), s.require_question(question), uncoded,
+                            _group.DEFAULT_THRESHOLD if threshold is None else threshold)
 
 
 # -- the suggestion model ----------------------------------------------------------------------------
@@ -276,22 +284,25 @@ def training_data(study: Study, as_of: str | None = None) -> tuple[list[Example]
     on the codes and the tree as they were at ``as_of`` when given."""
     nlp = pipeline()
     at, tree_then = tree_as_of(study, as_of)
-    examples = attach_tokens(study, nlp, coded_examples(study, as_of=at))
-    return examples, attach_tokens(study, nlp, category_examples(study, tree_then)), tree_then
+    examples = _suggest.attach_tokens(study, nlp, _suggest.coded_examples(study, as_of=at))
+    return examples, _suggest.attach_tokens(study, nlp, _suggest.category_examples(study, tree_then)), tree_then
 
 
-def train(study: StudyRef, kind: str = DEFAULT_KIND, folds: int = 3, blocks: str = DEFAULT_BLOCKS) -> dict[str, Any]:
-    """`koodari train`: a new model version on all coded material (cross-validated unless ``folds`` is 0)."""
+def train(study: StudyRef, kind: str | None = None, folds: int = 3, blocks: str | None = None) -> dict[str, Any]:
+    """`koodari train`: a new model version on all coded material (cross-validated unless ``folds`` is 0);
+    the default model kind and feature blocks unless named."""
+    kind = kind or _classify.DEFAULT_KIND
+    blocks = blocks or _classify.DEFAULT_BLOCKS
     _check_kind(kind)
     if folds == 1 or folds < 0:
         raise KoodariError(f"--folds must be 0 (no cross-validation) or at least 2, not {folds}")
     with opened(study) as s:
-        return train_model(s, pipeline(), kind=kind, evaluate_folds=folds, blocks=blocks)[1]
+        return _suggest.train(s, pipeline(), kind=kind, evaluate_folds=folds, blocks=blocks)[1]
 
 
 def suggester(study: Study, version: int | None = None, model: Any = None) -> Suggester:
     """Suggestions from an open study's latest model (trained first when there is none)."""
-    return Suggester(study, pipeline(), version, model)
+    return _suggest.Suggester(study, pipeline(), version, model)
 
 
 @dataclass
@@ -332,22 +343,23 @@ def suggest_units(study: StudyRef, unit_ids: list[int], top: int = 3) -> Suggest
 def suggest_tokens(found: Suggester, texts: list, question_id: int | None, level: str = "sub",
                    top: int = 5) -> list[list]:
     """Suggestions for texts given as strings or as analysed tokens (dicts: text, normalised, lemma, upos)."""
-    docs = [found.docs_for_texts([t])[0] if isinstance(t, str) else doc_from_tokens(t) for t in texts]
+    docs = [found.docs_for_texts([t])[0] if isinstance(t, str) else _classify.doc_from_tokens(t) for t in texts]
     return found.suggest_docs(docs, [question_id] * len(docs), level=level, top=top)
 
 
-def evaluate(study: StudyRef, folds: int = 5, level: str = "sub", kind: str = DEFAULT_KIND,
+def evaluate(study: StudyRef, folds: int = 5, level: str = "sub", kind: str | None = None,
              as_of: str | None = None) -> Evaluation:
     """`koodari evaluate`: cross-validate the suggestions on the study's coded material, with a learning curve."""
     _check_level(level)
     if folds < 2:
         raise KoodariError("--folds must be at least 2")
+    kind = kind or _classify.DEFAULT_KIND
     _check_kind(kind)
     with opened(study) as s:
         examples, always, tree_then = training_data(s, as_of)
         if not examples:
             raise KoodariError("the study has no coded material yet", s.path)
-        return cross_validate(examples, always, tree_then, folds=folds, level=level, kind=kind, curve=True)
+        return _evaluate.cross_validate(examples, always, tree_then, folds=folds, level=level, kind=kind, curve=True)
 
 
 # -- coding and agreement ------------------------------------------------------------------------------
@@ -360,10 +372,10 @@ def review_session(study: Study, coder: str = "", document: str | None = None, q
     disagreements, decided as coder `consensus`. ``nlp``: another pipeline than the shared one (tests)."""
     nlp = nlp or pipeline()
     if resolve:
-        return ResolveSession(study, [c.strip() for c in resolve.split(",") if c.strip()], nlp,
+        return _review.ResolveSession(study, [c.strip() for c in resolve.split(",") if c.strip()], nlp,
                               document=document, question=question, retrain_every=retrain_every,
                               background=background)
-    return ReviewSession(study, coder, nlp, document=document, question=question, order=order,
+    return _review.ReviewSession(study, coder, nlp, document=document, question=question, order=order,
                          retrain_every=retrain_every, background=background)
 
 
@@ -373,19 +385,19 @@ def agree(study: StudyRef, coders: list[str] | None = None, level: str = "sub", 
     model, cross-fitted."""
     with opened(study) as s:
         at, tree_then = tree_as_of(s, as_of)
-        table = coding_table(s, coders, level, s.require_question(question), as_of=at)
-        if coders and MODEL in coders:
-            add_model_coder(s, table, pipeline())
-        return agreement(table, tree_then)
+        table = _agreement.coding_table(s, coders, level, s.require_question(question), as_of=at)
+        if coders and _agreement.MODEL in coders:
+            _agreement.add_model_coder(s, table, pipeline())
+        return _agreement.agreement(table, tree_then)
 
 
 def agreement_by_level(study: Study, coders: list[str] | None) -> dict[str, dict[str, Any]]:
     """The agreement at each level (a level without enough codes: ``{"error": why}``), on the tree as it is."""
-    tree_now = Tree(study)
+    tree_now = _suggest.Tree(study)
     levels: dict[str, dict[str, Any]] = {}
     for level in LEVEL_NAMES:
         try:
-            levels[level] = agreement(coding_table(study, coders, level), tree_now)
+            levels[level] = _agreement.agreement(_agreement.coding_table(study, coders, level), tree_now)
         except KoodariError as exc:
             levels[level] = {"error": str(exc)}
     return levels
@@ -393,8 +405,8 @@ def agreement_by_level(study: Study, coders: list[str] | None) -> dict[str, dict
 
 def code_pairs(study: Study, pair: list[str], level: str) -> list[tuple[str, str]]:
     """(A's category name, B's) for each unit both coders of ``pair`` coded."""
-    names = {cid: category.name for cid, category in Tree(study).categories.items()}
-    table = coding_table(study, pair, level)
+    names = {cid: category.name for cid, category in _suggest.Tree(study).categories.items()}
+    table = _agreement.coding_table(study, pair, level)
     return [(names[by[pair[0]]], names[by[pair[1]]]) for by in table.codes.values() if pair[0] in by and pair[1] in by]
 
 

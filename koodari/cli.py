@@ -18,11 +18,13 @@ from koodari import __version__
 from koodari import app as actions
 from koodari.demo import run_demo
 from koodari.errors import KoodariError
+from koodari.lazy import load
 from koodari.plots import line_plot
 from koodari.progress import run_analyse, run_import_each
-from koodari.review_tui import Keys, run_review
 from koodari.tree import to_csv, to_markdown, to_rich
-from koodari.web.server import serve as run_server
+
+review_tui = load("koodari.review_tui")  # these two need scikit-learn: loaded by `review` and `serve` only
+web_server = load("koodari.web.server")
 
 app = typer.Typer(
     name="koodari",
@@ -448,8 +450,8 @@ def review(
     """Code uncoded units one at a time: accept or correct the suggestions (Enter, 1-9, /, n, r, s, u, q)."""
     with open_study(study) as s:
         session = actions.review_session(s, coder, document, question, order, retrain_every, resolve)
-        with Keys() as keys:
-            run_review(session, console, keys)
+        with review_tui.Keys() as keys:
+            review_tui.run_review(session, console, keys)
 
 
 @app.command()
@@ -464,7 +466,7 @@ def serve(
     retrain_every: Annotated[int, typer.Option(help="Retrain in the background after this many decisions.")] = 20,
 ) -> None:
     """Review, read transcripts, see the tree, agreement and model versions in the browser (a local web app)."""
-    run_server(study, coder, host, port, open_browser, retrain_every)
+    web_server.serve(study, coder, host, port, open_browser, retrain_every)
 
 
 @app.command()
