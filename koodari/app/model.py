@@ -1,37 +1,19 @@
-"""The application layer: one function per user action, shared by every front end.
-
-The command line, the web app, the demo, the spaCy components and ``bench/`` call these functions and
-only render what they return; none of them builds core objects itself. A function takes plain arguments
-(a study path, names, files), opens the study, calls the core and returns the core's typed result. Where a
-front end keeps a study open (the web app, the demo), it may pass the open ``Study`` instead of a path.
-
-One ``FinnishPipeline`` per configuration and process (``pipeline()``): its models load once, however
-many actions use it. See ARCHITECTURE.md for the layers and what each may import.
-"""
+"""Actions of the model: analysis, search and grouping, training, suggestions, evaluation, review, agreement."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from koodari.app.shared import LEVEL_NAMES, MODEL_KINDS, StudyRef, opened, pipeline, tree_as_of
 from koodari.archive import AnalysisReport, analyse_study, dask_client
-from koodari.corpus import corpus_dir, demo_transcript, load_corpus
 from koodari.errors import KoodariError
-from koodari.importer import FolderImportSummary, ImportSummary, import_each, import_transcripts, transcript_files
-from koodari.interop import ExportSummary, export, import_refi
 from koodari.lazy import load
-from koodari.nlp.pipeline import FinnishPipeline, ModelSource
-from koodari.reductions import import_reductions
-from koodari.reports import REPORT_KINDS, export_report
+from koodari.nlp.pipeline import FinnishPipeline
 from koodari.store import Study
 from koodari.textio import read_text_file
-from koodari.tree import tree_rows
-from koodari.treeops import apply_action, categories_as_of, history_rows, parse_time
-from koodari.views import unit_rows
 
 # scikit-learn, SciPy and statsmodels: these core modules load on first use (koodari.lazy)
 _agreement = load("koodari.agreement")
@@ -47,170 +29,6 @@ if TYPE_CHECKING:
     from koodari.evaluate import Evaluation
     from koodari.review import ReviewSession
     from koodari.suggest import Suggester, Tree
-
-StudyRef = Path | str | Study
-LEVEL_NAMES = ("sub", "upper", "combining")
-MODEL_KINDS = ("linear", "neighbours")
-EXPORT_FORMATS = ("qdpx", "qdc", *REPORT_KINDS)
-REFI_SUFFIXES = (".qdpx", ".qdc")
-DEMO_CORPUS = "kainuu-2012"
-
-# -- shared resources ------------------------------------------------------------------------------
-
-_PIPELINES: dict[tuple, FinnishPipeline] = {}
-_PIPELINES_LOCK = threading.Lock()
-
-
-def pipeline(normalise: bool = True, dictionary_backoff: bool = True, tagger: str | None = None,
-             models: str | Path | None = None) -> FinnishPipeline:
-    """This process's pipeline for one configuration, built once (its models load on first use)."""
-    source = ModelSource.official(models) if models else ModelSource.default()
-    key = (source, normalise, dictionary_backoff, tagger)
-    with _PIPELINES_LOCK:
-        if key not in _PIPELINES:
-            _PIPELINES[key] = FinnishPipeline(source, normalise=normalise, dictionary_backoff=dictionary_backoff,
-                                              tagger=tagger)
-        return _PIPELINES[key]
-
-
-def open_study(path: Path | str) -> Study:
-    """An existing study file, opened (use it as a context manager)."""
-    return Study.open(path)
-
-
-@contextmanager
-def opened(study: StudyRef) -> Iterator[Study]:
-    """The study at a path, opened and closed again; an open ``Study`` as it is (its owner closes it)."""
-    if isinstance(study, Study):
-        yield study
-        return
-    with Study.open(study) as s:
-        yield s
-
-
-def tree_as_of(study: Study, as_of: str | None) -> tuple[str | None, Tree]:
-    """(the time in the study's format or None, the suggestion tree as it is now or was then)."""
-    if as_of is None:
-        return None, _suggest.Tree(study)
-    at = parse_time(as_of)
-    return at, _suggest.Tree(study, categories_as_of(study, at))
-
-
-# -- the study and its material --------------------------------------------------------------------
-
-
-def create_study(path: Path, corpus: str | None = None) -> tuple[dict[str, int], dict[str, int]]:
-    """`koodari init`: a new study file, optionally loaded with an embedded corpus; (counts, corpus summary).
-    Nothing is left behind when loading the corpus fails."""
-    if corpus:
-        corpus_dir(corpus)  # unknown corpus: fail before creating anything
-    s = Study.create(path)
-    try:
-        summary = load_corpus(s, corpus) if corpus else {}
-    except BaseException:
-        s.close()
-        path.unlink(missing_ok=True)
-        raise
-    counts = s.counts()
-    s.close()
-    return counts, summary
-
-
-def is_refi(files: list[Path]) -> bool:
-    """True when ``files`` are REFI-QDA projects or codebooks (which are imported on their own)."""
-    refi = [f for f in files if f.suffix.lower() in REFI_SUFFIXES]
-    if refi and len(refi) != len(files):
-        raise KoodariError("import REFI-QDA files on their own, not mixed with transcripts")
-    return bool(refi)
-
-
-def import_refi_files(study: StudyRef, files: list[Path]) -> tuple[dict[str, int], list[str]]:
-    """`koodari import STUDY X.qdpx`: every file in one transaction; (totals, the files already imported)."""
-    totals: dict[str, int] = {}
-    again: list[str] = []
-    with opened(study) as s, s.transaction():
-        for f in files:
-            imported = import_refi(s, f)
-            if imported.already_imported:
-                again.append(str(f))
-            for key, value in imported.as_dict().items():
-                totals[key] = totals.get(key, 0) + value
-    return totals, again
-
-
-def import_files(study: StudyRef, files: list[Path], question: str | None = None) -> ImportSummary:
-    """`koodari import STUDY FILES`: transcripts, all or nothing."""
-    with opened(study) as s:
-        return import_transcripts(s, files, question)
-
-
-def import_folder(study: StudyRef, files: list[Path], question: str | None = None,
-                  started: Callable[[int], None] | None = None,
-                  done: Callable[[Path], None] | None = None) -> FolderImportSummary:
-    """`koodari import STUDY FOLDER/`: file by file, bad files refused and listed; ``started(files)`` once,
-    ``done(file)`` after each."""
-    with opened(study) as s:
-        if started is not None:
-            started(len(transcript_files(files)[0]))
-        return import_each(s, files, question, done or (lambda _: None))
-
-
-def units_without_question(study: StudyRef) -> dict[str | None, int]:
-    """Units (by theme) that belong to no research question, when the study has several questions."""
-    with opened(study) as s:
-        return s.units_without_question() if len(s.questions()) > 1 else {}
-
-
-def assign_question(study: StudyRef, question: str, theme: str | None = None, document: str | None = None) -> int:
-    """`koodari assign`: link the unlinked units of a theme or a document to a question; the units changed."""
-    if (theme is None) == (document is None):
-        raise KoodariError("name either --theme or --document")
-    with opened(study) as s:
-        question_id = s.require_question(question)
-        document_id = s.document_id(document) if document is not None else None
-        return s.assign_question(question_id, theme=theme, document_id=document_id)
-
-
-def import_reduction_file(study: StudyRef, csv_file: Path):
-    """`koodari reductions import`: hand-made reductions from a CSV file."""
-    with opened(study) as s:
-        return import_reductions(s, csv_file)
-
-
-def units(study: StudyRef, document: str | None = None) -> list[dict[str, Any]]:
-    """`koodari units`: the analysis units with speaker, theme and span."""
-    with opened(study) as s:
-        return unit_rows(s, document)
-
-
-# -- the category tree -----------------------------------------------------------------------------
-
-
-@dataclass
-class TreeView:
-    """The tree's rows after an optional change (``change``: what it did), for one question or all."""
-
-    rows: list
-    question: str | None
-    change: Any = None
-
-
-def tree(study: StudyRef, question: str | None = None, action: str | None = None, args: list[str] | None = None,
-         to: str | None = None, into: str | None = None, coder: str = "") -> TreeView:
-    """`koodari tree`: the tree, after a change (rename, merge, move, split, retire, undo) when asked."""
-    with opened(study) as s:
-        s.require_question(question)
-        change = apply_action(s, action, args or [], question, to, into, coder) if action else None
-        if change is not None and question is None and change.question_id is not None:
-            question = next(q["code"] for q in s.questions() if q["id"] == change.question_id)
-        return TreeView(tree_rows(s, question), question, change)
-
-
-def tree_history(study: StudyRef) -> list[dict[str, Any]]:
-    """`koodari history --tree`: the changes of the category tree."""
-    with opened(study) as s:
-        return history_rows(s)
-
 
 # -- analysis ----------------------------------------------------------------------------------------
 
@@ -408,44 +226,3 @@ def code_pairs(study: Study, pair: list[str], level: str) -> list[tuple[str, str
     names = {cid: category.name for cid, category in _suggest.Tree(study).categories.items()}
     table = _agreement.coding_table(study, pair, level)
     return [(names[by[pair[0]]], names[by[pair[1]]]) for by in table.codes.values() if pair[0] in by and pair[1] in by]
-
-
-# -- exchange and reports ------------------------------------------------------------------------------
-
-
-@dataclass
-class Exported:
-    """What an export wrote: a REFI-QDA summary, or a report's rows and the names left in its quotes."""
-
-    kind: str
-    refi: ExportSummary | None = None
-    rows: int = 0
-    unreplaced_names: list[str] = field(default_factory=list)
-
-
-def export_study(study: StudyRef, kind: str, out: Path, force: bool = False, pseudonymise: str | None = None,
-                 examples: bool = False, question: str | None = None) -> Exported:
-    """`koodari export`: REFI-QDA (qdpx, qdc), coded units (csv, xlsx) or the tree (tree-md, tree-docx)."""
-    if kind not in EXPORT_FORMATS:
-        raise KoodariError(f"unknown export format '{kind}' ({', '.join(EXPORT_FORMATS)})")
-    with opened(study) as s:
-        if kind in REPORT_KINDS:
-            rows, names = export_report(s, kind, out, pseudonymise, examples, question, force)
-            return Exported(kind, rows=rows, unreplaced_names=names)
-        return Exported(kind, refi=export(s, kind, out, force))
-
-
-# -- the demo ------------------------------------------------------------------------------------------
-
-
-def build_demo_study(directory: Path) -> Path:
-    """Create DIR/kainuu-2012.koodari afresh from the embedded corpus and import the demo transcript."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{DEMO_CORPUS}.koodari"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    transcript, held_out = demo_transcript(DEMO_CORPUS)
-    with Study.create(path) as study:
-        load_corpus(study, DEMO_CORPUS, exclude_quotes=held_out)
-        import_transcripts(study, [transcript])
-    return path
