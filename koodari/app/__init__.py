@@ -35,11 +35,13 @@ from koodari.app.study import (
     DEMO_CORPUS,
     EXPORT_FORMATS,
     REFI_SUFFIXES,
+    TREE_EDITS,
     Exported,
     TreeView,
     assign_question,
     build_demo_study,
     create_study,
+    edit_tree,
     export_study,
     import_files,
     import_folder,
@@ -53,9 +55,10 @@ from koodari.app.study import (
 )
 
 __all__ = [
-    "DEMO_CORPUS", "EXPORT_FORMATS", "LEVEL_NAMES", "MODEL_KINDS", "REFI_SUFFIXES", "Exported", "StudyRef",
+    "DEMO_CORPUS", "EXPORT_FORMATS", "LEVEL_NAMES", "MODEL_KINDS", "REFI_SUFFIXES", "TREE_EDITS", "Exported",
+    "StudyRef",
     "Suggestions", "TreeView", "agree", "agreement_by_level", "analyse", "assign_question", "build_demo_study",
-    "code_pairs", "create_study", "evaluate", "export_study", "group", "import_files", "import_folder",
+    "code_pairs", "create_study", "edit_tree", "evaluate", "export_study", "group", "import_files", "import_folder",
     "import_reduction_file", "import_refi_files", "is_refi", "lemmatise", "open_study", "opened", "pipeline",
     "review_session", "search", "suggest_file", "suggest_texts", "suggest_tokens", "suggest_units", "suggester",
     "train", "training_data", "tree", "tree_as_of", "tree_history", "units", "units_without_question",

@@ -16,7 +16,19 @@ from koodari.reductions import import_reductions
 from koodari.reports import REPORT_KINDS, export_report
 from koodari.store import Study
 from koodari.tree import tree_rows
-from koodari.treeops import apply_action, history_rows
+from koodari.treeops import (
+    TreeChange,
+    TreeChangeConflict,
+    apply_action,
+    history_rows,
+    merge,
+    move,
+    rename,
+    resolve,
+    retire,
+    split,
+    undo,
+)
 from koodari.views import unit_rows
 
 EXPORT_FORMATS = ("qdpx", "qdc", *REPORT_KINDS)
@@ -132,6 +144,42 @@ def tree(study: StudyRef, question: str | None = None, action: str | None = None
         if change is not None and question is None and change.question_id is not None:
             question = next(q["code"] for q in s.questions() if q["id"] == change.question_id)
         return TreeView(tree_rows(s, question), question, change)
+
+
+TREE_EDITS = ("rename", "merge", "move", "split", "retire", "undo")
+
+
+def edit_tree(study: StudyRef, who: str, action: str, category: int | None = None, name: str = "",
+              target: str = "", names: str = "", seen: int | None = None, undoes: int | None = None) -> TreeChange:
+    """A tree change on one category, named by its id (the web's Tree page). ``seen``: the last change the
+    editor saw (a change by someone else since, to the same categories, is a conflict); ``undoes``: the change
+    an undo was offered for (refused when another one is last now)."""
+    with opened(study) as s:
+        if action == "undo":
+            with s.transaction():  # the check and the undo in one transaction
+                last = s.undoable_tree_event()
+                if last is not None and undoes is not None and last["id"] != undoes:
+                    raise TreeChangeConflict(
+                        f"the tree changed meanwhile: the last change is now {last['id']} by {last['who']}"
+                        f" ({last['summary']}); nothing changed, look again")
+                return undo(s, who)
+        if action not in TREE_EDITS or category is None:
+            raise KoodariError(f"unknown tree change '{action}' ({', '.join(TREE_EDITS)})")
+        cat = s.category(category)
+        path = s.place(category)
+        question = next(q["code"] for q in s.questions() if q["id"] == cat.question_id)
+        if resolve(s, path, cat.question_id).id != category:  # e.g. a '/' in an imported name
+            raise KoodariError(f"'{cat.name}' cannot be named by its path; change it with koodari tree")
+        common: dict[str, Any] = {"who": who, "question": question, "expected_event": seen}
+        if action == "rename":
+            return rename(s, path, name, **common)
+        if action == "merge":
+            return merge(s, [path], target, **common)
+        if action == "move":
+            return move(s, path, target, **common)
+        if action == "split":
+            return split(s, path, names.split(","), **common)
+        return retire(s, path, **common)
 
 
 def tree_history(study: StudyRef) -> list[dict[str, Any]]:
