@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from koodari import app as actions
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "BENCHMARKS.md"
@@ -44,20 +47,14 @@ def commit() -> str:
 def seed_study(path: Path, analysed: str | None):
     """A fresh study of the seed corpus at ``path``, or a copy of ``analysed`` (a seed study whose texts are
     already analysed: the same data without the cold-cache analysis)."""
-    import sqlite3
-
-    from koodari.corpus import load_corpus
-    from koodari.store import Study
-
     if analysed:
         src, dst = sqlite3.connect(analysed), sqlite3.connect(path)
         src.backup(dst)
         src.close()
         dst.close()
-        return Study.open(path)
-    study = Study.create(path)
-    load_corpus(study, "kainuu-2012")
-    return study
+    else:
+        actions.create_study(path, actions.DEMO_CORPUS)
+    return actions.open_study(path)
 
 
 def write_section(name: str, body: str) -> None:

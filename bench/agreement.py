@@ -21,9 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import seed_study, write_section  # noqa: E402
 from bench.suggest import quote_paraphrases  # noqa: E402
+from koodari import app as actions  # noqa: E402
 from koodari.agreement import add_model_coder, agreement, coding_table  # noqa: E402
-from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
-from koodari.suggest import Tree  # noqa: E402
 
 THESIS = "Similä & Valtanen 2012"
 BLOCKS = {"lexical": "words only (before word vectors)", "both": "**words + meaning (kept)**"}
@@ -43,8 +42,8 @@ def main() -> None:
                 study.conn.execute(
                     "UPDATE categories SET description = ? WHERE id = ?", ("\n".join(kept) or None, category.id)
                 )
-    pipeline = FinnishPipeline()
-    tree = Tree(study)
+    pipeline = actions.pipeline()
+    tree = actions.tree_as_of(study, None)[1]
     rows = []
     for blocks in ("lexical", "both"):
         for level in ("sub", "upper", "combining"):

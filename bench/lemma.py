@@ -34,6 +34,8 @@ from build_normaliser import read_skn, split_skn, write_resources  # noqa: E402
 from train_dialect_model import split_three  # noqa: E402
 
 from bench._report import write_section  # noqa: E402
+from koodari import app as actions  # noqa: E402
+from koodari.nlp.normaliser import Normaliser, _normalise_cached  # noqa: E402
 from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
 
 
@@ -110,13 +112,13 @@ def spacy_upos(pipe: FinnishPipeline, words: list[list[str]]) -> list[list[tuple
 def tdt_results(test: list[dict]) -> tuple[dict, dict]:
     words = [[w for w, _, _ in s["words"]] for s in test]
     runs = {
-        "**koodari, new tagger** (normaliser + spaCy-fi UPOS + stanza lemmatizer + back-off)": FinnishPipeline(),
-        "new tagger without the normaliser": FinnishPipeline(normalise=False),
-        "old tagger (normaliser + koodari's stanza tagger + lemmatizer + back-off)": FinnishPipeline(tagger="stanza"),
-        "old tagger without the normaliser": FinnishPipeline(normalise=False, tagger="stanza"),
-        "old tagger, stanza models alone (no normaliser, no back-off)": FinnishPipeline(
+        "**koodari, new tagger** (normaliser + spaCy-fi UPOS + stanza lemmatizer + back-off)": actions.pipeline(),
+        "new tagger without the normaliser": actions.pipeline(normalise=False),
+        "old tagger (normaliser + koodari's stanza tagger + lemmatizer + back-off)": actions.pipeline(tagger="stanza"),
+        "old tagger without the normaliser": actions.pipeline(normalise=False, tagger="stanza"),
+        "old tagger, stanza models alone (no normaliser, no back-off)": actions.pipeline(
             normalise=False, dictionary_backoff=False, tagger="stanza"),
-        "new tagger, stanza lemmatizer alone (no normaliser, no back-off)": FinnishPipeline(
+        "new tagger, stanza lemmatizer alone (no normaliser, no back-off)": actions.pipeline(
             normalise=False, dictionary_backoff=False),
     }
     results = {}
@@ -155,8 +157,6 @@ def tokenizer_scores(test: list[dict], pipe: FinnishPipeline) -> dict:
         text_parts.append(s["text"])
         offset += len(s["text"]) + 1
     raw = " ".join(text_parts)
-    from koodari.nlp.normaliser import _normalise_cached
-
     _normalise_cached.cache_clear()
     pipe.normaliser.guesses.clear()
     start = time.perf_counter()
@@ -186,8 +186,6 @@ def score_normaliser(norm, utterances, lexicon: dict) -> dict:
 
 def normaliser_results(skn: Path, ud: Path, shipped, dev_only: bool = False) -> list[tuple[str, str, dict]]:
     """Normaliser accuracy by split, with resources built from the training utterances only."""
-    from koodari.nlp.normaliser import Normaliser
-
     utterances = read_skn(skn / "skn3a-dev.norm")
     train, dev, held_out = split_three(utterances)
     splits = [("development", dev)] + ([] if dev_only else [("held-out", held_out)])
@@ -272,11 +270,8 @@ def speed_results(skn: Path) -> dict:
         study = str(folder / "a.koodari")
         out["import"] = cli_seconds("import", study, str(folder / "interview.txt"), env=env)
         out["analyse"] = cli_seconds("analyse", study, env=env)
-        from koodari.store import Study
-        from koodari.views import unit_rows
-
-        with Study.open(study) as opened:  # suggest on the interviewee's units, as a researcher would
-            texts = [r["text"] for r in unit_rows(opened, None) if not r["interviewer"]]
+        # suggest on the interviewee's units, as a researcher would
+        texts = [r["text"] for r in actions.units(Path(study)) if not r["interviewer"]]
         (folder / "utterances.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
         out["utterances"] = len(texts)
         out["suggest"] = cli_seconds("suggest", study, "--file", str(folder / "utterances.txt"), "--question", "T8",

@@ -26,12 +26,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rich.console import Console  # noqa: E402
+
 from bench._report import seed_study, write_section  # noqa: E402
 from bench.suggest import quote_paraphrases  # noqa: E402
+from koodari import app as actions  # noqa: E402
 from koodari.classify import SuggestionModel, doc_from_tokens  # noqa: E402
-from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
-from koodari.store import Study  # noqa: E402
-from koodari.suggest import Tree, attach_tokens, category_examples, coded_examples, rank  # noqa: E402
+from koodari.review_tui import render  # noqa: E402
+from koodari.suggest import rank  # noqa: E402
 
 SEARCH_KEYS = 12
 
@@ -39,12 +41,11 @@ SEARCH_KEYS = 12
 def simulate(retrain_every: int, blocks: str = "both", analysed: str | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp())
     study = seed_study(tmp / "sim.koodari", analysed)
-    pipeline = FinnishPipeline()
-    tree = Tree(study)
-    examples = attach_tokens(study, pipeline, coded_examples(study))
+    data = actions.training_data(study)
+    examples, always, tree = data.examples, data.always, data.tree
     # no description sentence that paraphrases or introduces a quote: the quotes are what is being coded
     linked = set().union(*quote_paraphrases("kainuu-2012").values())
-    always = attach_tokens(study, pipeline, [e for e in category_examples(study) if e.text not in linked])
+    always = [e for e in always if e.text not in linked]
     quotes = sorted((e for e in examples if e.unit and e.unit.startswith("Q")), key=lambda e: int(e.unit[1:]))
     coded = [e for e in examples if e not in quotes]
     study.close()
@@ -72,16 +73,10 @@ def simulate(retrain_every: int, blocks: str = "both", analysed: str | None = No
 
 
 def screen_updates() -> list[float]:
-    from rich.console import Console
-
-    from koodari.demo import build_demo_study
-    from koodari.review import ReviewSession
-    from koodari.review_tui import render
-
-    path = build_demo_study(Path(tempfile.mkdtemp()))
+    path = actions.build_demo_study(Path(tempfile.mkdtemp()))
     timings = []
-    with Study.open(path) as study:
-        session = ReviewSession(study, "bench", FinnishPipeline(), background=False, retrain_every=10_000)
+    with actions.open_study(path) as study:
+        session = actions.review_session(study, "bench", background=False, retrain_every=10_000)
         console = Console(file=io.StringIO(), width=120)
         unit = session.next_unit()
         render(console, session, unit)

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._report import write_section  # noqa: E402
+from koodari import app as actions  # noqa: E402
 from tests.studies import copy_study  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -186,8 +187,6 @@ def kill_and_resume(template: Path, folder: Path, batch_tokens: int, total: int)
 
 
 def writer(template: Path, folder: Path, analysed: dict[int, tuple], batch_tokens: int) -> dict:
-    from koodari.store import Study
-
     study = copy_study(template, folder / "writer.koodari")
     batches, batch, words = [], [], 0
     tokens_total = 0
@@ -202,7 +201,7 @@ def writer(template: Path, folder: Path, analysed: dict[int, tuple], batch_token
             batch, words = [], 0
     if batch:
         batches.append(batch)
-    with Study.open(study) as s:
+    with actions.open_study(study) as s:
         started = time.perf_counter()
         for b in batches:
             s.store_analyses(pipeline, b)

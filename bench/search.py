@@ -25,11 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import koodari.search as search  # noqa: E402
 from bench._report import write_section  # noqa: E402
+from koodari import app as actions  # noqa: E402
 from koodari.classify import doc_from_tokens  # noqa: E402
-from koodari.corpus import corpus_dir, load_corpus  # noqa: E402
-from koodari.importer import import_transcripts  # noqa: E402
+from koodari.corpus import corpus_dir  # noqa: E402
 from koodari.nlp.cache import analyse_units  # noqa: E402
-from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
 from koodari.store import Study  # noqa: E402
 
 # category (a subcategory, or an upper category where the thesis's quotes name no subcategory) → a query
@@ -66,8 +65,8 @@ QUERIES = {
 def quote_study(folder: Path) -> tuple[Study, dict[int, set[str]]]:
     """A study whose units are the thesis quotes; unit id → the categories (sub and upper) of its quote."""
     quotes = [json.loads(line) for line in (corpus_dir("kainuu-2012") / "quotes.jsonl").open(encoding="utf-8")]
-    study = Study.create(folder / "quotes.koodari")
-    load_corpus(study, "kainuu-2012")
+    actions.create_study(folder / "quotes.koodari", "kainuu-2012")
+    study = actions.open_study(folder / "quotes.koodari")
     lines, spans, position = [], [], 0
     for q in quotes:
         text = " ".join(q["text"].split())
@@ -77,7 +76,7 @@ def quote_study(folder: Path) -> tuple[Study, dict[int, set[str]]]:
         position += len(line)
     path = folder / "quotes.txt"
     path.write_text("".join(lines), encoding="utf-8")
-    import_transcripts(study, [path])
+    actions.import_files(study, [path])
     relevant: dict[int, set[str]] = {}
     for row in study.units_for_search():
         segment = study.segment(row["id"])
@@ -109,7 +108,7 @@ def vector_load() -> tuple[float, float, float, float]:
 def main() -> None:
     folder = Path(tempfile.mkdtemp())
     study, relevant = quote_study(folder)
-    pipeline = FinnishPipeline()
+    pipeline = actions.pipeline()
     rows = study.units_for_search()
     unit_ids = [r["id"] for r in rows]
     docs = [doc_from_tokens(t) for t in analyse_units(study, pipeline, unit_ids)]

@@ -28,11 +28,10 @@ from sklearn.model_selection import KFold
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section  # noqa: E402
+from koodari import app as actions  # noqa: E402
 from koodari.classify import SuggestionModel, doc_from_tokens, lemma_analyzer  # noqa: E402
-from koodari.corpus import corpus_dir, load_corpus  # noqa: E402
-from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
-from koodari.store import Study  # noqa: E402
-from koodari.suggest import Suggester, Tree, attach_tokens, category_examples, coded_examples, rank  # noqa: E402
+from koodari.corpus import corpus_dir  # noqa: E402
+from koodari.suggest import Tree, rank  # noqa: E402
 
 LEVELS = ("sub", "upper")
 LEXICAL = "neighbours (cosine k-NN, lexical block only: the model before word vectors)"
@@ -95,13 +94,11 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=10)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    study = Study.create(tmp / "bench.koodari")
-    load_corpus(study, "kainuu-2012")
-    pipeline = FinnishPipeline()
-    tree = Tree(study)
+    actions.create_study(tmp / "bench.koodari", "kainuu-2012")
+    study = actions.open_study(tmp / "bench.koodari")
     t0 = time.perf_counter()
-    examples = attach_tokens(study, pipeline, coded_examples(study))
-    always = attach_tokens(study, pipeline, category_examples(study))
+    data = actions.training_data(study)
+    examples, always, tree = data.examples, data.always, data.tree
     analyse_seconds = time.perf_counter() - t0
     names_only = [e for e in always if e.source == "category"]
     paraphrases = quote_paraphrases("kainuu-2012")
@@ -177,14 +174,12 @@ def main() -> None:
         start = time.perf_counter()
         SuggestionModel.fit(big, always, kind=kind, blocks=blocks)
         big_seconds[name] = time.perf_counter() - start
-    from koodari.suggest import train as train_version
-
-    train_version(study, pipeline)
-    suggester = Suggester(study, pipeline)
+    actions.train(study)
+    suggester = actions.suggester(study)
     texts = [e.text for e in quotes[:40]]
     docs = [doc_from_tokens(e.tokens or []) for e in quotes[:40]]
     suggester.suggest_docs(docs[:1], [None], top=5)  # the first call loads the word vectors
-    words_only = Suggester(study, pipeline, 0, SuggestionModel.fit(examples, always, blocks="lexical"))
+    words_only = actions.suggester(study, 0, SuggestionModel.fit(examples, always, blocks="lexical"))
     per_doc, per_text, per_doc_words = [], [], []
     for doc, text in zip(docs, texts, strict=True):
         start = time.perf_counter()

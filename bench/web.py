@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import ROOT, write_section  # noqa: E402
-from koodari.demo import build_demo_study  # noqa: E402
+from koodari.app import build_demo_study  # noqa: E402
 from tests.webserver import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -350,7 +350,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
                                        ) from exc
                 yield client
             finally:
-                client.close(timeout=CONNECT_TIMEOUT_S)
+                # a killed scheduler: closing may time out; the run's own one-line message (or its result) stands
+                with suppress(OSError, TimeoutError):
+                    client.close(timeout=CONNECT_TIMEOUT_S)
             return
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.CRITICAL)

@@ -1,4 +1,4 @@
-"""The `koodari` command line: a thin typer layer over the core modules."""
+"""The `koodari` command line: parse the arguments, call the application layer (``koodari.app``), render."""
 
 from __future__ import annotations
 
@@ -11,10 +11,20 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from koodari import __version__
+from koodari import app as actions
+from koodari.demo import run_demo
 from koodari.errors import KoodariError
+from koodari.lazy import load
+from koodari.plots import line_plot
+from koodari.progress import run_analyse, run_import_each
 from koodari.store import DatabaseError
+from koodari.tree import to_csv, to_markdown, to_rich
+
+review_tui = load("koodari.review_tui")  # these two need scikit-learn: loaded by `review` and `serve` only
+web_server = load("koodari.web.server")
 
 app = typer.Typer(
     name="koodari",
@@ -81,21 +91,7 @@ def main(
     """koodari: suggest, review and measure the coding of Finnish interviews."""
 
 
-def _tree_as_of(s, as_of: str | None):
-    """(the time in the study's format or None, the suggestion Tree as it is now or was then)."""
-    from koodari.suggest import Tree
-    from koodari.treeops import categories_as_of, parse_time
-
-    if as_of is None:
-        return None, Tree(s)
-    at = parse_time(as_of)
-    return at, Tree(s, categories_as_of(s, at))
-
-
-def open_study(path: Path):
-    from koodari.store import Study
-
-    return Study.open(path)
+open_study = actions.open_study
 
 
 @app.command()
@@ -106,20 +102,7 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a new study file (optionally loaded with an embedded corpus)."""
-    from koodari.corpus import corpus_dir, load_corpus
-    from koodari.store import Study
-
-    if corpus:
-        corpus_dir(corpus)  # unknown corpus: fail before creating anything
-    s = Study.create(study)
-    try:
-        summary = load_corpus(s, corpus) if corpus else {}
-    except BaseException:
-        s.close()
-        study.unlink(missing_ok=True)
-        raise
-    counts = s.counts()
-    s.close()
+    counts, summary = actions.create_study(study, corpus)
     if as_json:
         print_json({"study": str(study), **counts})
         return
@@ -142,22 +125,8 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import transcripts (speaker turns and themes, cut into analysis units) or REFI-QDA .qdpx/.qdc files."""
-    from koodari.importer import import_transcripts
-    from koodari.interop import import_refi
-
-    refi = [f for f in files if f.suffix.lower() in (".qdpx", ".qdc")]
-    if refi:
-        if len(refi) != len(files):
-            raise KoodariError("import REFI-QDA files on their own, not mixed with transcripts")
-        totals: dict[str, int] = {}
-        again: list[str] = []
-        with open_study(study) as s, s.transaction():
-            for f in refi:
-                imported = import_refi(s, f)
-                if imported.already_imported:
-                    again.append(str(f))
-                for key, value in imported.as_dict().items():
-                    totals[key] = totals.get(key, 0) + value
+    if actions.is_refi(files):
+        totals, again = actions.import_refi_files(study, files)
         if as_json:
             print_json(totals)
         else:
@@ -165,28 +134,22 @@ def import_(
                           + (f"; {', '.join(again)} already in the study" if again else ""))
         return
     if any(f.is_dir() for f in files):  # a folder: file by file, bad files refused and listed, with progress
-        from koodari.progress import run_import_each
-
         each = run_import_each(study, files, question, err_console)
         data, line = each.as_dict(), (f"imported {each.documents} documents, {each.segments} units"
                                       + (f"; {len(each.skipped)} already in the study" if each.skipped else "")
                                       + (f"; {len(each.refused)} files refused" if each.refused else "")
                                       + (f"; {len(each.ignored)} other files ignored" if each.ignored else ""))
     else:
-        with open_study(study) as s:
-            summary = import_transcripts(s, files, question)
+        summary = actions.import_files(study, files, question)
         data, line = summary.as_dict(), (f"imported {summary.documents} documents, {summary.segments} units"
                                          + (f"; {len(summary.skipped)} already in the study" if summary.skipped
                                             else ""))
     if analyse or workers is not None or scheduler is not None:
-        from koodari.progress import run_analyse
-
         report = run_analyse(study, workers, scheduler, 2000, err_console)
         data["analysis"] = report.as_dict()
         line += (f"; analysed {report.analysed} units, {report.tokens} tokens"
                  + (f" ({len(report.failed)} units failed)" if report.failed else ""))
-    with open_study(study) as s:
-        unlinked = s.units_without_question() if len(s.questions()) > 1 else {}
+    unlinked = actions.units_without_question(study)
     if as_json:
         print_json(data)
         return
@@ -208,12 +171,7 @@ def assign(
     as_json: JsonOpt = False,
 ) -> None:
     """Link units that belong to no research question to one: by their theme, or by their document."""
-    if (theme is None) == (document is None):
-        raise KoodariError("name either --theme or --document")
-    with open_study(study) as s:
-        question_id = s.require_question(question)
-        document_id = s.document_id(document) if document is not None else None
-        changed = s.assign_question(question_id, theme=theme, document_id=document_id)
+    changed = actions.assign_question(study, question, theme, document)
     if as_json:
         print_json({"units": changed, "question": question})
     else:
@@ -228,10 +186,7 @@ def reductions_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import hand-made reductions (CSV: reduction, subcategory; optional original, upper, combining, ...)."""
-    from koodari.reductions import import_reductions
-
-    with open_study(study) as s:
-        result = import_reductions(s, csv_file)
+    result = actions.import_reduction_file(study, csv_file)
     if as_json:
         print_json(result.as_dict())
         return
@@ -254,17 +209,10 @@ def tree(
     coder: Annotated[str, typer.Option(help="Who changes the tree (default: your user name).")] = "",
 ) -> None:
     """Print the category tree (subcategory → upper → combining, with counts), or change it."""
-    from koodari.tree import to_csv, to_markdown, to_rich, tree_rows
-    from koodari.treeops import apply_action
-
     if fmt not in ("table", "md", "csv"):
         raise KoodariError(f"unknown format '{fmt}' (table, md, csv)")
-    with open_study(study) as s:
-        s.require_question(question)
-        change = apply_action(s, action, args or [], question, to, into, coder) if action else None
-        if change is not None and question is None and change.question_id is not None:
-            question = next(q["code"] for q in s.questions() if q["id"] == change.question_id)
-        rows = tree_rows(s, question)
+    view = actions.tree(study, question, action, args, to, into, coder)
+    change, rows = view.change, view.rows
     if change is not None:
         waiting = "".join(f"; {units} units coded by {who} await re-coding (koodari review --coder {who})"
                           for who, units in change.awaiting)
@@ -287,15 +235,10 @@ def units(
     as_json: JsonOpt = False,
 ) -> None:
     """List the analysis units with speaker, theme and character span."""
-    from koodari.views import unit_rows
-
-    with open_study(study) as s:
-        rows = unit_rows(s, document)
+    rows = actions.units(study, document)
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
     table = Table("id", "doc", "span", "speaker", "theme", "unit", show_lines=False)
     for r in rows:
         table.add_row(
@@ -314,17 +257,7 @@ def lemmatise(
     as_json: JsonOpt = False,
 ) -> None:
     """Normalise and lemmatise Finnish text offline; one JSON object per sentence with --json."""
-    from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.textio import read_text_file
-
-    if (text is None) == (file is None):
-        raise KoodariError("give exactly one of --text or --file")
-    source = text if text is not None else read_text_file(file).text
-    pipeline = FinnishPipeline(normalise=not no_normalise)
-    if pretokenized:
-        sentences = pipeline.analyse_pretokenized([line.split(" ") for line in source.splitlines() if line.strip()])
-    else:
-        sentences = pipeline.analyse(source)
+    sentences = actions.lemmatise(text, file, pretokenized, normalise=not no_normalise)
     if as_json:
         for sentence in sentences:
             print_json(
@@ -335,8 +268,6 @@ def lemmatise(
                 }
             )
         return
-    from rich.table import Table
-
     for sentence in sentences:
         table = Table("token", "normalised", "lemma", "UPOS")
         for t in sentence:
@@ -357,8 +288,6 @@ def analyse(
     as_json: JsonOpt = False,
 ) -> None:
     """Normalise and lemmatise every unit not yet analysed (by this pipeline); resumable, on Dask if asked."""
-    from koodari.progress import run_analyse
-
     report = run_analyse(study, workers, scheduler, batch_tokens, err_console)
     if as_json:
         print_json(report.as_dict())
@@ -379,15 +308,7 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Train the suggestion model on all coded material and record it as a new model version."""
-    from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.suggest import train as train_model
-
-    if kind not in ("linear", "neighbours"):
-        raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
-    if folds == 1 or folds < 0:
-        raise KoodariError(f"--folds must be 0 (no cross-validation) or at least 2, not {folds}")
-    with open_study(study) as s:
-        _, record = train_model(s, FinnishPipeline(), kind=kind, evaluate_folds=folds, blocks=blocks)
+    record = actions.train(study, kind, folds, blocks)
     if as_json:
         print_json(record)
         return
@@ -412,19 +333,11 @@ def suggest(
     as_json: JsonOpt = False,
 ) -> None:
     """Suggest categories for new utterances, with calibrated probabilities and reasons."""
-    from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.suggest import Suggester
-    from koodari.textio import read_text_file
-
     if (text is None) == (file is None):
         raise KoodariError("give exactly one of --text or --file")
-    utterances = [text] if text is not None else [
-        line.strip() for line in read_text_file(file).text.splitlines() if line.strip()]
-    with open_study(study) as s:
-        question_id = s.require_question(question)
-        suggester = Suggester(s, FinnishPipeline())
-        docs = suggester.docs_for_texts(utterances)
-        results = suggester.suggest_docs(docs, [question_id] * len(docs), level=level, top=top)
+    found = (actions.suggest_texts(study, [text], question, level, top) if text is not None
+             else actions.suggest_file(study, file, question, level, top))
+    utterances, results = found.texts, found.results
     if as_json:
         if text is not None:
             print_json([r.as_dict() for r in results[0]])
@@ -432,12 +345,10 @@ def suggest(
             for result in results:
                 print_json([r.as_dict() for r in result])
         return
-    from rich.table import Table
-
     for utterance, result in zip(utterances, results, strict=True):
         flag = "  [yellow](possibly a new category)[/]" if result and result[0].new else ""
         table = Table("#", "p", "category", "path (sub → upper → combining)", "why",
-                      title=f"“{utterance}”{flag}  [dim]model v{suggester.version}[/]", title_justify="left")
+                      title=f"“{utterance}”{flag}  [dim]model v{found.version}[/]", title_justify="left")
         for i, r in enumerate(result, 1):
             table.add_row(str(i), f"{r.probability:.2f}", r.category, " → ".join(p or "–" for p in r.path), r.reason)
         console.print(table)
@@ -455,21 +366,12 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Find analysis units by meaning and by words."""
-    from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.search import search_units
-
     if coded and uncoded:
         raise KoodariError("give at most one of --coded and --uncoded")
-    if top < 1:
-        raise KoodariError(f"--top must be at least 1, not {top}")
-    with open_study(study) as s:
-        hits = search_units(s, FinnishPipeline(), query, s.require_question(question),
-                            True if coded else False if uncoded else None, top)
+    hits = actions.search(study, query, question, True if coded else False if uncoded else None, top)
     if as_json:
         print_json(hits)
         return
-    from rich.table import Table
-
     table = Table("score", "unit", "document", "speaker", "text", "codes", title=f"“{query}”", title_justify="left")
     for h in hits:
         table.add_row(f"{h['score']:.2f}", str(h["unit"]), h["document"], h["speaker"] or "", h["text"],
@@ -488,11 +390,7 @@ def group_(
     as_json: JsonOpt = False,
 ) -> None:
     """Group reductions (or uncoded units) that mean the same into candidate subcategories."""
-    from koodari.group import group
-    from koodari.nlp.pipeline import FinnishPipeline
-
-    with open_study(study) as s:
-        result = group(s, FinnishPipeline(), s.require_question(question), uncoded, threshold)
+    result = actions.group(study, question, uncoded, threshold)
     if as_json:
         print_json(result)
         return
@@ -518,30 +416,11 @@ def evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """Cross-validate the suggestions on the study's own coded material, with a learning curve."""
-    from koodari.evaluate import cross_validate
-    from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.suggest import training_data
-
-    if level not in ("sub", "upper", "combining"):
-        raise KoodariError(f"unknown level '{level}' (sub, upper, combining)")
-    if folds < 2:
-        raise KoodariError("--folds must be at least 2")
-    if kind not in ("linear", "neighbours"):
-        raise KoodariError(f"unknown model kind '{kind}' (linear, neighbours)")
-    with open_study(study) as s:
-        pipeline = FinnishPipeline()
-        tree_then = _tree_as_of(s, as_of)
-        data = training_data(s, pipeline, as_of=tree_then[0])
-        if not data.examples:
-            raise KoodariError("the study has no coded material yet", study)
-        result = cross_validate(data.examples, data.always, data.tree, folds=folds, level=level, kind=kind,
-                                curve=True)
+    result = actions.evaluate(study, folds, level, kind, as_of)
     summary = {**result.summary(), "level": level, "folds": folds, "learning_curve": result.learning_curve}
     if as_json:
         print_json(summary)
         return
-    from rich.table import Table
-
     table = Table("n", "top-1", "top-3", "macro F1", "Cohen's κ", title=f"{folds}-fold cross-validation, {level} level")
     if summary["n"]:
         table.add_row(str(summary["n"]), f"{summary['top1']:.3f}", f"{summary['top3']:.3f}",
@@ -552,8 +431,6 @@ def evaluate(
         curve.add_row(str(point["examples"]), f"{point['top1']:.3f}")
     console.print(curve)
     if result.learning_curve:
-        from koodari.plots import line_plot
-
         console.print(line_plot([p["examples"] for p in result.learning_curve],
                                 [p["top1"] for p in result.learning_curve], "top-1 vs coded examples"))
 
@@ -571,20 +448,10 @@ def review(
                                                      " code as coder `consensus`.")] = None,
 ) -> None:
     """Code uncoded units one at a time: accept or correct the suggestions (Enter, 1-9, /, n, r, s, u, q)."""
-    from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.review import ResolveSession, ReviewSession
-    from koodari.review_tui import Keys, run_review
-
     with open_study(study) as s:
-        if resolve:
-            session: ReviewSession = ResolveSession(
-                s, [c.strip() for c in resolve.split(",") if c.strip()], FinnishPipeline(), document=document,
-                question=question, retrain_every=retrain_every)
-        else:
-            session = ReviewSession(s, coder, FinnishPipeline(), document=document, question=question, order=order,
-                                    retrain_every=retrain_every)
-        with Keys() as keys:
-            run_review(session, console, keys)
+        session = actions.review_session(s, coder, document, question, order, retrain_every, resolve)
+        with review_tui.Keys() as keys:
+            review_tui.run_review(session, console, keys)
 
 
 @app.command()
@@ -599,9 +466,7 @@ def serve(
     retrain_every: Annotated[int, typer.Option(help="Retrain in the background after this many decisions.")] = 20,
 ) -> None:
     """Review, read transcripts, see the tree, agreement and model versions in the browser (a local web app)."""
-    from koodari.web.server import serve as run_server
-
-    run_server(study, coder, host, port, open_browser, retrain_every)
+    web_server.serve(study, coder, host, port, open_browser, retrain_every)
 
 
 @app.command()
@@ -616,22 +481,11 @@ def agree(
     as_json: JsonOpt = False,
 ) -> None:
     """Inter-coder agreement on analysis units: percent, Cohen's κ, Fleiss' κ, Krippendorff's α (95% CI)."""
-    from koodari.agreement import MODEL, add_model_coder, agreement, coding_table
-
     names = [c.strip() for c in coders.split(",") if c.strip()] if coders else None
-    with open_study(study) as s:
-        at, tree_then = _tree_as_of(s, as_of)
-        table = coding_table(s, names, level, s.require_question(question), as_of=at)
-        if names and MODEL in names:
-            from koodari.nlp.pipeline import FinnishPipeline
-
-            add_model_coder(s, table, FinnishPipeline())
-        result = agreement(table, tree_then)
+    result = actions.agree(study, names, level, question, as_of)
     if as_json:
         print_json(result)
         return
-    from rich.table import Table
-
     summary = Table("units", "percent", "Cohen's κ", "Fleiss' κ", "Krippendorff's α", "α 95% CI",
                     title=f"agreement of {', '.join(result['coders'])} ({level} level)")
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
@@ -669,8 +523,6 @@ def history(
         return
     if not versions:
         raise KoodariError("no model versions yet (koodari train)", study)
-    from rich.table import Table
-
     coders = sorted({c for v in versions for c in v["metrics"].get("agreement_with_coders", {})})
     table = Table("version", "created", "kind", "examples", "top-1", "top-3", "κ", *[f"κ vs {c}" for c in coders],
                   title="model versions")
@@ -684,24 +536,17 @@ def history(
     console.print(table)
     scored = [v for v in versions if v["metrics"].get("top1") is not None]
     if len(scored) >= 2:
-        from koodari.plots import line_plot
-
         console.print(line_plot([v["version"] for v in scored], [v["metrics"]["top1"] for v in scored],
                                 "cross-validated top-1 by model version"))
 
 
 def _tree_history(study: Path, as_json: bool) -> None:
-    from koodari.treeops import history_rows
-
-    with open_study(study) as s:
-        rows = history_rows(s)
+    rows = actions.tree_history(study)
     if as_json:
         print_json(rows)
         return
     if not rows:
         raise KoodariError("the tree has not been changed (koodari tree STUDY rename|merge|move|split|retire)", study)
-    from rich.table import Table
-
     table = Table("change", "when (UTC)", "who", "what", title="changes of the category tree")
     for r in rows:
         table.add_row(str(r["change"]), r["at"][:23], r["who"], r["summary"])
@@ -722,15 +567,9 @@ def export_(
     as_json: JsonOpt = False,
 ) -> None:
     """Export for QDA tools (REFI-QDA .qdpx/.qdc) and for the report (units as CSV/XLSX, the tree as MD/DOCX)."""
-    from koodari.interop import export
-    from koodari.reports import REPORT_KINDS, export_report
-
-    formats = ("qdpx", "qdc", *REPORT_KINDS)
-    if kind not in formats:
-        raise KoodariError(f"unknown export format '{kind}' ({', '.join(formats)})")
-    if kind in REPORT_KINDS:
-        with open_study(study) as s:
-            count, names = export_report(s, kind, out, pseudonymise, examples, question, force)
+    written = actions.export_study(study, kind, out, force, pseudonymise, examples, question)
+    if written.refi is None:
+        count, names = written.rows, written.unreplaced_names
         if names:
             err_console.print(f"warning: quotes in {out} still contain names or places: {', '.join(names[:30])}"
                               + (" …" if len(names) > 30 else "") + " (--pseudonymise NAME=ALIAS,...)",
@@ -740,8 +579,7 @@ def export_(
         else:
             console.print(f"wrote {out}: {count} rows")
         return
-    with open_study(study) as s:
-        summary = export(s, kind, out, force)
+    summary = written.refi
     if as_json:
         print_json(summary.as_dict())
         return
@@ -758,8 +596,6 @@ def demo(
     directory: Annotated[Path, typer.Argument(help="Where to write the demo study.")] = Path("koodari-demo"),
 ) -> None:
     """The main job on the embedded default: the seed study, a demo transcript, and what koodari does."""
-    from koodari.demo import run_demo
-
     run_demo(directory, console)
 
 

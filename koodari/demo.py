@@ -6,43 +6,28 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
-from koodari.corpus import demo_transcript, load_corpus
-from koodari.importer import import_transcripts, theme_question
+from koodari import app as actions
 from koodari.store import Study
-from koodari.tree import to_rich, tree_rows
-from koodari.views import unit_rows
+from koodari.tree import to_rich
 
-CORPUS = "kainuu-2012"
+CORPUS = actions.DEMO_CORPUS
 DEMO_SUGGESTIONS = 5
-
-
-def build_demo_study(directory: Path) -> Path:
-    """Create DIR/kainuu-2012.koodari afresh from the embedded corpus and import the demo transcript."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{CORPUS}.koodari"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    transcript, held_out = demo_transcript(CORPUS)
-    with Study.create(path) as study:
-        load_corpus(study, CORPUS, exclude_quotes=held_out)
-        import_transcripts(study, [transcript])
-    return path
+build_demo_study = actions.build_demo_study  # bench/ and tests build the demo study with it
 
 
 def run_demo(directory: Path, console: Console) -> Path:
     console.rule("koodari demo: Similä & Valtanen (2012), work coaching in Kainuu")
     path = build_demo_study(directory)
-    with Study.open(path) as study:
+    with actions.open_study(path) as study:
         counts = study.counts()
         console.print(
             f"study [bold]{path}[/]: {counts['questions']} research questions, {counts['categories']} categories,"
             f" {counts['reductions']} coded expressions;"
             f" demo transcript cut into {counts['segments']} analysis units"
         )
-        rows = [r for r in unit_rows(study) if not r["interviewer"]]
-        from rich.table import Table
-
+        rows = [r for r in actions.units(study) if not r["interviewer"]]
         table = Table(
             "unit",
             "speaker",
@@ -58,9 +43,9 @@ def run_demo(directory: Path, console: Console) -> Path:
         console.print(f"The category trees of the demo's questions; the whole tree: koodari tree {path}")
         questions = sorted({r["question"] for r in rows if r["question"]}, key=lambda c: int(c[1:]))
         for code in questions:
-            for rich_table in to_rich(tree_rows(study, code)):
+            for rich_table in to_rich(actions.tree(study, code).rows):
                 console.print(rich_table)
-        assert all(theme_question(study, r["theme"]) for r in rows)
+        assert all(r["question"] for r in rows)
         show_suggestions(study, rows[:DEMO_SUGGESTIONS], console)
     show_next_steps(path, console)
     return path
@@ -84,21 +69,12 @@ def show_next_steps(path: Path, console: Console) -> None:
 
 def show_suggestions(study: Study, rows: list[dict], console: Console) -> None:
     """Train on the corpus (the demo's own quotes held out) and suggest for the first units."""
-    from rich.table import Table
-
-    from koodari.nlp.pipeline import FinnishPipeline
-    from koodari.suggest import Suggester, train
-
     console.print("\nTraining the suggestion model on the thesis's coding (category names, reductions, quotes)…")
-    pipeline = FinnishPipeline()
-    version, record = train(study, pipeline)
-    suggester = Suggester(study, pipeline)
-    ids = [r["id"] for r in rows]
-    docs = suggester.docs_for_units(ids)
-    questions = [study.segment(i)["question_id"] for i in ids]
-    results = suggester.suggest_docs(docs, questions, top=3)
+    record = actions.train(study)
+    results = actions.suggest_units(study, [r["id"] for r in rows], top=3).results
     console.print(
-        f"model version {version}: {record['examples']} coded examples + {record['category_names']} category names"
+        f"model version {record['version']}: {record['examples']} coded examples"
+        f" + {record['category_names']} category names"
         f" + {record['description_sentences']} description sentences, trained in {record['metrics']['train_seconds']} s"
     )
     for row, result in zip(rows, results, strict=True):

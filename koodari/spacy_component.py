@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
+from koodari import app as actions
 from koodari.nlp.analysed import AnalysedText, AnalysedToken
-from koodari.nlp.pipeline import FinnishPipeline, ModelSource
 
 if not Token.has_extension("normalised"):
     Token.set_extension("normalised", default=None)
@@ -29,8 +30,7 @@ class KoodariFinnish:
     """Sets lemma_, pos_ and ._.normalised on every token, keeping spaCy's tokenisation."""
 
     def __init__(self, nlp: Language, name: str, models: str | None, normalise: bool) -> None:
-        source = ModelSource.official(models) if models else ModelSource.default()
-        self.pipeline = FinnishPipeline(source, normalise=normalise)
+        self.pipeline = actions.pipeline(normalise=normalise, models=models)
         self.name = name
 
     def __call__(self, doc: Doc) -> Doc:
@@ -73,8 +73,6 @@ def make_finnish(nlp: Language, name: str, models: str | None, normalise: bool) 
 
 def load(normalise: bool = True) -> Language:
     """A blank Finnish spaCy pipeline with koodari's normaliser, tagger and lemmatiser."""
-    import spacy
-
     nlp = spacy.blank("fi")
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("koodari_finnish", config={"normalise": normalise})
@@ -92,23 +90,22 @@ class KoodariSuggester:
     each sentence's span._.koodari, from a study's latest model."""
 
     def __init__(self, nlp: Language, name: str, study: str, question: str | None, top: int, level: str) -> None:
-        from koodari.store import Study
-        from koodari.suggest import Suggester
-
-        self.study = Study.open(study)
+        self.study = actions.open_study(study)
         self.question = self.study.require_question(question)
-        self.suggester = Suggester(self.study, FinnishPipeline())
+        self.suggester = actions.suggester(self.study)
         self.top, self.level, self.name = top, level, name
 
-    def _doc(self, tokens: Doc | Span) -> AnalysedText:
-        if all(t._.normalised is not None for t in tokens if not t.is_space):  # koodari_finnish ran: reuse it
+    @staticmethod
+    def _text(tokens: Doc | Span) -> str | AnalysedText:
+        """The analysis koodari_finnish left on the tokens, when it ran before; else the text to analyse."""
+        if all(t._.normalised is not None for t in tokens if not t.is_space):
             return analysed_text(tokens)
-        return self.suggester.docs_for_texts([tokens.text])[0]
+        return tokens.text
 
     def __call__(self, doc: Doc) -> Doc:
         spans = _sentences(doc)
-        docs = [self._doc(doc[:])] + [self._doc(span) for span in spans]
-        results = self.suggester.suggest_docs(docs, [self.question] * len(docs), level=self.level, top=self.top)
+        texts = [self._text(doc[:])] + [self._text(span) for span in spans]
+        results = actions.suggest_tokens(self.suggester, texts, self.question, level=self.level, top=self.top)
         doc._.koodari = [s.as_dict() for s in results[0]]
         for span, result in zip(spans, results[1:], strict=True):
             span._.koodari = [s.as_dict() for s in result]

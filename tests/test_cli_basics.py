@@ -1,11 +1,25 @@
+import re
+from pathlib import Path
+
+import typer
+
 from koodari import __version__
+from koodari.cli import app
+
+COMMANDS = {"init", "import", "assign", "reductions", "tree", "units", "lemmatise", "analyse", "train", "suggest",
+            "search", "group", "evaluate", "review", "serve", "agree", "history", "export", "demo"}
 
 
 def test_help_lists_the_commands(cli):
+    registered = typer.main.get_command(app).commands
+    assert set(registered) == COMMANDS  # a command added or gone: update this list and README.md
+    assert set(registered["reductions"].commands) == {"import"}
     result = cli("--help")
     assert result.exit_code == 0
-    for command in ("init", "import", "reductions", "tree", "demo"):
-        assert command in result.output
+    listed = set(re.findall(r"^│ (\w+) ", result.output, flags=re.MULTILINE))
+    assert listed == COMMANDS
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert {c for c in COMMANDS if f"koodari {c}" not in readme} == set()  # each one documented
 
 
 def test_version(cli):

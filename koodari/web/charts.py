@@ -5,6 +5,7 @@ The templates draw the shapes; Jinja escapes every label, so category names are 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 PALETTE = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5",
@@ -83,8 +84,6 @@ def heat_map(pairs: list[tuple[str, str]], row_title: str, column_title: str, li
              size: int = 28, left: int = 240, top: int = 170) -> HeatMap:
     """The confusion of two coders: one cell per (row coder's code, column coder's code), shaded by count.
     The ``limit`` most used categories of each coder are shown."""
-    from collections import Counter
-
     counts = Counter(pairs)
     row_use = Counter(a for a, _ in pairs)
     col_use = Counter(b for _, b in pairs)

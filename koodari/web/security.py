@@ -8,6 +8,7 @@ import hmac
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from html import escape
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -40,8 +41,6 @@ def needs_token(host: str) -> bool:
 
 def page(status: int, title: str, message: str) -> HTMLResponse:
     """A minimal page for refusals that happen before the templates (no user text in it but escaped)."""
-    from html import escape
-
     body = (f"<!doctype html><meta charset='utf-8'><title>{escape(title)}</title>"
             f"<h1>{escape(title)}</h1><p>{escape(message)}</p>")
     return HTMLResponse(body, status_code=status)

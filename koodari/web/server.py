@@ -11,7 +11,9 @@ from pathlib import Path
 
 from koodari.errors import KoodariError
 from koodari.store import check_study_file
+from koodari.web.app import create_app
 from koodari.web.security import needs_token, new_token
+from koodari.web.workspace import Workspace
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -35,10 +37,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(study: Path, coder: str, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False,
           retrain_every: int = 20) -> None:
-    import uvicorn
-
-    from koodari.web.app import create_app
-    from koodari.web.workspace import Workspace
+    import uvicorn  # only `serve` needs the server
 
     path = study.resolve()
     check_study_file(path)  # the study is fixed here, once; no request names a file

@@ -1,5 +1,6 @@
-"""Tree editing on the web Tree page: rename, merge, move, split, retire and undo, through ``koodari.treeops``
-(the rules of `koodari tree`; this module only turns a form into a call), with the server's coder as who.
+"""Tree editing on the web Tree page: rename, merge, move, split, retire and undo, through ``app.edit_tree``
+(the rules of `koodari tree`, in ``treeops``; this module only turns a form into a call), with the server's
+coder as who.
 
 A form carries the last tree change its page showed: a change by someone else since, to the same categories,
 is refused as a conflict by treeops (``expected_event``); undo refuses when the last change is no longer the
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from koodari import treeops
+from koodari import app as actions
 from koodari.errors import KoodariError
 from koodari.store import PARENT_LEVEL, Category, Study
 from koodari.web.workspace import NotFound, Workspace
 
-ACTIONS = ("rename", "merge", "move", "split", "retire", "undo")
+ACTIONS = actions.TREE_EDITS
 RECENT = 10  # tree changes listed on the page
 
 
@@ -25,36 +26,17 @@ def change(ws: Workspace, form: dict[str, str]) -> str:
     action = form.get("action", "")
     if action not in ACTIONS:
         raise NotFound(f"no tree change {action!s:.40}")
-    study = ws.study
     seen = _number(form.get("seen"))
     if action == "undo":
-        with study.transaction():  # the check and the undo in one transaction
-            last = study.undoable_tree_event()
-            offered = _number(form.get("undoes"))
-            if last is not None and offered is not None and last["id"] != offered:
-                raise treeops.TreeChangeConflict(
-                    f"the tree changed meanwhile: the last change is now {last['id']} by {last['who']}"
-                    f" ({last['summary']}); nothing changed, look again")
-            done = treeops.undo(study, ws.coder)
+        done = actions.edit_tree(ws.study, ws.coder, "undo", undoes=_number(form.get("undoes")))
     else:
         category = ws.category(form.get("category"))
-        cat = study.category(category)
-        path, question = study.place(category), _question_code(study, cat.question_id)
-        if treeops.resolve(study, path, cat.question_id).id != category:  # e.g. a '/' in an imported name
-            raise KoodariError(f"'{cat.name}' cannot be named by its path; change it with koodari tree")
-        common: dict[str, Any] = {"who": ws.coder, "question": question, "expected_event": seen}
-        if action == "rename":
-            done = treeops.rename(study, path, form.get("name", ""), **common)
-        elif action == "merge":
-            done = treeops.merge(study, [path], _given(form, "target", "the category to merge into"), **common)
-        elif action == "move":
-            done = treeops.move(study, path, _given(form, "target", "the category to move under"), **common)
-        elif action == "split":
-            done = treeops.split(study, path, form.get("names", "").split(","), **common)
-        else:
-            done = treeops.retire(study, path, **common)
+        what = {"merge": "the category to merge into", "move": "the category to move under"}
+        target = _given(form, "target", what[action]) if action in what else ""
+        done = actions.edit_tree(ws.study, ws.coder, action, category, name=form.get("name", ""), target=target,
+                                 names=form.get("names", ""), seen=seen)
     ws.session.tree_changed()  # the review suggests from the changed tree (as `m` in `koodari review` does)
-    ws.tree_seen = study.last_tree_event_id()
+    ws.tree_seen = ws.study.last_tree_event_id()
     waiting = "".join(f"; {units} units coded by {who} await re-coding in the review"
                       for who, units in done.awaiting)
     return f"change {done.event_id}: {done.summary}{waiting}"
@@ -73,10 +55,6 @@ def _given(form: dict[str, str], key: str, what: str) -> str:
     if not value:
         raise KoodariError(f"name {what}")
     return value
-
-
-def _question_code(study: Study, question_id: int) -> str:
-    return next(q["code"] for q in study.questions() if q["id"] == question_id)
 
 
 # -- what the Tree page shows -----------------------------------------------------------------------
@@ -112,7 +90,7 @@ def editor(study: Study, cat: Category) -> dict[str, Any]:
 
 def recent(study: Study, limit: int = RECENT) -> list[dict[str, Any]]:
     """The latest tree changes, newest first: who, when, what, and each category before → after."""
-    rows = treeops.history_rows(study)
+    rows = actions.tree_history(study)
     undone = {r["undoes"] for r in rows if r["undoes"] is not None}
     names: dict[int, str] = {}
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from koodari import app as actions
 from koodari.errors import KoodariError
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.review import CODING_ACTIONS, ReviewSession
 from koodari.store import LEVELS, Study
-from koodari.suggest import Tree
 from koodari.web import charts
 
 ACTIONS = ("accept", "pick", "search", "new", "reduction", "plus", "skip", "undo")
@@ -47,10 +47,10 @@ class Workspace:
     session: ReviewSession = field(init=False)
 
     def __post_init__(self) -> None:
-        self.study = Study.open(self.path)
+        self.study = actions.open_study(self.path)
         try:
-            self.session = ReviewSession(self.study, self.coder, self.pipeline or FinnishPipeline(),
-                                         retrain_every=self.retrain_every)
+            self.session = actions.review_session(self.study, self.coder, retrain_every=self.retrain_every,
+                                                  nlp=self.pipeline)
         except BaseException:
             self.study.close()
             raise
@@ -206,7 +206,7 @@ class Workspace:
             return {"documents": [], "document": None}
         doc = self.document(document) if document not in (None, "") else docs[0]
         wanted = self.category(category) if category not in (None, "") else None
-        tree = Tree(self.study)
+        tree = actions.tree_as_of(self.study, None)[1]
         codes: dict[int, list[dict]] = {}
         for row in self.study.document_codings(doc["id"], self.coder):
             cid = row["category_id"]
@@ -235,12 +235,8 @@ class Workspace:
     # -- tree ------------------------------------------------------------------------------------
 
     def tree(self, question: str | None) -> list[dict[str, Any]]:
-        from koodari.tree import tree_rows
-
-        if question:
-            self.study.require_question(question)
         tables: list[dict[str, Any]] = []
-        for row in tree_rows(self.study, question or None):
+        for row in actions.tree(self.study, question or None).rows:
             if not tables or tables[-1]["code"] != row.question:
                 tables.append({"code": row.question, "text": row.question_text, "rows": []})
             combining = self.study.category(row.upper_id).parent_id if row.upper_id is not None else None
@@ -258,17 +254,9 @@ class Workspace:
         return self.study.active_coders()
 
     def agreement(self, coders: list[str], level: str, a: str | None, b: str | None) -> dict[str, Any]:
-        from koodari.agreement import agreement, coding_table
-
         if level not in LEVELS:
             raise NotFound(f"no level {level!s:.20}")
-        tree = Tree(self.study)
-        levels: dict[str, Any] = {}
-        for lv in LEVELS:
-            try:
-                levels[lv] = agreement(coding_table(self.study, coders or None, lv), tree)
-            except KoodariError as exc:
-                levels[lv] = {"error": str(exc)}
+        levels = actions.agreement_by_level(self.study, coders or None)
         result = levels[level]
         out: dict[str, Any] = {"levels": levels, "level": level, "result": result}
         if "error" in result:
@@ -277,12 +265,8 @@ class Workspace:
                                         for row in result["per_category"]])
         pair = [c for c in (a, b) if c] if a and b and a != b else result["coders"][:2]
         if len(pair) == 2 and all(c in result["coders"] for c in pair):
-            table = coding_table(self.study, pair, level)
-            names = {cid: tree.categories[cid].name for cid in tree.categories}
-            pairs = [(names[by[pair[0]]], names[by[pair[1]]]) for by in table.codes.values()
-                     if pair[0] in by and pair[1] in by]
             out["pair"] = pair
-            out["heat"] = charts.heat_map(pairs, pair[0], pair[1])
+            out["heat"] = charts.heat_map(actions.code_pairs(self.study, pair, level), pair[0], pair[1])
         return out
 
     def models(self) -> dict[str, Any]:
