@@ -18,6 +18,7 @@ import os
 import re
 import threading
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -32,7 +33,14 @@ MODEL_FILES = {
 }
 ENV_OFFICIAL = "KOODARI_STANZA_DIR"
 SPACY_MODEL = "spacy_fi_experimental_web_md"
+# the dictionary back-off is used only for these UPOS: simplemma lemmatises participles to themselves
+# (otettua → otettu, UD: ottaa) and comparatives to themselves (korkeampaa → korkeampi, UD: korkea), where
+# stanza's seq2seq is right more often (measured on the development split, models/eval_lemmatizer.py)
+BACKOFF_UPOS = frozenset({"NOUN", "PROPN", "PRON", "NUM"})
 SPACY_EXCLUDE = ["tagger", "attribute_ruler", "lemmatizer", "parser", "ner"]
+# also skip the vocabulary's lookup tables (word probabilities, 9 MB: 6 s of a cold start; the morphologizer
+# never reads them, its UPOS on all of TDT dev is identical without them)
+SPACY_LOAD_EXCLUDE = [*SPACY_EXCLUDE, "lookups"]
 
 
 def spacy_tagger_available() -> bool:
@@ -164,7 +172,8 @@ class FinnishPipeline:
         else:
             kwargs["dir"] = str(self.source.path)
         try:
-            return stanza.Pipeline(**kwargs)
+            with _inference_only():
+                return stanza.Pipeline(**kwargs)
         except Exception as exc:  # stanza raises many kinds; the user needs the path and the reason
             raise KoodariError(f"cannot load stanza models ({type(exc).__name__}: {exc})", self.source.path) from exc
 
@@ -183,7 +192,7 @@ class FinnishPipeline:
         import spacy
 
         try:
-            return spacy.load(SPACY_MODEL, exclude=SPACY_EXCLUDE)
+            return spacy.load(SPACY_MODEL, exclude=SPACY_LOAD_EXCLUDE)
         except Exception as exc:  # a broken install: name the package and the reason
             reason = f"{type(exc).__name__}: {exc}"
             raise KoodariError(f"cannot load spaCy's Finnish tagger {SPACY_MODEL} ({reason})") from exc
@@ -220,15 +229,15 @@ class FinnishPipeline:
         return _compound_forms(self._lemma_trainer) if self._lemma_trainer is not None else {}
 
     def _lemma(self, word) -> str:
-        """stanza's lemma; for a word its lemmatizer never saw in training (a seq2seq guess that leans on a
-        weak POS tag), simplemma's dictionary lemma when simplemma knows the word, with `#` boundaries
-        restored from the training lemmas."""
+        """stanza's lemma; for a noun, proper noun, pronoun or numeral its lemmatizer never saw in training,
+        simplemma's dictionary lemma when simplemma knows the word, with `#` boundaries restored from the
+        training lemmas (see BACKOFF_UPOS)."""
         lemma = fix_lemma(word.lemma, word.text)
         trainer = self._lemma_trainer
         if not self.dictionary_backoff or trainer is None:
             return lemma
         form = word.text.lower() if trainer.caseless else word.text
-        if trainer._lookup(form, word.upos) is not None:
+        if word.upos not in BACKOFF_UPOS or trainer._lookup(form, word.upos) is not None:
             return lemma
         import simplemma
 
@@ -301,6 +310,24 @@ class FinnishPipeline:
 
 PLACEHOLDER = "_"
 NON_BLANK = re.compile(r"\S+")
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _inference_only():
+    """Load stanza models without their training optimizers: stanza builds an Adam optimizer even to predict,
+    and torch's first optimizer imports torch._dynamo (3-6 s of a cold start). Nothing here trains them."""
+    from stanza.models.common import utils
+
+    with _LOAD_LOCK:
+        original = utils.get_optimizer
+        utils.get_optimizer = lambda *args, **kwargs: None
+        try:
+            yield
+        finally:
+            utils.get_optimizer = original
 
 
 def _split_blank(text: str, start: int, end: int) -> list[tuple[str, int, int]]:
