@@ -24,19 +24,22 @@ class DialectModel:
     def _pipeline(self):
         import stanza
 
+        from koodari.nlp.inference import inference_only
+
         logging.getLogger("stanza").setLevel(logging.ERROR)
-        return stanza.Pipeline(
-            lang="fi",
-            processors="tokenize,lemma",
-            dir=str(self.tokenizer_path.parent),
-            tokenize_model_path=str(self.tokenizer_path),
-            lemma_model_path=str(self.path),
-            tokenize_pretokenized=True,
-            download_method=None,
-            use_gpu=False,
-            logging_level="ERROR",
-            allow_unknown_language=True,
-        )
+        with inference_only():
+            return stanza.Pipeline(
+                lang="fi",
+                processors="tokenize,lemma",
+                dir=str(self.tokenizer_path.parent),
+                tokenize_model_path=str(self.tokenizer_path),
+                lemma_model_path=str(self.path),
+                tokenize_pretokenized=True,
+                download_method=None,
+                use_gpu=False,
+                logging_level="ERROR",
+                allow_unknown_language=True,
+            )
 
     def guess(self, words: list[str]) -> list[str]:
         """One guess per word, in one batch."""

@@ -12,18 +12,20 @@ By default the models shipped in ``models/stanza`` are used; ``KOODARI_STANZA_DI
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import os
 import re
 import threading
 import zipfile
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from koodari.errors import KoodariError
+from koodari.nlp.inference import inference_only
 from koodari.nlp.normaliser import Normaliser
 
 MODEL_FILES = {
@@ -141,6 +143,7 @@ class FinnishPipeline:
         self.dictionary_backoff = dictionary_backoff
         self.calls = 0  # analyses run (tests use it to prove the cache works)
         self._lock = threading.RLock()  # stanza pipelines are shared by review's background retraining
+        self._lemma_memo: dict[tuple[str, str], str | None] = {}  # (word, UPOS) -> stanza's lemma
 
     @cached_property
     def normaliser(self) -> Normaliser:
@@ -172,7 +175,7 @@ class FinnishPipeline:
         else:
             kwargs["dir"] = str(self.source.path)
         try:
-            with _inference_only():
+            with inference_only():
                 return stanza.Pipeline(**kwargs)
         except Exception as exc:  # stanza raises many kinds; the user needs the path and the reason
             raise KoodariError(f"cannot load stanza models ({type(exc).__name__}: {exc})", self.source.path) from exc
@@ -206,19 +209,31 @@ class FinnishPipeline:
         return [[t.pos_ or "X" for t in doc] for doc in docs]
 
     def _lemmatise_words(self, words: list[list[str]]):
-        """stanza sentences of tagged and lemmatised words."""
+        """Sentences (each with ``.words``: text, upos, lemma) of tagged and lemmatised words."""
         if self.tagger == "stanza":
             return self._tagger(words).sentences
+        tags = self._spacy_upos(words)
+        pairs = {(w, u) for ws, us in zip(words, tags, strict=True) for w, u in zip(ws, us, strict=True)}
+        lemmas = self._lemmas_for(pairs)
+        return [_Sentence([_Word(w, u, lemmas[w, u]) for w, u in zip(ws, us, strict=True)])
+                for ws, us in zip(words, tags, strict=True)]
+
+    def _lemmas_for(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """stanza's lemma of each (word, UPOS), each distinct pair lemmatised once and remembered: the lemmatizer
+        looks at nothing but the word and its tag, and an interview repeats most of its words."""
         from stanza.models.common.doc import Document
 
-        tags = self._spacy_upos(words)
-        doc = Document(
-            [
-                [{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(zip(ws, us, strict=True), start=1)]
-                for ws, us in zip(words, tags, strict=True)
-            ]
-        )
-        return self._tagger(doc).sentences
+        memo = self._lemma_memo
+        if len(memo) > LEMMA_MEMO_SIZE:
+            memo.clear()
+        todo = sorted(pair for pair in pairs if pair not in memo)
+        if todo:
+            chunks = [todo[i : i + 100] for i in range(0, len(todo), 100)]
+            doc = Document([[{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(chunk, start=1)]
+                            for chunk in chunks])
+            for word, pair in zip((w for s in self._tagger(doc).sentences for w in s.words), todo, strict=True):
+                memo[pair] = word.lemma
+        return memo
 
     @cached_property
     def _lemma_trainer(self):
@@ -256,6 +271,26 @@ class FinnishPipeline:
         return [[part for t in s.tokens for part in _split_blank(t.text, t.start_char, t.end_char)]
                 for s in doc.sentences]
 
+    def tokenize_many(self, texts: list[str]) -> list[list[list[tuple[str, int, int]]]]:
+        """``tokenize`` of each text, in one stanza call: the texts are joined by a blank line (stanza's
+        paragraph break, which always ends a sentence) and the offsets mapped back into each text."""
+        starts, pos = [], 0
+        for text in texts:
+            starts.append(pos)
+            pos += len(text) + 2
+        out: list[list[list[tuple[str, int, int]]]] = [[] for _ in texts]
+        joined = "\n\n".join(texts)
+        if not joined.strip():
+            return out
+        for sentence in self.tokenize(joined):
+            if not sentence:
+                continue
+            i = bisect.bisect_right(starts, sentence[0][1]) - 1
+            if sentence[-1][2] > starts[i] + len(texts[i]):  # a sentence across two texts: never seen; be safe
+                return [self.tokenize(t) for t in texts]
+            out[i].append([(t, a - starts[i], b - starts[i]) for t, a, b in sentence])
+        return out
+
     def analyse(self, text: str) -> list[list[Token]]:
         """Tokenise, normalise and lemmatise raw text; one list of tokens per sentence."""
         with self._lock:
@@ -269,7 +304,7 @@ class FinnishPipeline:
     def analyse_many(self, texts: list[str]) -> list[list[Token]]:
         """One flat token list per text, tagged in a single batch (the fast path for many units)."""
         with self._lock:
-            tokenized = [self.tokenize(t) for t in texts]
+            tokenized = self.tokenize_many(texts)
             flat = [sent for sents in tokenized for sent in sents]
             tagged = self._tag(flat)
         out, i = [], 0
@@ -309,25 +344,18 @@ class FinnishPipeline:
 
 
 PLACEHOLDER = "_"
+LEMMA_MEMO_SIZE = 200_000
+
+
+class _Word(NamedTuple):
+    text: str
+    upos: str
+    lemma: str | None
+
+
+class _Sentence(NamedTuple):
+    words: list[_Word]
 NON_BLANK = re.compile(r"\S+")
-
-
-_LOAD_LOCK = threading.Lock()
-
-
-@contextmanager
-def _inference_only():
-    """Load stanza models without their training optimizers: stanza builds an Adam optimizer even to predict,
-    and torch's first optimizer imports torch._dynamo (3-6 s of a cold start). Nothing here trains them."""
-    from stanza.models.common import utils
-
-    with _LOAD_LOCK:
-        original = utils.get_optimizer
-        utils.get_optimizer = lambda *args, **kwargs: None
-        try:
-            yield
-        finally:
-            utils.get_optimizer = original
 
 
 def _split_blank(text: str, start: int, end: int) -> list[tuple[str, int, int]]:
