@@ -256,9 +256,9 @@ class FinnishPipeline:
             return lemma
         import simplemma
 
-        if not simplemma.is_known(word.text, lang="fi"):
+        if not simplemma.is_known(word.text, lang="fi", low_memory=True):  # see resources.load_normaliser_resources
             return lemma
-        known = simplemma.lemmatize(word.text, lang="fi")
+        known = simplemma.lemmatize(word.text, lang="fi", low_memory=True)
         if word.upos != "PROPN" and known[:1].isupper() and not word.text[:1].isupper():
             known = known.lower()
         return self._compounds.get(known.lower(), known) if "#" not in known else known
