@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("combined", "tdt"), default="combined")
     parser.add_argument("--lemma-epochs", default="30")
     parser.add_argument("--save-dir", type=Path, default=MODEL_DIR, help="where the trained files land")
+    parser.add_argument("--prepare-only", action="store_true", help="lay out the data, train nothing")
     args = parser.parse_args(argv)
 
     work = args.work.resolve()
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         log = work / f"{step}.log"
         log.write_text("", encoding="utf-8")
         elapsed = 0.0
-        for template in STEPS[step]:
+        for template in STEPS[step][:1] if args.prepare_only else STEPS[step]:
             cmd = [sys.executable] + [
                 part.replace("{models}", str(save_dir)).replace("{lemma_epochs}", args.lemma_epochs)
                 for part in template
