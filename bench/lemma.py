@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -33,10 +35,9 @@ sys.path.insert(0, str(ROOT / "models"))
 from build_normaliser import read_skn, split_skn, write_resources  # noqa: E402
 from train_dialect_model import split_three  # noqa: E402
 
+import koodari.nlp.pipeline as pipeline_module  # noqa: E402
 from bench._report import write_section  # noqa: E402
-from koodari import app as actions  # noqa: E402
-from koodari.nlp.normaliser import Normaliser, _normalise_cached  # noqa: E402
-from koodari.nlp.pipeline import FinnishPipeline  # noqa: E402
+from koodari.nlp.pipeline import MODEL_FILES, FinnishPipeline, ModelSource  # noqa: E402
 
 
 def read_conllu(path: Path) -> list[dict]:
@@ -109,32 +110,67 @@ def spacy_upos(pipe: FinnishPipeline, words: list[list[str]]) -> list[list[tuple
     return [[("", u) for u in s] for s in pipe._spacy_upos(words)]
 
 
-def tdt_results(test: list[dict]) -> tuple[dict, dict]:
+OLD_LEMMATIZER = "42f05ab"  # the commit whose models/stanza/fi_koodari_lemmatizer.pt is issue 3's lemmatizer
+
+
+def old_lemmatizer_source(folder: Path) -> ModelSource:
+    """koodari's models with issue 3's lemmatizer (from git) in place of the shipped one."""
+    for proc, name in MODEL_FILES.items():
+        if proc != "lemma":
+            (folder / name).symlink_to(ROOT / "models" / "stanza" / name)
+    blob = subprocess.run(["git", "show", f"{OLD_LEMMATIZER}:models/stanza/{MODEL_FILES['lemma']}"], cwd=ROOT,
+                          check=True, capture_output=True).stdout
+    (folder / MODEL_FILES["lemma"]).write_bytes(blob)
+    (folder / "resources.json").write_text("{}", encoding="utf-8")
+    return ModelSource("koodari", folder)
+
+
+@contextlib.contextmanager
+def backoff_for_every_upos():
+    """The dictionary back-off as it was before issue 13's second pass: for every UPOS."""
+    saved = pipeline_module.BACKOFF_UPOS
+    pipeline_module.BACKOFF_UPOS = frozenset(UPOS_TAGS)
+    try:
+        yield
+    finally:
+        pipeline_module.BACKOFF_UPOS = saved
+
+
+UPOS_TAGS = frozenset({"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
+                       "PUNCT", "SCONJ", "SYM", "VERB", "X"})
+
+
+def tdt_results(test: list[dict], old_source: ModelSource) -> tuple[dict, dict]:
     words = [[w for w, _, _ in s["words"]] for s in test]
+    old_backoff = "old lemmatizer, back-off for every UPOS (koodari before this pass)"
     runs = {
-        "**koodari, new tagger** (normaliser + spaCy-fi UPOS + stanza lemmatizer + back-off)": actions.pipeline(),
-        "new tagger without the normaliser": actions.pipeline(normalise=False),
-        "old tagger (normaliser + koodari's stanza tagger + lemmatizer + back-off)": actions.pipeline(tagger="stanza"),
-        "old tagger without the normaliser": actions.pipeline(normalise=False, tagger="stanza"),
-        "old tagger, stanza models alone (no normaliser, no back-off)": actions.pipeline(
-            normalise=False, dictionary_backoff=False, tagger="stanza"),
-        "new tagger, stanza lemmatizer alone (no normaliser, no back-off)": actions.pipeline(
-            normalise=False, dictionary_backoff=False),
+        "**koodari, new lemmatizer** (normaliser + spaCy-fi UPOS + stanza lemmatizer + back-off)": FinnishPipeline(),
+        "new lemmatizer without the normaliser": FinnishPipeline(normalise=False),
+        "new lemmatizer alone (no normaliser, no back-off)": FinnishPipeline(normalise=False, dictionary_backoff=False),
+        old_backoff: FinnishPipeline(source=old_source),
+        "old lemmatizer, new back-off (nouns, proper nouns, pronouns, numerals)": FinnishPipeline(source=old_source),
+        "old lemmatizer alone (no normaliser, no back-off)": FinnishPipeline(
+            source=old_source, normalise=False, dictionary_backoff=False),
+        "old tagger (normaliser + koodari's stanza tagger + new lemmatizer + back-off)": FinnishPipeline(
+            tagger="stanza"),
     }
     results = {}
     for name, pipe in runs.items():
-        pipe.analyse("Lämmittely.")  # load the models before timing
-        start = time.perf_counter()
-        tagged = pipe.analyse_pretokenized(words)
-        seconds = time.perf_counter() - start
+        with backoff_for_every_upos() if name == old_backoff else contextlib.nullcontext():
+            pipe.analyse("Lämmittely.")  # load the models before timing
+            start = time.perf_counter()
+            tagged = pipe.analyse_pretokenized(words)
+            seconds = time.perf_counter() - start
         pred = [[(t.lemma, t.upos) for t in s] for s in tagged]
         results[name] = {**lemma_scores(test, pred), "seconds": seconds}
-    plain = runs["new tagger without the normaliser"]
     gold_tags = [[u for _, _, u in s["words"]] for s in test]
-    start = time.perf_counter()
-    pred = gold_upos_lemmas(plain, words, gold_tags)
-    results["reference: gold UPOS + stanza lemmatizer + back-off"] = {
-        **lemma_scores(test, pred), "seconds": time.perf_counter() - start}
+    for name, source in (("new", None), ("old", old_source)):
+        plain = FinnishPipeline(source=source, normalise=False)
+        start = time.perf_counter()
+        pred = gold_upos_lemmas(plain, words, gold_tags)
+        results[f"reference: gold UPOS + {name} lemmatizer + back-off"] = {
+            **lemma_scores(test, pred), "seconds": time.perf_counter() - start}
+    plain = runs["new lemmatizer without the normaliser"]
     start = time.perf_counter()
     pred = spacy_upos(plain, words)
     scores = lemma_scores(test, pred)
@@ -157,6 +193,8 @@ def tokenizer_scores(test: list[dict], pipe: FinnishPipeline) -> dict:
         text_parts.append(s["text"])
         offset += len(s["text"]) + 1
     raw = " ".join(text_parts)
+    from koodari.nlp.normaliser import _normalise_cached
+
     _normalise_cached.cache_clear()
     pipe.normaliser.guesses.clear()
     start = time.perf_counter()
@@ -186,6 +224,8 @@ def score_normaliser(norm, utterances, lexicon: dict) -> dict:
 
 def normaliser_results(skn: Path, ud: Path, shipped, dev_only: bool = False) -> list[tuple[str, str, dict]]:
     """Normaliser accuracy by split, with resources built from the training utterances only."""
+    from koodari.nlp.normaliser import Normaliser
+
     utterances = read_skn(skn / "skn3a-dev.norm")
     train, dev, held_out = split_three(utterances)
     splits = [("development", dev)] + ([] if dev_only else [("held-out", held_out)])
@@ -236,29 +276,58 @@ def interview(skn: Path, words: int = 8000) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", turns
 
 
-def cli_seconds(*args: str, env: dict) -> float:
-    start = time.perf_counter()
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cli_seconds(*args: str, env: dict, into: dict | None = None, key: str = "") -> float:
+    """Wall seconds of one koodari command; with INTO, also its CPU seconds and the load average after it."""
+    start, cpu = time.perf_counter(), _child_cpu()
     subprocess.run([str(Path(sys.executable).with_name("koodari")), *args], check=True, env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    if into is not None:
+        into[key] = wall
+        into[f"{key}:cpu"] = _child_cpu() - cpu
+        into[f"{key}:load"] = os.getloadavg()[0]
+    return wall
 
 
-def load_seconds(tagger: str, env: dict) -> float:
-    code = ("import time; t = time.perf_counter(); from koodari.nlp.pipeline import FinnishPipeline;"
-            f" p = FinnishPipeline(tagger={tagger!r}); p.analyse('Mä oon kotona.');"
-            " print(time.perf_counter() - t)")
-    out = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True)
-    return float(out.stdout.strip().splitlines()[-1])
+PROBE = """
+import json, resource, sys, time
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+t, c = time.perf_counter(), cpu()
+from koodari.nlp.pipeline import FinnishPipeline
+p = FinnishPipeline()
+p.analyse('Mä oon kotona.')
+out = {"load": time.perf_counter() - t, "load:cpu": cpu() - c}
+turns = json.loads(sys.stdin.read())
+p.analyse_many(["Tämä on lämmittely, ei mitään muuta."])
+t, c = time.perf_counter(), cpu()
+tokens = sum(len(x) for x in p.analyse_many(turns))
+out.update(tokens=tokens, warm=time.perf_counter() - t, **{"warm:cpu": cpu() - c})
+print(json.dumps(out))
+"""
 
 
-def speed_results(skn: Path) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    out: dict = {}
-    for tagger in ("spacy", "stanza"):
-        out[f"load:{tagger}"] = min(load_seconds(tagger, env) for _ in range(2))
+def probe(env: dict, turns: list[str]) -> dict:
+    """Models loaded + first sentence in a fresh process, then the interview's turns through analyse_many."""
+    out = subprocess.run([sys.executable, "-c", PROBE], input=json.dumps(turns), check=True, env=env,
+                         capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["probe:load"] = os.getloadavg()[0]
+    return result
+
+
+def speed_results(skn: Path, root: Path) -> dict:
+    """Speed of the koodari code under ROOT (this checkout, or an older commit exported as the baseline)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(root))
     text, turns = interview(skn)
-    out["words"] = sum(len(t.split()) for t in turns)
-    out["units"] = len(turns)
+    out: dict = {"words": sum(len(t.split()) for t in turns), "units": len(turns)}
+    out.update(min((probe(env, turns) for _ in range(2)), key=lambda r: r["load"]))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "interview.txt").write_text(text, encoding="utf-8")
@@ -268,14 +337,17 @@ def speed_results(skn: Path) -> dict:
         for run in ("a", "b", "c"):
             shutil.copy(seed, folder / f"{run}.koodari")
         study = str(folder / "a.koodari")
-        out["import"] = cli_seconds("import", study, str(folder / "interview.txt"), env=env)
-        out["analyse"] = cli_seconds("analyse", study, env=env)
-        # suggest on the interviewee's units, as a researcher would
-        texts = [r["text"] for r in actions.units(Path(study)) if not r["interviewer"]]
+        cli_seconds("import", study, str(folder / "interview.txt"), env=env, into=out, key="import")
+        cli_seconds("analyse", study, env=env, into=out, key="analyse")
+        from koodari.store import Study
+        from koodari.views import unit_rows
+
+        with Study.open(study) as opened:  # suggest on the interviewee's units, as a researcher would
+            texts = [r["text"] for r in unit_rows(opened, None) if not r["interviewer"]]
         (folder / "utterances.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
         out["utterances"] = len(texts)
-        out["suggest"] = cli_seconds("suggest", study, "--file", str(folder / "utterances.txt"), "--question", "T8",
-                                     "--json", env=env)
+        cli_seconds("suggest", study, "--file", str(folder / "utterances.txt"), "--question", "T8", "--json",
+                    env=env, into=out, key="suggest")
         for run in ("b", "c"):
             cli_seconds("import", str(folder / f"{run}.koodari"), str(folder / "interview.txt"), env=env)
         # one `koodari analyse` alone, then two at once (two coders on one laptop)
@@ -287,7 +359,15 @@ def speed_results(skn: Path) -> dict:
         for proc in procs:
             proc.wait()
         out["analyse_two"] = time.perf_counter() - start
+        out["analyse_two:load"] = os.getloadavg()[0]
     return out
+
+
+def baseline_root(commit: str, folder: Path) -> Path:
+    """The koodari code and models of COMMIT, exported (git archive) into FOLDER."""
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def main() -> None:
@@ -295,19 +375,30 @@ def main() -> None:
     parser.add_argument("--ud", type=Path, default=ROOT.parent / "shared" / "ud-finnish")
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
     parser.add_argument("--skip-speed", action="store_true", help="leave out the CLI timings (minutes)")
+    parser.add_argument("--baseline", default=OLD_LEMMATIZER, help="the commit whose code is the speed baseline")
     args = parser.parse_args()
     test = read_conllu(args.ud / "fi_tdt-ud-test.conllu")
     threads = os.environ.get("OMP_NUM_THREADS", "torch default")
 
-    results, runs = tdt_results(test)
+    from eval_lemmatizer import dev_split, evaluate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        old_source = old_lemmatizer_source(Path(tmp))
+        dev_rows = {name: evaluate(path, dev_split(args.ud)) for name, path in (
+            ("new", ROOT / "models" / "stanza" / MODEL_FILES["lemma"]), ("old", old_source.model_paths()["lemma"]))}
+        results, runs = tdt_results(test, old_source)
     pipeline = runs[next(iter(runs))]
-    old = runs["old tagger (normaliser + koodari's stanza tagger + lemmatizer + back-off)"]
+    old = runs["old tagger (normaliser + koodari's stanza tagger + new lemmatizer + back-off)"]
     tok_new, tok_old = tokenizer_scores(test, pipeline), tokenizer_scores(test, old)
     norm_rows = normaliser_results(args.skn, args.ud, pipeline.normaliser)
-    speed = None if args.skip_speed else speed_results(args.skn)
+    speed = baseline = None
+    if not args.skip_speed:
+        speed = speed_results(args.skn, ROOT)
+        with tempfile.TemporaryDirectory() as tmp:
+            baseline = speed_results(args.skn, baseline_root(args.baseline, Path(tmp)))
 
     # the seed quotes: what changes, lemmas before/after
-    plain_pipeline = runs["new tagger without the normaliser"]
+    plain_pipeline = runs["new lemmatizer without the normaliser"]
     quotes = [json.loads(line) for line in (ROOT / "corpora/kainuu-2012/quotes.jsonl").read_text().splitlines()]
     quote_tokens = [[t.text for t in s] for q in quotes for s in pipeline.analyse(q["text"])]
     with_norm = pipeline.analyse_pretokenized(quote_tokens)
@@ -330,7 +421,9 @@ def main() -> None:
         f"UD Finnish-TDT test: {results['simplemma (baseline)']['n']:,} words, gold tokenisation. "
         "`exact` compares lemmas as UD writes them (compound boundary `#` included, case kept); `plain` drops `#`"
         " and case. simplemma writes no `#`, so its `exact` is only for completeness. Threads: "
-        f"{threads}. Nothing in this table was used to tune anything.",
+        f"{threads}. Nothing in this table was used to tune anything. The *new lemmatizer* is issue 3's seq2seq"
+        " with its dictionary rebuilt from TDT dev (less every 10th sentence) + FTB dev and test harmonised to TDT"
+        f" (models/README.md); the *old* one is issue 3's, read from git (commit {OLD_LEMMATIZER}).",
         "",
         "| system | lemma exact | lemma plain | UPOS | words/s |",
         "|---|---:|---:|---:|---:|",
@@ -338,6 +431,19 @@ def main() -> None:
     for name, r in results.items():
         lines.append(f"| {name} | {pct(r['exact'])} | {pct(r['plain'])} | {pct(r['upos'])} |"
                      f" {r['n'] / r['seconds']:,.0f} |")
+    dev_names = list(dev_rows["new"])
+    lines += [
+        "",
+        f"Development split (every 10th sentence of TDT dev, {dev_rows['new'][dev_names[0]]['n']:,} words; neither"
+        " lemmatizer trained on it; the lemmatizer's best epoch and the back-off's UPOS were chosen on it;"
+        " `models/eval_lemmatizer.py`), lemma `plain` / `exact`:",
+        "",
+        "| lemmatizer | " + " | ".join(dev_names) + " |",
+        "|---|" + "---:|" * len(dev_names),
+    ]
+    for name, row in dev_rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{pct(row[k]['plain'])} / {pct(row[k]['exact'])}" for k in dev_names)
+                     + " |")
     lines += [
         "",
         f"Tokenizer on the raw test text: token F1 {tok_new['token_f1']:.1%}, sentence F1 {tok_new['sent_f1']:.1%}."
@@ -362,25 +468,42 @@ def main() -> None:
         lines.append(
             f"| {name} | {split} | {a[1] / a[0]:.1%} | {s[1] / max(1, s[0]):.1%} | {u[1] / max(1, u[0]):.1%} |"
             f" {u[0] / a[0]:.1%} | {a[2] / a[0]:.1%} / {u[2] / max(1, u[0]):.1%} | {a[0] / r['seconds']:,.0f} |")
-    if speed:
-        total = speed["import"] + speed["analyse"] + speed["suggest"]
+    if speed and baseline:
+        def cell(r: dict, key: str) -> str:
+            cpu = f" / {r[key + ':cpu']:.1f}" if key + ":cpu" in r else ""
+            return f"{r[key]:.1f}{cpu} (load {r.get(key + ':load', r.get('probe:load', 0)):.1f})"
+
+        def total(r: dict) -> str:
+            wall = r["import"] + r["analyse"] + r["suggest"]
+            cpu = r["import:cpu"] + r["analyse:cpu"] + r["suggest:cpu"]
+            return f"**{wall:.1f}** / {cpu:.1f}"
+
         lines += [
             "",
-            f"Speed (CLI, `OMP_NUM_THREADS=1`; a generated dialect interview of {speed['words']:,} words in"
-            f" {speed['units']} turns from SKN held-out utterances, on a study with the seed corpus trained):",
+            f"Speed (`OMP_NUM_THREADS=1`; a generated dialect interview of {speed['words']:,} words in"
+            f" {speed['units']} turns from SKN held-out utterances, on a study with the seed corpus trained)."
+            " Each cell: wall seconds / CPU seconds of the process (load average after it). The machine's 2 cores"
+            " are shared with other jobs, so wall time swells with the load; CPU seconds are what a quiet machine's"
+            f" wall time would be (one thread). Baseline: the code of commit {args.baseline}, exported and run in the"
+            " same session.",
             "",
-            "| measure | seconds |",
-            "|---|---:|",
-            "| models loaded + first sentence, new tagger (fresh process, imports included) |"
-            f" {speed['load:spacy']:.1f} |",
-            f"| the same, old tagger | {speed['load:stanza']:.1f} |",
-            f"| `koodari import` | {speed['import']:.1f} |",
-            f"| `koodari analyse` | {speed['analyse']:.1f} |",
-            f"| `koodari suggest --file` on the interviewee's {speed['utterances']} units (analyses from the cache) |"
-            f" {speed['suggest']:.1f} |",
-            f"| import + analyse + suggest | **{total:.1f}** |",
-            f"| two `koodari analyse` at once (wall, both done) vs one alone | {speed['analyse_two']:.1f} vs"
-            f" {speed['analyse_alone']:.1f} (ratio {speed['analyse_two'] / speed['analyse_alone']:.2f}) |",
+            "| measure | this commit | baseline |",
+            "|---|---:|---:|",
+            "| models loaded + first sentence (fresh process, imports included; best of 2) |"
+            f" {cell(speed, 'load')} | {cell(baseline, 'load')} |",
+            "| warm `analyse_many` on the interview's turns, tokens/s (wall / CPU) |"
+            f" {speed['tokens'] / speed['warm']:,.0f} / {speed['tokens'] / speed['warm:cpu']:,.0f}"
+            f" (load {speed['probe:load']:.1f}) | {baseline['tokens'] / baseline['warm']:,.0f} /"
+            f" {baseline['tokens'] / baseline['warm:cpu']:,.0f} (load {baseline['probe:load']:.1f}) |",
+            f"| `koodari import` | {cell(speed, 'import')} | {cell(baseline, 'import')} |",
+            f"| `koodari analyse` | {cell(speed, 'analyse')} | {cell(baseline, 'analyse')} |",
+            f"| `koodari suggest --file` on the interviewee's {speed['utterances']} units |"
+            f" {cell(speed, 'suggest')} | {cell(baseline, 'suggest')} |",
+            f"| import + analyse + suggest | {total(speed)} | {total(baseline)} |",
+            "| two `koodari analyse` at once (wall, both done) vs one alone |"
+            f" {speed['analyse_two']:.1f} vs {speed['analyse_alone']:.1f} (load {speed['analyse_two:load']:.1f}) |"
+            f" {baseline['analyse_two']:.1f} vs {baseline['analyse_alone']:.1f}"
+            f" (load {baseline['analyse_two:load']:.1f}) |",
         ]
     lines += [
         "",

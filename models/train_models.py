@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,11 +60,26 @@ def compound_map(sentences: list[list[str]]) -> dict[str, str]:
     return mapping
 
 
+# FTB's lemmas where TDT writes another by convention (plural demonstratives, suppletive comparison)
+TDT_LEMMAS = {
+    ("PRON", "ne"): "se",
+    ("PRON", "nämä"): "tämä",
+    ("PRON", "nuo"): "tuo",
+    ("ADJ", "parempi"): "hyvä",
+    ("ADJ", "paras"): "hyvä",
+    ("ADV", "paremmin"): "hyvin",
+    ("ADV", "parhaiten"): "hyvin",
+}
+HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+
+
 def harmonise_ftb(sentence: list[str], compounds: dict[str, str]) -> list[str]:
     """Bring an FTB sentence closer to TDT conventions.
 
     FTB writes proper-noun lemmas in lower case, has no `#` compound boundaries and another XPOS
     scheme. Proper nouns get their capital back, known compounds get TDT's boundary, XPOS is dropped.
+    Since issue 13 also: `ne`/`nämä`/`nuo` → `se`/`tämä`/`tuo`, `paras`/`parempi` → `hyvä` (TDT_LEMMAS), and
+    a hyphen inside a noun's or adjective's lemma becomes TDT's `#` (a leading one is dropped).
     """
     out = []
     for line in sentence:
@@ -75,6 +91,10 @@ def harmonise_ftb(sentence: list[str], compounds: dict[str, str]) -> list[str]:
         if upos == "PROPN" and form[:1].isupper() and lemma[:1].islower():
             lemma = lemma[:1].upper() + lemma[1:]
         lemma = compounds.get(lemma, lemma)
+        lemma = TDT_LEMMAS.get((upos, lemma), lemma)
+        if upos in ("NOUN", "ADJ") and len(lemma) > 1:
+            # TDT: "28-vuotias" -> 28#vuotias, "-sarjassa" -> sarja; FTB keeps the hyphens
+            lemma = HYPHEN.sub("#", lemma[1:] if lemma.startswith("-") and form.startswith("-") else lemma)
         cols[2] = lemma
         cols[4] = "_"
         out.append("\t".join(cols))
@@ -97,15 +117,25 @@ def write_conllu(path: Path, sentences: list[list[str]]) -> None:
     path.write_text("".join("\n".join(s) + "\n\n" for s in sentences), encoding="utf-8")
 
 
-def prepare_treebank(ud_dir: Path, udbase: Path) -> dict[str, int]:
-    """Lay out the training data as a UD treebank under UDBASE; returns sentence counts."""
+def prepare_treebank(ud_dir: Path, udbase: Path, split: str = "combined") -> dict[str, int]:
+    """Lay out the training data as a UD treebank under UDBASE; returns sentence counts.
+
+    split "combined": every 10th sentence of TDT dev + FTB is the development set (issue 3's models).
+    split "tdt": only every 10th sentence of TDT dev is held out (the same TDT sentences the "combined"
+    split held out, so old and new models are compared on text neither saw); all of FTB is trained on.
+    """
     tdt = read_sentences(ud_dir / TRAIN_SOURCES[0])
-    compounds = compound_map(tdt)
+    held = [i % DEV_EVERY == DEV_EVERY - 1 for i in range(len(tdt))]
+    compounds = compound_map([s for s, h in zip(tdt, held, strict=True) if not h] if split == "tdt" else tdt)
     combined = [drop_xpos(s) for s in tdt]
     for name in TRAIN_SOURCES[1:]:
         combined += [harmonise_ftb(s, compounds) for s in read_sentences(ud_dir / name)]
-    train = [s for i, s in enumerate(combined) if i % DEV_EVERY != DEV_EVERY - 1]
-    dev = [s for i, s in enumerate(combined) if i % DEV_EVERY == DEV_EVERY - 1]
+    if split == "tdt":
+        train = [s for i, s in enumerate(combined) if i >= len(tdt) or not held[i]]
+        dev = [s for i, s in enumerate(combined) if i < len(tdt) and held[i]]
+    else:
+        train = [s for i, s in enumerate(combined) if i % DEV_EVERY != DEV_EVERY - 1]
+        dev = [s for i, s in enumerate(combined) if i % DEV_EVERY == DEV_EVERY - 1]
     tb = udbase / TREEBANK
     write_conllu(tb / f"{SHORT}-ud-train.conllu", train)
     write_conllu(tb / f"{SHORT}-ud-dev.conllu", dev)
@@ -184,7 +214,7 @@ STEPS = {
             "--seed",
             str(SEED),
             "--num_epoch",
-            "30",
+            "{lemma_epochs}",
             "--batch_size",
             "100",
             "--save_dir",
@@ -202,17 +232,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "stanza-train")
     parser.add_argument("--only", default="tokenize,pos,lemma")
     parser.add_argument("--threads", default="2")
+    parser.add_argument("--split", choices=("combined", "tdt"), default="combined")
+    parser.add_argument("--lemma-epochs", default="30")
+    parser.add_argument("--save-dir", type=Path, default=MODEL_DIR, help="where the trained files land")
+    parser.add_argument("--prepare-only", action="store_true", help="lay out the data, train nothing")
     args = parser.parse_args(argv)
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     udbase = work / "ud"
-    counts = prepare_treebank(args.ud.resolve(), udbase)
+    counts = prepare_treebank(args.ud.resolve(), udbase, args.split)
     print(json.dumps(counts))
     resources = work / "stanza_resources"
     resources.mkdir(exist_ok=True)
     (resources / "resources.json").write_text("{}", encoding="utf-8")
-    MODEL_DIR.mkdir(parents=True, exist_ok=True)
+    save_dir = args.save_dir.resolve()
+    save_dir.mkdir(parents=True, exist_ok=True)
 
     env = dict(os.environ)
     env.update(
@@ -229,14 +264,17 @@ def main(argv: list[str] | None = None) -> int:
         log = work / f"{step}.log"
         log.write_text("", encoding="utf-8")
         elapsed = 0.0
-        for template in STEPS[step]:
-            cmd = [sys.executable] + [part.replace("{models}", str(MODEL_DIR)) for part in template]
+        for template in STEPS[step][:1] if args.prepare_only else STEPS[step]:
+            cmd = [sys.executable] + [
+                part.replace("{models}", str(save_dir)).replace("{lemma_epochs}", args.lemma_epochs)
+                for part in template
+            ]
             elapsed += run(cmd, env, log)
         timings[step] = round(elapsed, 1)
         print(f"{step}: {elapsed:.0f} s", flush=True)
     (work / "timings.json").write_text(json.dumps(timings, indent=2), encoding="utf-8")
     # training leaves optimizer checkpoints beside the models: keep only the final files
-    for extra in MODEL_DIR.glob("*checkpoint*"):
+    for extra in save_dir.glob("*checkpoint*"):
         extra.unlink()
     shutil.rmtree(work / "data" / "tmp", ignore_errors=True)
     return 0

@@ -134,3 +134,16 @@ def test_spacy_component():
     assert tokens["tärkee"].lemma_ == "tärkeä"
     assert tokens["on"].lemma_ == "olla"
     assert tokens["asia"].pos_ == "NOUN"
+
+
+def test_many_texts_analysed_in_one_batch_match_each_alone(pipeline):
+    """analyse_many tokenises all texts in one stanza call and lemmatises each distinct word once: every
+    text still gets exactly the tokens, offsets and lemmas it gets alone."""
+    texts = ["Mä oon kotona. Se on hirveen tärkee asia.", "", "  ", "Eka rivi\n\nToka kappale on tässä.",
+             "Sana sana sanoja, sanoja.", "Hei!"]
+    batched = pipeline.analyse_many(texts)
+    assert len(batched) == len(texts)
+    for text, tokens in zip(texts, batched, strict=True):
+        assert tokens == [t for s in pipeline.analyse(text) for t in s]
+        assert all(text[t.start : t.end] == t.text for t in tokens)
+    assert [t.text for t in batched[3]] == ["Eka", "rivi", "Toka", "kappale", "on", "tässä", "."]

@@ -15,8 +15,11 @@ def stanza_pipeline(**kwargs: Any) -> Any:
     """A ``stanza.Pipeline`` (never downloads: callers pass ``download_method=None``)."""
     import stanza
 
+    from koodari.nlp.inference import inference_only
+
     logging.getLogger("stanza").setLevel(logging.ERROR)
-    return stanza.Pipeline(**kwargs)
+    with inference_only():  # prediction only: no training optimizers (and no torch._dynamo import)
+        return stanza.Pipeline(**kwargs)
 
 
 def stanza_document(sentences: list[list[dict[str, Any]]]) -> Any:

@@ -20,6 +20,7 @@ By default the models shipped in ``models/stanza`` are used; ``KOODARI_STANZA_DI
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import simplemma
 
@@ -47,6 +48,14 @@ MODEL_FILES = {
 ENV_OFFICIAL = "KOODARI_STANZA_DIR"
 SPACY_MODEL = "spacy_fi_experimental_web_md"
 SPACY_EXCLUDE = ["tagger", "attribute_ruler", "lemmatizer", "parser", "ner"]
+# also skip the vocabulary's lookup tables (word probabilities, 9 MB: 6 s of a cold start; the morphologizer
+# never reads them, its UPOS on all of TDT dev is identical without them)
+SPACY_LOAD_EXCLUDE = [*SPACY_EXCLUDE, "lookups"]
+# the dictionary back-off is used only for these UPOS: simplemma lemmatises participles to themselves
+# (otettua → otettu, UD: ottaa) and comparatives to themselves (korkeampaa → korkeampi, UD: korkea), where
+# stanza's seq2seq is right more often (measured on the development split, models/eval_lemmatizer.py)
+BACKOFF_UPOS = frozenset({"NOUN", "PROPN", "PRON", "NUM"})
+LEMMA_MEMO_SIZE = 200_000
 
 
 def spacy_tagger_available() -> bool:
@@ -167,6 +176,26 @@ class Tokeniser:
         return [[Draft(*part) for t in s.tokens for part in _split_blank(t.text, t.start_char, t.end_char)]
                 for s in doc.sentences]
 
+    def many(self, texts: list[str]) -> list[Sentences]:
+        """Each text's sentences, tokenised in one stanza call: the texts are joined by a blank line (stanza's
+        paragraph break, which always ends a sentence) and the offsets mapped back into each text."""
+        starts, pos = [], 0
+        for text in texts:
+            starts.append(pos)
+            pos += len(text) + 2
+        out: list[Sentences] = [[] for _ in texts]
+        for sentence in self("\n\n".join(texts)):
+            if not sentence:
+                continue
+            i = bisect.bisect_right(starts, sentence[0].start) - 1
+            if sentence[-1].end > starts[i] + len(texts[i]):  # a sentence across two texts: never seen; be safe
+                return [self(t) for t in texts]
+            for draft in sentence:
+                draft.start -= starts[i]
+                draft.end -= starts[i]
+            out[i].append(sentence)
+        return out
+
 
 class SentenceNormaliser:
     """``normalise``: each token's standard form, a sentence at a time (the context table sees the neighbours);
@@ -195,6 +224,7 @@ class TaggerLemmatiser:
     def __init__(self, stanza: Callable[[], Any], upos: Callable[[list[list[str]]], list[list[str]]] | None) -> None:
         self.stanza = stanza
         self.upos = upos
+        self._memo: dict[tuple[str, str], str | None] = {}  # (word, UPOS) -> stanza's lemma
 
     def __call__(self, sentences: Sentences) -> Sentences:
         for sent in sentences:
@@ -205,10 +235,10 @@ class TaggerLemmatiser:
             tagged = self.stanza()(words).sentences
         else:
             tags = self.upos(words)
-            tagged = self.stanza()(stanza_document([
-                [{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(zip(ws, us, strict=True), start=1)]
-                for ws, us in zip(words, tags, strict=True)
-            ])).sentences
+            lemmas = self._lemmas_for({(w, u) for ws, us in zip(words, tags, strict=True)
+                                       for w, u in zip(ws, us, strict=True)})
+            tagged = [_Sentence([_Word(w, u, lemmas[w, u]) for w, u in zip(ws, us, strict=True)])
+                      for ws, us in zip(words, tags, strict=True)]
         for sent, tagged_sentence in zip(sentences, tagged, strict=True):
             out = iter(tagged_sentence.words)
             for draft in sent:
@@ -218,10 +248,37 @@ class TaggerLemmatiser:
         return sentences
 
 
+    def _lemmas_for(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """stanza's lemma of each (word, UPOS), each distinct pair lemmatised once and remembered: the lemmatizer
+        looks at nothing but the word and its tag, and an interview repeats most of its words."""
+        memo = self._memo
+        if len(memo) > LEMMA_MEMO_SIZE:
+            memo.clear()
+        todo = sorted(pair for pair in pairs if pair not in memo)
+        if todo:
+            chunks = [todo[i : i + 100] for i in range(0, len(todo), 100)]
+            doc = stanza_document([[{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(chunk, start=1)]
+                                   for chunk in chunks])
+            found = (word for s in self.stanza()(doc).sentences for word in s.words)
+            for word, pair in zip(found, todo, strict=True):
+                memo[pair] = word.lemma
+        return memo
+
+
+class _Word(NamedTuple):
+    text: str
+    upos: str
+    lemma: str | None
+
+
+class _Sentence(NamedTuple):
+    words: list[_Word]
+
+
 class DictionaryBackoff:
-    """``backoff``: for a word stanza's lemmatizer never saw in training (a seq2seq guess that leans on a weak
-    POS tag), simplemma's dictionary lemma when simplemma knows the word, with ``#`` boundaries restored from
-    the training lemmas."""
+    """``backoff``: for a noun, proper noun, pronoun or numeral (``BACKOFF_UPOS``) stanza's lemmatizer never saw
+    in training (a seq2seq guess that leans on a weak POS tag), simplemma's dictionary lemma when simplemma
+    knows the word, with ``#`` boundaries restored from the training lemmas."""
 
     name = "backoff"
 
@@ -246,11 +303,11 @@ class DictionaryBackoff:
         if trainer is None:
             return word.lemma
         form = word.text.lower() if trainer.caseless else word.text
-        if trainer._lookup(form, word.upos) is not None:
+        if word.upos not in BACKOFF_UPOS or trainer._lookup(form, word.upos) is not None:
             return word.lemma
-        if not simplemma.is_known(word.text, lang="fi"):
+        if not simplemma.is_known(word.text, lang="fi", low_memory=True):  # see resources.load_normaliser_resources
             return word.lemma
-        known = simplemma.lemmatize(word.text, lang="fi")
+        known = simplemma.lemmatize(word.text, lang="fi", low_memory=True)
         if word.upos != "PROPN" and known[:1].isupper() and not word.text[:1].isupper():
             known = known.lower()
         return self._compounds.get(known.lower(), known) if "#" not in known else known
@@ -337,7 +394,7 @@ class FinnishPipeline:
     @cached_property
     def _spacy(self) -> Any:
         try:
-            return spacy_load(SPACY_MODEL, SPACY_EXCLUDE)
+            return spacy_load(SPACY_MODEL, SPACY_LOAD_EXCLUDE)
         except Exception as exc:  # a broken install: name the package and the reason
             reason = f"{type(exc).__name__}: {exc}"
             raise KoodariError(f"cannot load spaCy's Finnish tagger {SPACY_MODEL} ({reason})") from exc
@@ -386,7 +443,7 @@ class FinnishPipeline:
     def analyse_many(self, texts: list[str]) -> list[list[Token]]:
         """One flat token list per text, tagged in a single batch."""
         with self._lock:
-            tokenized = [self.tokeniser(t) for t in texts]
+            tokenized = self.tokeniser.many(texts)
             tagged = self._run([sent for sents in tokenized for sent in sents])
         out, i = [], 0
         for sents in tokenized:
