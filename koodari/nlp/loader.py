@@ -8,14 +8,36 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def inference_only() -> Iterator[None]:
+    """Build stanza pipelines without their training optimizers.
+
+    stanza's tokenizer and lemmatizer trainers create an Adam optimizer even to predict, and torch's first
+    optimizer imports torch._dynamo: 3-9 s of a cold start on 2 shared cores. Nothing in koodari trains a
+    stanza model in-process (models/train_models.py runs stanza's trainers in subprocesses).
+    """
+    from stanza.models.common import utils
+
+    with _LOAD_LOCK:
+        original = utils.get_optimizer
+        utils.get_optimizer = lambda *args, **kwargs: None
+        try:
+            yield
+        finally:
+            utils.get_optimizer = original
 
 
 def stanza_pipeline(**kwargs: Any) -> Any:
     """A ``stanza.Pipeline`` (never downloads: callers pass ``download_method=None``)."""
     import stanza
-
-    from koodari.nlp.inference import inference_only
 
     logging.getLogger("stanza").setLevel(logging.ERROR)
     with inference_only():  # prediction only: no training optimizers (and no torch._dynamo import)
