@@ -37,7 +37,9 @@ from train_dialect_model import split_three  # noqa: E402
 
 import koodari.nlp.pipeline as pipeline_module  # noqa: E402
 from bench._report import write_section  # noqa: E402
+from koodari import app as actions  # noqa: E402
 from koodari.nlp.pipeline import MODEL_FILES, FinnishPipeline, ModelSource  # noqa: E402
+from koodari.views import unit_rows  # noqa: E402
 
 
 def read_conllu(path: Path) -> list[dict]:
@@ -339,10 +341,7 @@ def speed_results(skn: Path, root: Path) -> dict:
         study = str(folder / "a.koodari")
         cli_seconds("import", study, str(folder / "interview.txt"), env=env, into=out, key="import")
         cli_seconds("analyse", study, env=env, into=out, key="analyse")
-        from koodari.store import Study
-        from koodari.views import unit_rows
-
-        with Study.open(study) as opened:  # suggest on the interviewee's units, as a researcher would
+        with actions.open_study(study) as opened:  # suggest on the interviewee's units, as a researcher would
             texts = [r["text"] for r in unit_rows(opened, None) if not r["interviewer"]]
         (folder / "utterances.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
         out["utterances"] = len(texts)

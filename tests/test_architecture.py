@@ -145,8 +145,14 @@ def front_end_files() -> list[Path]:
     return [p for m, p in MODULES.items() if layer(m) == "front end"] + sorted((ROOT / "bench").glob("*.py"))
 
 
+# bench/lemma.py measures the NLP pipeline itself, configuration by configuration (old and new models, with and
+# without each stage): each row needs a pipeline of its own (no shared lemma memo), so it builds them itself.
+PIPELINE_BENCHMARK = "bench/lemma.py"
+
+
 def test_front_ends_and_bench_leave_building_core_objects_to_the_app():
-    assert [problem for path in front_end_files() for problem in core_constructions(path)] == []
+    problems = [problem for path in front_end_files() for problem in core_constructions(path)]
+    assert [p for p in problems if not (p.startswith(PIPELINE_BENCHMARK + ":") and p.endswith("FinnishPipeline"))] == []
     bad = "def f(path):\n    with Study.open(path) as s:\n        return Suggester(s, FinnishPipeline())\n"
     assert len(core_constructions(MODULES["koodari.cli"], bad)) == 3  # the check sees each of them
 
