@@ -34,6 +34,7 @@ from koodari.crossfit import cross_fit
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import EMPTY, AnalysedText
 from koodari.nlp.analysed import STOP_LEMMAS as STOP_LEMMAS  # the stop list lives with the analysed text
+from koodari.semantic import SemanticBlock
 
 # -- documents and features ---------------------------------------------------------------------
 
@@ -502,8 +503,6 @@ class SuggestionModel:
     def _fit_combined(
         cls, examples: list[Example], always: list[Example], kind: str, calibrate: bool, blocks: str, **params: Any
     ) -> SuggestionModel:
-        from koodari.semantic import SemanticBlock
-
         model = cls.fit(examples, always, kind=kind, calibrate=False, blocks="lexical", **params)
         docs = [e.doc for e in [*examples, *always]]
         classes = model.classes
@@ -605,8 +604,6 @@ class SuggestionModel:
                 model.description_labels = arrays["desc_labels"]
                 model.description_matrix = _csr_from(arrays, "desc")
             if "semantic" in meta:  # models saved before the semantic block have none
-                from koodari.semantic import SemanticBlock
-
                 model.semantic = SemanticBlock.from_arrays(meta["semantic"], arrays)
                 model.weights = arrays["sem_weights"]
         except (KeyError, TypeError, ValueError) as exc:

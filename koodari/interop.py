@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from koodari.errors import KoodariError
-from koodari.store import Study
+from koodari.store import PARENT_LEVEL, Study
 from koodari.textio import atomic_output
 from koodari.transcripts import SPEAKER_RE
 
@@ -307,8 +307,6 @@ def _import_codes(study: Study, codes: ET.Element, ns: str, ours: bool, guid_map
             parent_id = None
             if len(trail) >= 2 and trail[-2].get("guid") in guid_map:
                 parent = study.category(guid_map[trail[-2].get("guid")])
-                from koodari.store import PARENT_LEVEL
-
                 if PARENT_LEVEL.get(level) == parent.level:
                     parent_id = parent.id
             guid_map[element.get("guid")] = study.ensure_category(

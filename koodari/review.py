@@ -14,14 +14,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from koodari.agreement import coding_table
 from koodari.errors import KoodariError
-from koodari.hierarchy import CONSENSUS, disagreements_of
+from koodari.hierarchy import CONSENSUS, Tree, disagreements_of
 from koodari.nlp.analysed import AnalysedText
 from koodari.nlp.cache import analyse_texts, analyse_units, ensure_analysed
 from koodari.nlp.pipeline import FinnishPipeline
+from koodari.search import MeaningIndex, closest_uncoded
 from koodari.store import Study
 from koodari.suggest import Suggester, Suggestion, latest_model, load_model, train
-from koodari.treeops import prefer_split_options, recode, undo_recode
+from koodari.treeops import recode, split_into, undo_recode
 
 FILLERS = frozenset(
     [
@@ -355,8 +357,6 @@ class ReviewSession:
 
     def closest_uncoded(self, unit_id: int, top: int = 5) -> list[tuple[int, str, float]]:
         """The uncoded units closest to this one by meaning and words (to code together)."""
-        from koodari.search import closest_uncoded
-
         return closest_uncoded(self.study, self.pipeline, unit_id, self.uncoded(), top)
 
     # -- the model ----------------------------------------------------------------------------
@@ -430,8 +430,6 @@ class ResolveSession(ReviewSession):
         return None  # consensus is not blind: it exists to see both codes
 
     def uncoded(self) -> list[int]:
-        from koodari.agreement import coding_table
-
         table = coding_table(self.study, self.pair, "sub", self.question_id)
         done = self.coded_ids()
         units = []
@@ -467,11 +465,25 @@ class ResolveSession(ReviewSession):
 
 def _meaning_scores(query: AnalysedText, names: list[AnalysedText]) -> list[float]:
     """How close each category name is to the query by meaning (0–1); zeros without the word vectors."""
-    from koodari.search import MeaningIndex
-
     if not query.words:
         return [0.0] * len(names)
     try:
         return MeaningIndex(names).soft(query).tolist()
     except KoodariError:  # the vectors package is missing: the search still finds by name
         return [0.0] * len(names)
+
+
+def prefer_split_options(
+    study: Study, tree: Tree, unit_id: int, coder: str, ranked: list[Suggestion]
+) -> list[Suggestion]:
+    """A unit whose code was split: the categories it was split into first (with the model's probability)."""
+    split = study.split_codings(unit_id, coder)
+    if not split:
+        return ranked
+    probability = {s.category_id: s.probability for s in ranked}
+    old = study.category(split[0]["category_id"]).name
+    options = [Suggestion(cid, tree.categories[cid].name, tree.categories[cid].level, probability.get(cid, 0.0),
+                          tree.path(cid), f"split from '{old}'", False)
+               for cid in split_into(study, split[0]["category_id"]) if cid in tree.categories]
+    chosen = {o.category_id for o in options}
+    return options + [s for s in ranked if s.category_id not in chosen]

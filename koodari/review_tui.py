@@ -15,6 +15,7 @@ from rich.text import Text
 
 from koodari.errors import KoodariError
 from koodari.review import Progress, ReviewSession
+from koodari.review_tree import merge_or_move
 
 HELP = """\
 [bold]Enter[/] accept suggestion 1 · [bold]1–9[/] pick a suggestion · [bold]/[/] search the tree ·
@@ -291,8 +292,6 @@ def handle(key: str, session: ReviewSession, unit: int, console: Console, keys: 
         undone = session.undo()
         return undone if undone is not None else "nothing to undo"
     elif key == "m":
-        from koodari.review_tree import merge_or_move
-
         return merge_or_move(session, unit, console, keys)
     elif key == "?":
         return HELP

@@ -405,22 +405,6 @@ def split_into(study: Study, category_id: int) -> list[int]:
     return []
 
 
-def prefer_split_options(study: Study, tree: Any, unit_id: int, coder: str, ranked: list) -> list:
-    """A unit whose code was split: the categories it was split into first (with the model's probability)."""
-    from koodari.suggest import Suggestion
-
-    split = study.split_codings(unit_id, coder)
-    if not split:
-        return ranked
-    probability = {s.category_id: s.probability for s in ranked}
-    old = study.category(split[0]["category_id"]).name
-    options = [Suggestion(cid, tree.categories[cid].name, tree.categories[cid].level, probability.get(cid, 0.0),
-                          tree.path(cid), f"split from '{old}'", False)
-               for cid in split_into(study, split[0]["category_id"]) if cid in tree.categories]
-    chosen = {o.category_id for o in options}
-    return options + [s for s in ranked if s.category_id not in chosen]
-
-
 def recode(study: Study, reduction_id: int, source: int, target: int, decision_id: int) -> None:
     """Re-point a coding of a split category to the category chosen in review (kept as a coding move)."""
     cat = study.category(target)

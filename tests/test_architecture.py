@@ -20,18 +20,12 @@ FRONT_ENDS = ("koodari.cli", "koodari.web", "koodari.review_tui", "koodari.spacy
               "koodari.progress")
 APP = ("koodari.app",)
 STORE = ("koodari.store",)
-# The front ends and the application layer import koodari at the top of the module only (the slow optional
-# libraries, torch, stanza, spaCy's models and dask, load lazily in the core).
-TOP_IMPORTS_ONLY = (*APP, "koodari.cli", "koodari.web", "koodari.spacy_component", "koodari.demo",
-                    "koodari.progress")
-# Known cycles (one edge of each, an import hidden inside a function), each to be removed by another branch of
-# issue 14; the lead drops an exemption once that branch is merged.
-KNOWN_CYCLE_EDGES = {
-    ("koodari.suggest", "koodari.evaluate"),  # evaluate ↔ suggest: branch modelcore
-    ("koodari.suggest", "koodari.treeops"),  # treeops ↔ suggest (Tree, Suggestion): branch modelcore
-    ("koodari.classify", "koodari.semantic"),  # semantic ↔ classify (SemanticBlock): branch nlpshape / modelcore
-    ("koodari.nlp.resources", "koodari.nlp.normaliser"),  # nlp/normaliser ↔ nlp/resources: branch nlpshape
-}
+# Every koodari module imports koodari at the top of the module only (the slow optional libraries, torch, stanza,
+# spaCy's models and dask, load lazily: koodari.lazy for the scikit-learn-heavy core, koodari.nlp.loader for the
+# NLP libraries).
+TOP_IMPORTS_ONLY = ("koodari",)
+# One edge of each import cycle that is allowed: none.
+KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:
