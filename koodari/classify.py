@@ -380,6 +380,7 @@ def _with_always(X, y, sample_weight, always):
 
 
 ESTIMATORS = {"linear": LinearSuggester, "neighbours": NeighbourSuggester}
+SAME_TEXT = 0.9  # lexical cosine at which an utterance counts as a text already coded
 DEFAULT_KIND = "neighbours"  # it won on the seed study (BENCHMARKS.md, bench/suggest.py)
 BLOCKS = ("lexical", "both", "semantic")
 DEFAULT_BLOCKS = "both"
@@ -404,6 +405,7 @@ class Example:
     speaker: str | None = None
     coder: str | None = None
     tokens: list[dict] | None = None
+    parent: int | None = None  # the category's parent in the tree (the hierarchy of the suggestions)
 
 
 @dataclass
@@ -494,7 +496,29 @@ class SuggestionModel:
         """Class probabilities of texts given both as features (``X``) and as analysed docs."""
         if self.semantic is None:
             return self.estimator.predict_proba(X)
-        return softmax(_combine(self.weights, *self.components(X, docs)))
+        scores = _combine(self.weights, *self.components(X, docs))
+        hierarchy = self.meta.get("hierarchy")
+        if hierarchy and hierarchy["weight"] > 0:
+            from koodari.semantic import hierarchical
+
+            scores = hierarchical(scores, np.asarray(hierarchy["parents"]), hierarchy["weight"])
+        return softmax(self._coded_before(X, scores))
+
+    def _coded_before(self, X: sp.csr_matrix, scores: np.ndarray) -> np.ndarray:
+        """A text the coders already coded (near-identical words) ranks their code(s) first: the combination's
+        weights are fitted on held-out texts, which never have a copy among the coded examples, so without this
+        the meaning of other categories' evidence can outvote the very same text coded by hand."""
+        if self.example_matrix.shape[0] == 0 or X.shape[0] == 0:
+            return scores
+        sims = np.asarray((X @ self.example_matrix.T).todense())
+        rows, cols = np.nonzero(sims >= SAME_TEXT)
+        if rows.size == 0:
+            return scores
+        scores = scores.copy()
+        top = scores.max(axis=1)
+        index = np.searchsorted(self.classes, self.example_labels[cols])
+        scores[rows, index] = top[rows] + 1.0 + sims[rows, cols]
+        return scores
 
     def components(self, X: sp.csr_matrix, docs: list[Doc]) -> list[np.ndarray]:
         """The class scores of each block: lexical, then the semantic block's (none without it)."""
@@ -526,12 +550,14 @@ class SuggestionModel:
             texts.append(always[rows[0] - len(examples)].text)
         model.semantic = SemanticBlock.fit(docs, np.array(labels), len(classes), texts, groups)
         weights = np.array(DEFAULT_WEIGHTS)
+        oof: dict[str, np.ndarray] = {}
         if calibrate and len(examples) >= 9:
             weights = _fit_weights(model, examples, always, docs[: len(examples) + len(always)], blocks == "semantic",
-                                   **params)
+                                   oof=oof, **params)
         elif blocks == "semantic":
             weights[0] = 0.0
         model.weights = weights
+        model.meta["hierarchy"] = _fit_hierarchy(classes, [*examples, *always], weights, oof)
         model.meta["blocks"] = blocks
         return model
 
@@ -674,11 +700,12 @@ def _combine(weights: np.ndarray, *scores: np.ndarray) -> np.ndarray:
 
 def _fit_weights(
     model: SuggestionModel, examples: list[Example], always: list[Example], docs: list[Doc], no_lexical: bool,
-    folds: int = 3, seed: int = 0, **params: Any,
+    folds: int = 3, seed: int = 0, oof: dict[str, np.ndarray] | None = None, **params: Any,
 ) -> np.ndarray:
     """Weights of the lexical and semantic scores that minimise the negative log-likelihood of
     out-of-fold examples, each among its own research question's categories (the weights absorb the
-    softmax temperature). The held-out fold's examples are hidden from both blocks."""
+    softmax temperature). The held-out fold's examples are hidden from both blocks. ``oof`` receives the
+    out-of-fold scores ("blocks", "truth", "allowed") for what is fitted after the weights."""
     from scipy.optimize import minimize
 
     n = len(examples)
@@ -728,7 +755,23 @@ def _fit_weights(
         start[0] = 0.0
         bounds[0] = (0.0, 0.0)
     result = minimize(nll, start, method="L-BFGS-B", bounds=bounds)
+    if oof is not None:
+        oof.update(blocks=blocks, truth=truth_index, allowed=allowed)
     return np.asarray(result.x, dtype=float)
+
+
+def _fit_hierarchy(
+    classes: np.ndarray, examples: list[Example], weights: np.ndarray, oof: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """Each class's parent class and the weight of the parent's subtree in its score (chosen on the out-of-fold
+    scores of the coded examples; 0 without them)."""
+    from koodari.semantic import fit_hierarchy, parent_index
+
+    parents = parent_index(classes, {e.label: e.parent for e in examples})
+    weight = 0.0
+    if oof:
+        weight = fit_hierarchy(_combine(weights, *oof["blocks"]), oof["truth"], oof["allowed"], parents)
+    return {"weight": weight, "parents": parents.tolist()}
 
 
 def entropy(p: np.ndarray) -> np.ndarray:
