@@ -380,7 +380,6 @@ def _with_always(X, y, sample_weight, always):
 
 
 ESTIMATORS = {"linear": LinearSuggester, "neighbours": NeighbourSuggester}
-SAME_TEXT = 0.9  # lexical cosine at which an utterance counts as a text already coded
 DEFAULT_KIND = "neighbours"  # it won on the seed study (BENCHMARKS.md, bench/suggest.py)
 BLOCKS = ("lexical", "both", "semantic")
 DEFAULT_BLOCKS = "both"
@@ -502,23 +501,7 @@ class SuggestionModel:
             from koodari.semantic import hierarchical
 
             scores = hierarchical(scores, np.asarray(hierarchy["parents"]), hierarchy["weight"])
-        return softmax(self._coded_before(X, scores))
-
-    def _coded_before(self, X: sp.csr_matrix, scores: np.ndarray) -> np.ndarray:
-        """A text the coders already coded (near-identical words) ranks their code(s) first: the combination's
-        weights are fitted on held-out texts, which never have a copy among the coded examples, so without this
-        the meaning of other categories' evidence can outvote the very same text coded by hand."""
-        if self.example_matrix.shape[0] == 0 or X.shape[0] == 0:
-            return scores
-        sims = np.asarray((X @ self.example_matrix.T).todense())
-        rows, cols = np.nonzero(sims >= SAME_TEXT)
-        if rows.size == 0:
-            return scores
-        scores = scores.copy()
-        top = scores.max(axis=1)
-        index = np.searchsorted(self.classes, self.example_labels[cols])
-        scores[rows, index] = top[rows] + 1.0 + sims[rows, cols]
-        return scores
+        return softmax(scores)
 
     def components(self, X: sp.csr_matrix, docs: list[Doc]) -> list[np.ndarray]:
         """The class scores of each block: lexical, then the semantic block's (none without it)."""
