@@ -34,7 +34,7 @@ from koodari.crossfit import cross_fit
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import EMPTY, AnalysedText
 from koodari.nlp.analysed import STOP_LEMMAS as STOP_LEMMAS  # the stop list lives with the analysed text
-from koodari.semantic import SemanticBlock
+from koodari.semantic import SemanticBlock, hierarchical
 
 # -- documents and features ---------------------------------------------------------------------
 
@@ -396,6 +396,7 @@ class Example:
     speaker: str | None = None
     coder: str | None = None
     analysis: AnalysedText | None = None  # the analysed text (``suggest.attach_analyses``)
+    parent: int | None = None  # the category's parent in the tree (the hierarchy of the suggestions)
 
     @property
     def tokens(self) -> AnalysedText | None:
@@ -490,7 +491,11 @@ class SuggestionModel:
         """Class probabilities of texts given both as features (``X``) and as analysed docs."""
         if self.semantic is None:
             return self.estimator.predict_proba(X)
-        return softmax(_combine(self.weights, *self.components(X, docs)))
+        scores = _combine(self.weights, *self.components(X, docs))
+        hierarchy = self.meta.get("hierarchy")
+        if hierarchy and hierarchy["weight"] > 0:
+            scores = hierarchical(scores, np.asarray(hierarchy["parents"]), hierarchy["weight"])
+        return softmax(scores)
 
     def components(self, X: sp.csr_matrix, docs: list[AnalysedText]) -> list[np.ndarray]:
         """The class scores of each block: lexical, then the semantic block's (none without it)."""
@@ -520,12 +525,14 @@ class SuggestionModel:
             texts.append(always[rows[0] - len(examples)].text)
         model.semantic = SemanticBlock.fit(docs, np.array(labels), len(classes), texts, groups)
         weights = np.array(DEFAULT_WEIGHTS)
+        oof: dict[str, np.ndarray] = {}
         if calibrate and len(examples) >= 9:
             weights = _fit_weights(model, examples, always, docs[: len(examples) + len(always)], blocks == "semantic",
-                                   **params)
+                                   oof=oof, **params)
         elif blocks == "semantic":
             weights[0] = 0.0
         model.weights = weights
+        model.meta["hierarchy"] = _fit_hierarchy(classes, [*examples, *always], weights, oof)
         model.meta["blocks"] = blocks
         return model
 
@@ -648,11 +655,12 @@ def _combine(weights: np.ndarray, *scores: np.ndarray) -> np.ndarray:
 
 def _fit_weights(
     model: SuggestionModel, examples: list[Example], always: list[Example], docs: list[AnalysedText], no_lexical: bool,
-    folds: int = 3, seed: int = 0, **params: Any,
+    folds: int = 3, seed: int = 0, oof: dict[str, np.ndarray] | None = None, **params: Any,
 ) -> np.ndarray:
     """Weights of the lexical and semantic scores that minimise the negative log-likelihood of
     out-of-fold examples, each among its own research question's categories (the weights absorb the
-    softmax temperature). The held-out fold's examples are hidden from both blocks."""
+    softmax temperature). The held-out fold's examples are hidden from both blocks. ``oof`` receives the
+    out-of-fold scores ("blocks", "truth", "allowed") for what is fitted after the weights."""
     from scipy.optimize import minimize
 
     n = len(examples)
@@ -691,7 +699,23 @@ def _fit_weights(
         start[0] = 0.0
         bounds[0] = (0.0, 0.0)
     result = minimize(nll, start, method="L-BFGS-B", bounds=bounds)
+    if oof is not None:
+        oof.update(blocks=blocks, truth=truth_index, allowed=allowed)
     return np.asarray(result.x, dtype=float)
+
+
+def _fit_hierarchy(
+    classes: np.ndarray, examples: list[Example], weights: np.ndarray, oof: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """Each class's parent class and the weight of the parent's subtree in its score (chosen on the out-of-fold
+    scores of the coded examples; 0 without them)."""
+    from koodari.semantic import fit_hierarchy, parent_index
+
+    parents = parent_index(classes, {e.label: e.parent for e in examples})
+    weight = 0.0
+    if oof:
+        weight = fit_hierarchy(_combine(weights, *oof["blocks"]), oof["truth"], oof["allowed"], parents)
+    return {"weight": weight, "parents": parents.tolist()}
 
 
 def entropy(p: np.ndarray) -> np.ndarray:

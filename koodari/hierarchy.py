@@ -139,7 +139,8 @@ def coded_examples_from(
             continue
         text = " ".join(t for t in (r["reduction"], r["original"] or r["unit_text"]) if t)
         examples.append(Example(text=text, label=r["category_id"], question_id=r["question_id"], source=r["source"],
-                                unit=key, speaker=r["speaker"], coder=r["coder"]))
+                                unit=key, speaker=r["speaker"], coder=r["coder"],
+                                parent=tree.categories[r["category_id"]].parent_id))
     return examples
 
 

@@ -1,7 +1,8 @@
 """Search by meaning and by words: analysis units (``koodari search``), categories (``/`` in review) and the
 uncoded units closest to one unit (``n`` in review).
 
-A query is scored against each text three ways and the scores are added:
+A query is scored against each text three ways; each kind of score is standardised over the texts (mean 0,
+standard deviation 1) and the three are added with fixed weights:
 
 * words: cosine of the lexical features (lemma and character TF-IDF, as the suggestion model uses);
 * meaning, word by word: each content word of the query finds its most similar word form in the text
@@ -101,13 +102,23 @@ class MeaningIndex:
         words = (np.asarray((self.X @ self.features.transform([query]).T).todense()).ravel()
                  if self.features is not None else np.zeros(self.n))
         whole = self.sentences @ self.sentence_vectors([query])[0]
-        return WEIGHTS[0] * words + WEIGHTS[1] * self.soft(query) + WEIGHTS[2] * np.clip(whole, 0, None)
+        parts = [words, self.soft(query), np.clip(whole, 0, None)]
+        return sum(w * _standardised(part) for w, part in zip(WEIGHTS, parts, strict=True))
 
     def similarity_matrix(self) -> np.ndarray:
         """Pairwise similarity of the indexed texts: words and whole-text meaning (for grouping)."""
         words = np.asarray((self.X @ self.X.T).todense())
         meaning = np.clip(self.sentences @ self.sentences.T, 0, None)
         return 0.5 * words + 0.5 * meaning
+
+
+def _standardised(scores: np.ndarray) -> np.ndarray:
+    """Scores on a common scale before they are added: standard deviations above the texts' mean (the three
+    kinds of score spread over very different ranges, so raw sums let the widest one decide)."""
+    if scores.size < 3:
+        return scores
+    spread = float(scores.std())
+    return (scores - scores.mean()) / spread if spread > 0 else scores - scores.mean()
 
 
 def query_doc(study, pipeline, query: str) -> AnalysedText:

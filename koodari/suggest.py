@@ -83,9 +83,11 @@ def category_examples(study: Study, tree: Tree | None = None) -> list[Example]:
     for cat in tree.categories.values():
         if not cat.active:
             continue
-        out.append(Example(text=cat.name, label=cat.id, question_id=cat.question_id, source="category"))
+        out.append(Example(text=cat.name, label=cat.id, question_id=cat.question_id, source="category",
+                           parent=cat.parent_id))
         for sentence in description_sentences(cat.description):
-            out.append(Example(text=sentence, label=cat.id, question_id=cat.question_id, source="description"))
+            out.append(Example(text=sentence, label=cat.id, question_id=cat.question_id, source="description",
+                               parent=cat.parent_id))
     return out
 
 

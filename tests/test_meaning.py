@@ -261,3 +261,61 @@ def test_review_n_lists_the_closest_uncoded_units(small, tmp_path):
     child.expect("no new category")
     child.send("q")
     child.expect(pexpect.EOF)
+
+
+def test_hierarchy_lifts_a_category_whose_upper_category_is_likely():
+    """The hierarchy combination: a subcategory whose siblings and upper category score well overtakes
+    slightly better-scoring categories that stand alone; the weight is chosen on out-of-fold ranks (top 3),
+    0 when the parent does not help."""
+    import numpy as np
+
+    from koodari.semantic import fit_hierarchy, hierarchical, parent_index
+
+    classes = np.array([10, 11, 12, 30, 31, 32])  # upper 10 with subs 11 and 12; 30–32 stand alone
+    parents = parent_index(classes, {11: 10, 12: 10, 10: None})
+    assert parents.tolist() == [-1, 0, 0, -1, -1, -1]
+    scores = np.array([[0.5, 0.9, 0.8, 1.0, 0.99, 0.98]])
+    assert int(np.argmax(hierarchical(scores, parents, 0.0))) == 3  # alone, 30 leads
+    assert int(np.argmax(hierarchical(scores, parents, 1.0))) == 1  # with its upper category, 11 leads
+    allowed = np.ones((1, 6), dtype=bool)
+    assert fit_hierarchy(scores, np.array([1]), allowed, parents) > 0  # the truth is 11: the parent helps
+    assert fit_hierarchy(scores, np.array([4]), allowed, parents) == 0.0  # the truth is 31: no weight
+
+
+def test_trained_model_keeps_its_hierarchy(small):
+    """`train` stores each class's parent (the upper category of a subcategory) with the model."""
+    import numpy as np
+
+    from koodari.classify import SuggestionModel
+    from koodari.store import Study
+
+    with Study.open(small) as study:
+        blob = study.conn.execute("SELECT model FROM model_versions WHERE id = 2").fetchone()[0]
+        ids = {c.name: c.id for c in study.categories()}
+    model = SuggestionModel.from_bytes(blob)
+    hierarchy = model.meta["hierarchy"]
+    classes = list(model.classes)
+    parents = np.asarray(hierarchy["parents"])
+    lonely = classes.index(ids["yksinäisyys"])
+    assert classes[parents[lonely]] == ids["sosiaaliset ongelmat"]
+    assert 0.0 <= hierarchy["weight"] <= 1.0
+
+
+def test_search_scores_are_standardised_before_they_are_added():
+    """Words and meaning count on a common scale: each kind of score is standardised over the texts."""
+    import numpy as np
+
+    from koodari import search
+    from koodari.classify import Doc
+
+    docs = [Doc("kaveri", "kaveri", (("kaveri", "kaveri", "kaveri"),)),
+            Doc("ystävä", "ystävä", (("ystävä", "ystävä", "ystävä"),)),
+            Doc("auto", "auto", (("auto", "auto", "auto"),)),
+            Doc("raha", "raha", (("raha", "raha", "raha"),))]
+    index = search.MeaningIndex(docs)
+    query = Doc("ystävä", "ystävä", (("ystävä", "ystävä", "ystävä"),))
+    scores = index.scores(query)
+    assert abs(float(scores.mean())) < 1e-6  # each part has mean 0 over the texts
+    assert int(np.argmax(scores)) == 1 and scores[0] > scores[2]  # kaveri is closer to ystävä than auto
+    z = search._standardised(np.array([0.0, 0.1, 0.2, 0.3]))
+    assert abs(float(z.std()) - 1) < 1e-6 and abs(float(z.mean())) < 1e-6
