@@ -31,7 +31,7 @@ from rich.console import Console  # noqa: E402
 from bench._report import seed_study, write_section  # noqa: E402
 from bench.suggest import quote_paraphrases  # noqa: E402
 from koodari import app as actions  # noqa: E402
-from koodari.classify import SuggestionModel, doc_from_tokens  # noqa: E402
+from koodari.classify import SuggestionModel  # noqa: E402
 from koodari.review_tui import render  # noqa: E402
 from koodari.suggest import rank  # noqa: E402
 
@@ -55,7 +55,7 @@ def simulate(retrain_every: int, blocks: str = "both", analysed: str | None = No
     since = 0
     for example in quotes:
         level = tree.categories[example.label].level
-        p = model.predict_proba([doc_from_tokens(example.tokens or [])])[0]
+        p = model.predict_proba([example.doc])[0]
         ranked = [c for c, _ in rank(p, model.classes, questions, tree, example.question_id, level)]
         position = ranked.index(example.label) + 1 if example.label in ranked else None
         first += position == 1

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import koodari.search as search  # noqa: E402
 from bench._report import write_section  # noqa: E402
 from koodari import app as actions  # noqa: E402
-from koodari.classify import doc_from_tokens  # noqa: E402
 from koodari.corpus import corpus_dir  # noqa: E402
 from koodari.nlp.cache import analyse_units  # noqa: E402
 from koodari.store import Study  # noqa: E402
@@ -111,7 +110,7 @@ def main() -> None:
     pipeline = actions.pipeline()
     rows = study.units_for_search()
     unit_ids = [r["id"] for r in rows]
-    docs = [doc_from_tokens(t) for t in analyse_units(study, pipeline, unit_ids)]
+    docs = analyse_units(study, pipeline, unit_ids)
     coded = {sub for subs in relevant.values() for sub in subs}
     missing = [s for s in QUERIES if s not in coded]
     if missing:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section  # noqa: E402
 from koodari import app as actions  # noqa: E402
-from koodari.classify import SuggestionModel, doc_from_tokens, lemma_analyzer  # noqa: E402
+from koodari.classify import SuggestionModel, lemma_analyzer  # noqa: E402
 from koodari.corpus import corpus_dir  # noqa: E402
 from koodari.suggest import Tree, rank  # noqa: E402
 
@@ -72,7 +72,7 @@ def model_rank(train, test, always, tree: Tree, kind: str, **params) -> dict[str
     finally:
         semantic.HIERARCHY_GRID = grid
     questions = np.array([tree.categories[int(c)].question_id for c in model.classes])
-    proba = model.predict_proba([doc_from_tokens(e.tokens or []) for e in test])
+    proba = model.predict_proba([e.doc for e in test])
     return {
         level: [[c for c, _ in rank(p, model.classes, questions, tree, e.question_id, level)]
                 for e, p in zip(test, proba, strict=True)]
@@ -96,7 +96,7 @@ def quote_paraphrases(corpus: str) -> dict[str, set[str]]:
 
 def content_terms(example) -> set[str]:
     """Single-word features (lemmas, compound parts, 5-letter stems) of an analysed example."""
-    return {t for t in lemma_analyzer(doc_from_tokens(example.tokens or []).lemma_text) if " " not in t}
+    return {t for t in lemma_analyzer(example.doc.lemma_text) if " " not in t}
 
 
 def main() -> None:
@@ -188,7 +188,7 @@ def main() -> None:
     actions.train(study)
     suggester = actions.suggester(study)
     texts = [e.text for e in quotes[:40]]
-    docs = [doc_from_tokens(e.tokens or []) for e in quotes[:40]]
+    docs = [e.doc for e in quotes[:40]]
     suggester.suggest_docs(docs[:1], [None], top=5)  # the first call loads the word vectors
     words_only = actions.suggester(study, 0, SuggestionModel.fit(examples, always, blocks="lexical"))
     per_doc, per_text, per_doc_words = [], [], []

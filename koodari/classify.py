@@ -39,11 +39,6 @@ from koodari.semantic import SemanticBlock, hierarchical
 # -- documents and features ---------------------------------------------------------------------
 
 
-def doc_from_tokens(tokens: AnalysedText | list[dict] | None) -> AnalysedText:
-    """Deprecated: the models read ``AnalysedText`` directly (this accepts an old list of token dicts too)."""
-    return tokens if isinstance(tokens, AnalysedText) else AnalysedText.from_json(tokens or [])
-
-
 STEM = 5  # Finnish stems by truncation: työtön/työttömyys, motivointi/motivoida share "~tyött", "~motiv"
 
 
@@ -397,11 +392,6 @@ class Example:
     coder: str | None = None
     analysis: AnalysedText | None = None  # the analysed text (``suggest.attach_analyses``)
     parent: int | None = None  # the category's parent in the tree (the hierarchy of the suggestions)
-
-    @property
-    def tokens(self) -> AnalysedText | None:
-        """Deprecated name of ``analysis``."""
-        return self.analysis
 
     @property
     def doc(self) -> AnalysedText:

@@ -109,7 +109,6 @@ def attach_analyses(study: Study, pipeline: FinnishPipeline, examples: list[Exam
     return examples
 
 
-attach_tokens = attach_analyses  # the old name
 
 
 @dataclass(frozen=True)
