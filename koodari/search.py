@@ -122,9 +122,9 @@ def _standardised(scores: np.ndarray) -> np.ndarray:
 
 
 def query_doc(study, pipeline, query: str) -> AnalysedText:
-    """The analysed query (cached in the study like every free text); a one-line error when it has no content
-    word."""
-    doc = analyse_texts(study, pipeline, [query])[0] if query.strip() else EMPTY
+    """The analysed query (from the study's cache when there; a search writes nothing to the study); a one-line
+    error when it has no content word."""
+    doc = analyse_texts(study, pipeline, [query], keep=False)[0] if query.strip() else EMPTY
     if not doc.words:
         raise KoodariError(f"the query '{query.strip()}' has no content words to search by (only stop words or none)")
     return doc

@@ -9,6 +9,7 @@ from koodari.classify import Example, SuggestionModel
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import AnalysedText
 from koodari.store import Study
+from tests.conftest import fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -346,3 +347,26 @@ def test_estimators_check_their_inputs_at_the_edge():
         SuggestionModel.fit([Example(text="kiire", label=1, question_id=1, analysis=analysis)], [], kind="typo")
     with pytest.raises(KoodariError, match="stored model"):
         SuggestionModel.from_bytes(b"not a model")
+
+
+def test_a_read_only_study_still_suggests_and_searches(trained_seed, cli, tmp_path):
+    """Reading never needs to write: a study without write permission suggests for new text and searches,
+    and its file stays as it was (the analyses of the new texts are simply not kept)."""
+    path, _ = trained_seed
+    copy = tmp_path / "read-only.koodari"
+    copy.write_bytes(path.read_bytes())
+    transcript = tmp_path / "haastattelu.txt"
+    transcript.write_text("T8\n\nH: Kenen kanssa puhut?\nP1: Ei oo ketään kenen kans puhua.\n"
+                          "H: Entä työ?\nP1: Te-toimisto on tosi tärkee.\n", encoding="utf-8")
+    assert cli("import", copy, transcript).exit_code == 0  # units that were never analysed
+    copy.chmod(0o444)
+    before = fingerprint(copy)
+    suggested = cli("suggest", copy, "--text", "Ei oo ketään kenen kans puhua illalla.", "--question", "T8",
+                    "--json")
+    assert suggested.exit_code == 0, suggested.output
+    assert json.loads(suggested.output)[0]["category"]
+    found = cli("search", copy, "yksinäisyys ja ystävät", "--top", "3", "--json")
+    assert found.exit_code == 0, found.output
+    hits = json.loads(found.output)
+    assert hits and hits[0]["text"] == "Ei oo ketään kenen kans puhua."
+    assert fingerprint(copy) == before

@@ -49,13 +49,14 @@ def ensure_analysed(study: Study, pipeline: FinnishPipeline, unit_ids: list[int]
 
 
 def _analyse_and_store(study: Study, pipeline: FinnishPipeline, rows: list, batch: int):
-    """Analyse units (rows with id, text, char_start) in batches, each batch stored in one transaction;
-    yields (unit id, analysis)."""
+    """Analyse units (rows with id, text, char_start) in batches, each batch stored in one transaction (not in a
+    read-only study: reading never needs to write); yields (unit id, analysis)."""
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
         analysed = [a.placed(r["char_start"]) for r, a in zip(chunk, pipeline.pipe([r["text"] for r in chunk]),
                                                                strict=True)]
-        study.store_analyses(pipeline.id, [unit_row(r["id"], a) for r, a in zip(chunk, analysed, strict=True)])
+        if not study.read_only:
+            study.store_analyses(pipeline.id, [unit_row(r["id"], a) for r, a in zip(chunk, analysed, strict=True)])
         yield from ((r["id"], a) for r, a in zip(chunk, analysed, strict=True))
 
 
@@ -64,8 +65,11 @@ def unit_row(unit_id: int, analysed: AnalysedText) -> tuple[int, str, str, str]:
     return unit_id, analysed.to_json(), analysed.normalised, " ".join(analysed.lemmas)
 
 
-def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], batch: int = BATCH) -> list[AnalysedText]:
-    """The analyses of free texts (offsets into each text), from the cache; each distinct text is analysed once."""
+def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], batch: int = BATCH,
+                  keep: bool = True) -> list[AnalysedText]:
+    """The analyses of free texts (offsets into each text), from the cache; each distinct text is analysed once.
+    New analyses are kept in the cache unless ``keep`` is False or the study is read-only (reading never
+    needs to write)."""
     keys = [text_key(t) for t in texts]
     by_key = dict(zip(keys, texts, strict=True))
     found = {key: AnalysedText.from_json(tokens, by_key[key])
@@ -77,8 +81,9 @@ def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], bat
     for i in range(0, len(missing), batch):
         chunk = missing[i : i + batch]
         analysed = pipeline.pipe([text for _, text in chunk])
-        study.store_text_analyses(pipeline.id, [(key, a.to_json()) for (key, _), a in zip(chunk, analysed,
-                                                                                          strict=True)])
+        if keep and not study.read_only:
+            study.store_text_analyses(pipeline.id, [(key, a.to_json()) for (key, _), a in zip(chunk, analysed,
+                                                                                              strict=True)])
         found.update((key, a) for (key, _), a in zip(chunk, analysed, strict=True))
     return [found[k] for k in keys]
 
