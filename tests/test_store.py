@@ -235,3 +235,16 @@ def test_study_methods_return_typed_records_never_sqlite_rows(study_path):
                 continue
             if all(p.default is not p.empty for p in inspect.signature(method).parameters.values()):
                 assert _rows_in(method()) == [], f"Study.{name}() returned a sqlite3.Row"
+
+
+def test_a_description_is_replaced_and_a_copy_of_the_study_holds_it(study_path, tmp_path):
+    """What bench/ needs without SQL of its own: a category's description replaced, a consistent copy of a study."""
+    with Study.open(study_path) as study:
+        category = study.ensure_category(study.add_question("T1", "T1"), "sub", "kiire", description="Kiire on kova.")
+        assert study.category(category).description == "Kiire on kova."
+        study.set_description(category, "Kiire.")
+        study.copy_to(tmp_path / "copy.koodari")
+    with Study.open(tmp_path / "copy.koodari") as copy:
+        assert copy.category(category).description == "Kiire." and [q.code for q in copy.questions()] == ["T1"]
+        copy.set_description(category, None)
+        assert copy.category(category).description is None
