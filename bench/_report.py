@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -48,10 +47,8 @@ def seed_study(path: Path, analysed: str | None):
     """A fresh study of the seed corpus at ``path``, or a copy of ``analysed`` (a seed study whose texts are
     already analysed: the same data without the cold-cache analysis)."""
     if analysed:
-        src, dst = sqlite3.connect(analysed), sqlite3.connect(path)
-        src.backup(dst)
-        src.close()
-        dst.close()
+        with actions.open_study(analysed) as source:
+            source.copy_to(path)
     else:
         actions.create_study(path, actions.DEMO_CORPUS)
     return actions.open_study(path)

@@ -39,9 +39,7 @@ def main() -> None:
         for category in study.categories():
             if category.description:
                 kept = [line for line in category.description.splitlines() if line not in linked]
-                study.conn.execute(
-                    "UPDATE categories SET description = ? WHERE id = ?", ("\n".join(kept) or None, category.id)
-                )
+                study.set_description(category.id, "\n".join(kept) or None)
     pipeline = actions.pipeline()
     tree = actions.tree_as_of(study, None)[1]
     rows = []

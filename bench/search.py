@@ -78,9 +78,9 @@ def quote_study(folder: Path) -> tuple[Study, dict[int, set[str]]]:
     actions.import_files(study, [path])
     relevant: dict[int, set[str]] = {}
     for row in study.units_for_search():
-        segment = study.segment(row["id"])
-        start = segment["char_start"]
-        relevant[row["id"]] = set().union(*(codes for first, last, codes in spans if first <= start < last))
+        segment = study.segment(row.id)
+        start = segment.char_start
+        relevant[row.id] = set().union(*(codes for first, last, codes in spans if first <= start < last))
     return study, relevant
 
 
@@ -109,7 +109,7 @@ def main() -> None:
     study, relevant = quote_study(folder)
     pipeline = actions.pipeline()
     rows = study.units_for_search()
-    unit_ids = [r["id"] for r in rows]
+    unit_ids = [r.id for r in rows]
     docs = analyse_units(study, pipeline, unit_ids)
     coded = {sub for subs in relevant.values() for sub in subs}
     missing = [s for s in QUERIES if s not in coded]

@@ -186,14 +186,14 @@ def plan_batches(study: Study, pipeline_id: str, batch_tokens: int, report: Anal
             break
         after = rows[-1]["id"]
         for row in rows:
-            if len(row["text"]) > MAX_UNIT_CHARS:
-                report.failed.append(Failure(row["id"], row["document"], row["seq"],
-                                             f"{len(row['text']):,} characters without a sentence or clause end "
+            if len(row.text) > MAX_UNIT_CHARS:
+                report.failed.append(Failure(row.id, row.document, row.seq,
+                                             f"{len(row.text):,} characters without a sentence or clause end "
                                              f"(at most {MAX_UNIT_CHARS:,} in one unit); not analysed"))
                 continue
-            units.append((row["id"], row["text"], row["char_start"]))
-            where[row["id"]] = (row["document"], row["seq"])
-            words += len(row["text"].split())
+            units.append((row.id, row.text, row.char_start))
+            where[row.id] = (row.document, row.seq)
+            words += len(row.text.split())
             if words >= batch_tokens:
                 yield units, words, where
                 units, words, where = [], 0, {}

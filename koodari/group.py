@@ -31,14 +31,14 @@ def group(
         raise KoodariError(f"--threshold must be a distance between 0 and 2, not {threshold}")
     if uncoded:
         codes = study.unit_codes()
-        rows = [r for r in study.units_for_search(question_id) if r["id"] not in codes]
-        items = [{"id": r["id"], "text": r["text"]} for r in rows]
-        docs = analyse_units(study, pipeline, [r["id"] for r in rows])
+        rows = [r for r in study.units_for_search(question_id) if r.id not in codes]
+        items = [{"id": r.id, "text": r.text} for r in rows]
+        docs = analyse_units(study, pipeline, [r.id for r in rows])
         what = "uncoded units"
     else:
         rows = study.reductions_of(question_id)
-        items = [{"id": r["id"], "text": r["text"], "category": r["category"]} for r in rows]
-        docs = analyse_texts(study, pipeline, [r["text"] for r in rows])
+        items = [{"id": r.id, "text": r.text, "category": r.category} for r in rows]
+        docs = analyse_texts(study, pipeline, [r.text for r in rows])
         what = "reductions"
     if len(items) < 3:
         raise KoodariError(f"grouping needs at least 3 {what}; found {len(items)}", study.path)

@@ -56,14 +56,14 @@ def _codes(study: Study, parent: ET.Element, ns: str, guid: Guids) -> int:
     used = study.coded_categories()
     count = 0
     for q in study.questions():
-        cats = study.categories(q["id"])
+        cats = study.categories(q.id)
         if not cats:
             continue
         children: dict[int | None, list] = {}
         for c in cats:
             children.setdefault(c.parent_id, []).append(c)
-        q_el = ET.SubElement(codes_el, f"{{{ns}}}Code", guid=guid("question", q["id"]),
-                             name=q["code"] if q["code"] == q["text"] else f"{q['code']}: {q['text']}",
+        q_el = ET.SubElement(codes_el, f"{{{ns}}}Code", guid=guid("question", q.id),
+                             name=q.code if q.code == q.text else f"{q.code}: {q.text}",
                              isCodable="false")
         count += 1
 
@@ -103,13 +103,13 @@ def unplaced_source(study: Study) -> tuple[str, list[tuple[int, int, int]]]:
     spans: list[tuple[int, int, int]] = []
     offset = 0
     for r in study.unplaced_codings():
-        quote = " ".join((r["original"] or r["reduction"] or "").split())
+        quote = " ".join((r.original or r.reduction or "").split())
         if not quote:
             continue
-        speaker = (r["speaker"] or "").strip()
+        speaker = (r.speaker or "").strip()
         tag = SPEAKER_RE.match(f"{speaker}: ") if speaker else None
         prefix = f"{speaker}: " if tag and tag.group("speaker") == speaker else ""
-        spans.append((r["id"], offset + len(prefix), offset + len(prefix) + len(quote)))
+        spans.append((r.id, offset + len(prefix), offset + len(prefix) + len(quote)))
         lines.append(prefix + quote)
         offset += len(prefix) + len(quote) + 1
     return "".join(line + "\n" for line in lines), spans
@@ -149,13 +149,13 @@ def project_xml(study: Study) -> tuple[bytes, dict[str, str], ExportSummary]:
     if documents or unplaced:
         sources = ET.SubElement(root, f"{{{ns}}}Sources")
         for doc in documents:
-            source_guid = guid("document", doc["id"])
-            files[f"sources/{source_guid}.txt"] = doc["text"]
-            src = ET.SubElement(sources, f"{{{ns}}}TextSource", guid=source_guid, name=doc["name"],
+            source_guid = guid("document", doc.id)
+            files[f"sources/{source_guid}.txt"] = doc.text
+            src = ET.SubElement(sources, f"{{{ns}}}TextSource", guid=source_guid, name=doc.name,
                                 plainTextPath=f"internal://{source_guid}.txt")
-            for r in study.document_selections(doc["id"]):
-                _selection(src, ns, guid, r["id"], r["char_start"], r["char_end"], r["reduction"], r["coder"],
-                           r["category_id"])
+            for r in study.document_selections(doc.id):
+                _selection(src, ns, guid, r.id, r.char_start, r.char_end, r.reduction, r.coder,
+                           r.category_id)
                 summary.selections += 1
             summary.sources += 1
         if unplaced:
@@ -164,10 +164,10 @@ def project_xml(study: Study) -> tuple[bytes, dict[str, str], ExportSummary]:
             files[f"sources/{source_guid}.txt"] = unplaced_text
             src = ET.SubElement(sources, f"{{{ns}}}TextSource", guid=source_guid, name=UNPLACED_SOURCE,
                                 plainTextPath=f"internal://{source_guid}.txt")
-            codings = {r["id"]: r for r in study.unplaced_codings()}
+            codings = {r.id: r for r in study.unplaced_codings()}
             for coding_id, start, end in unplaced:
                 r = codings[coding_id]
-                _selection(src, ns, guid, coding_id, start, end, r["reduction"], r["coder"], r["category_id"])
+                _selection(src, ns, guid, coding_id, start, end, r.reduction, r.coder, r.category_id)
             summary.selections += len(unplaced)
             summary.unplaced = len(unplaced)
             summary.sources += 1
@@ -393,7 +393,7 @@ def import_refi(study: Study, path: str | Path) -> ImportedProject:
                 raise KoodariError(f"text source {source.get('name')!r} has no text", path)
             sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
             existing = study.document_by_sha(sha)
-            doc_id = existing["id"] if existing else study.add_document(
+            doc_id = existing.id if existing else study.add_document(
                 source.get("name") or "source", sha, text, "qdpx", "utf-8")
             result.documents += existing is None
             spans = study.unit_spans(doc_id)

@@ -185,19 +185,19 @@ class ReviewSession:
         neighbours = self.study.neighbours(unit_id, radius=2)
         analysis = self.analysis(unit_id)
         question = None
-        if seg["question_id"] is not None:
-            question = self.study.question(seg["question_id"]).label
+        if seg.question_id is not None:
+            question = self.study.question(seg.question_id).label
         codes = [self.study.path_of(cid) for cid in self.study.coder_codes(unit_id, self.coder)]
         return UnitView(
             id=unit_id,
-            text=seg["text"],
+            text=seg.text,
             normalised=analysis.normalised,
-            speaker=seg["speaker"],
-            theme=seg["theme"],
-            question_id=seg["question_id"],
+            speaker=seg.speaker,
+            theme=seg.theme,
+            question_id=seg.question_id,
             question=question,
-            before=[(r.speaker, r.text) for r in neighbours if r.seq < seg["seq"]],
-            after=[(r.speaker, r.text) for r in neighbours if r.seq > seg["seq"]],
+            before=[(r.speaker, r.text) for r in neighbours if r.seq < seg.seq],
+            after=[(r.speaker, r.text) for r in neighbours if r.seq > seg.seq],
             codes=codes,
         )
 
@@ -217,7 +217,7 @@ class ReviewSession:
         return self._cache[unit_id]
 
     def _model_suggestions(self, unit_id: int, top: int) -> list[Suggestion]:
-        question = self.study.segment(unit_id)["question_id"]
+        question = self.study.segment(unit_id).question_id
         ranked = self.suggester.suggest_docs([self.analysis(unit_id)], [question], top=top)[0]
         return prefer_split_options(self.study, self.suggester.tree, unit_id, self.coder, ranked)[:top]
 
@@ -241,19 +241,19 @@ class ReviewSession:
         elapsed = time.monotonic() - self.shown_at
         with self.study.transaction():
             split = self.study.split_codings(unit_id, self.coder)  # a coding of a split category: re-code it
-            reduction_id = split[0]["id"] if split else self.study.add_reduction(
+            reduction_id = split[0].id if split else self.study.add_reduction(
                 self.pending_reduction,
                 category_id,
                 self.coder,
                 source="review",
                 segment_id=unit_id,
-                original=seg["text"],
-                speaker=seg["speaker"],
+                original=seg.text,
+                speaker=seg.speaker,
             )
             decision_id = self.study.record_decision(unit_id, self.coder, action, category_id, reduction_id, rank,
                                                      self.suggester.version)
             if split:
-                recode(self.study, reduction_id, split[0]["category_id"], category_id, decision_id)
+                recode(self.study, reduction_id, split[0].category_id, category_id, decision_id)
         self.pending_reduction = None
         self.session_decisions += 1
         self.first_accepts += rank == 1
@@ -271,17 +271,17 @@ class ReviewSession:
     def needs_question(self, unit_id: int) -> bool:
         """True when the unit belongs to no research question and the study has several to choose from
         (suggestions would mix trees, and a new category would have no place)."""
-        return self.study.segment(unit_id)["question_id"] is None and len(self.study.questions()) > 1
+        return self.study.segment(unit_id).question_id is None and len(self.study.questions()) > 1
 
     def assign_question(self, unit_id: int, question: str) -> int:
         """Link the unit's theme (or, without a theme, its document) to a research question, remembered for
         the other units and later imports; returns how many units were linked."""
         seg = self.study.segment(unit_id)
         question_id = self.study.require_question(question)
-        if seg["theme"]:
-            changed = self.study.assign_question(question_id, theme=seg["theme"])
+        if seg.theme:
+            changed = self.study.assign_question(question_id, theme=seg.theme)
         else:
-            changed = self.study.assign_question(question_id, document_id=seg["document_id"])
+            changed = self.study.assign_question(question_id, document_id=seg.document_id)
         self._cache.clear()
         return changed
 
@@ -290,7 +290,7 @@ class ReviewSession:
         if self.needs_question(unit_id):
             raise KoodariError("choose the unit's research question first")
         questions = self.study.questions()
-        question_id = seg["question_id"] or (questions[0]["id"] if questions else self.study.question_for(None))
+        question_id = seg.question_id or (questions[0].id if questions else self.study.question_for(None))
         with self.study.transaction():
             category_id = self.study.ensure_path(question_id, name, upper or None, created_by=self.coder)
             decision = self.code(unit_id, category_id, "new")
@@ -437,7 +437,7 @@ class ResolveSession(ReviewSession):
             if unit.startswith("S"):
                 segment_id = int(unit[1:])
                 if segment_id not in done and (self.document_id is None or
-                                               self.study.segment(segment_id)["document_id"] == self.document_id):
+                                               self.study.segment(segment_id).document_id == self.document_id):
                     units.append(segment_id)
         return sorted(units)
 
@@ -481,9 +481,9 @@ def prefer_split_options(
     if not split:
         return ranked
     probability = {s.category_id: s.probability for s in ranked}
-    old = study.category(split[0]["category_id"]).name
+    old = study.category(split[0].category_id).name
     options = [Suggestion(cid, tree.categories[cid].name, tree.categories[cid].level, probability.get(cid, 0.0),
                           tree.path(cid), f"split from '{old}'", False)
-               for cid in split_into(study, split[0]["category_id"]) if cid in tree.categories]
+               for cid in split_into(study, split[0].category_id) if cid in tree.categories]
     chosen = {o.category_id for o in options}
     return options + [s for s in ranked if s.category_id not in chosen]

@@ -222,7 +222,7 @@ def ask_question(session: ReviewSession, unit: int, console: Console, keys: Keys
     questions = session.study.questions()
     table = Table("#", "code", "research question")
     for i, q in enumerate(questions, 1):
-        table.add_row(str(i), q["code"], q["text"])
+        table.add_row(str(i), q.code, q.text)
     console.print(table)
     while True:
         answer = keys.line("number or code (Enter skips the unit, q quits): ")

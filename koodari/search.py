@@ -146,7 +146,7 @@ def unit_index(study, pipeline, question_id: int | None = None) -> tuple[list[An
     key = (question_id, len(rows), rows[-1]["id"] if rows else None)
     cached = _unit_indexes.get(str(study.path))
     if cached is None or cached.key != key:
-        docs = analyse_units(study, pipeline, [r["id"] for r in rows])
+        docs = analyse_units(study, pipeline, [r.id for r in rows])
         cached = _UnitIndex(key, rows, MeaningIndex(docs))
         _unit_indexes[str(study.path)] = cached
     return cached.rows, cached.index
@@ -164,10 +164,10 @@ def search_units(
     out = []
     for i in np.argsort(-scores, kind="stable"):
         row = rows[i]
-        unit_codes = codes.get(row["id"], [])
+        unit_codes = codes.get(row.id, [])
         if coded is not None and bool(unit_codes) != coded:
             continue
-        out.append({"unit": row["id"], "document": row["document"], "speaker": row["speaker"], "text": row["text"],
+        out.append({"unit": row.id, "document": row.document, "speaker": row.speaker, "text": row.text,
                     "score": round(float(scores[i]), 4), "codes": unit_codes})
         if len(out) >= top:
             break

@@ -31,9 +31,9 @@ def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
     counts = _counts(study)
     rows: list[TreeRow] = []
     for q in study.questions():
-        if question and study.find_question(question) != q["id"]:
+        if question and study.find_question(question) != q.id:
             continue
-        cats = study.categories(q["id"])
+        cats = study.categories(q.id)
         if not cats:
             continue
         by_id = {c.id: c for c in cats}
@@ -51,8 +51,8 @@ def tree_rows(study: Study, question: str | None = None) -> list[TreeRow]:
             for i in ids:
                 speakers |= counts.get(i, (0, set()))[1]
             return TreeRow(
-                q["code"],
-                q["text"],
+                q.code,
+                q.text,
                 label(sub),
                 label(upper),
                 label(comb),

@@ -93,7 +93,7 @@ def _subsequence(wanted: list[str], chain: list[str]) -> bool:
 
 
 def _question_code(study: Study, question_id: int) -> str:
-    return next(q["code"] for q in study.questions() if q["id"] == question_id)
+    return next(q.code for q in study.questions() if q.id == question_id)
 
 
 def _descendants(study: Study, category_id: int) -> list[Category]:
@@ -115,13 +115,13 @@ class _Change:
         self.moves: list[tuple[int, int, int]] = []
         if expected_event is not None:
             for event in study.tree_events():
-                if event["id"] <= expected_event:
+                if event.id <= expected_event:
                     continue
-                touched = {int(k) for k in json.loads(event["before"])}
+                touched = {int(k) for k in json.loads(event.before)}
                 if touched & set(involved):
                     raise TreeChangeConflict(
-                        f"the tree changed meanwhile: {event['who']} made change {event['id']} "
-                        f"({event['summary']}); nothing changed, look again")
+                        f"the tree changed meanwhile: {event.who} made change {event.id} "
+                        f"({event.summary}); nothing changed, look again")
 
     def touch(self, category_id: int) -> None:
         if category_id not in self.before:
@@ -141,7 +141,7 @@ class _Change:
                extra_after: dict[int, dict] | None = None) -> int:
         after = {cid: {**self.study.snapshot(cid), **(extra_after or {}).get(cid, {})} for cid in self.before}
         event_id = self.study.add_tree_event(action, who, question_id, summary, self.before, after, undoes)
-        self.study.move_codings(self.moves, event_id=event_id, at=self.study.tree_event(event_id)["at"])
+        self.study.move_codings(self.moves, event_id=event_id, at=self.study.tree_event(event_id).at)
         return event_id
 
 
@@ -318,23 +318,23 @@ def undo(study: Study, who: str | None = None) -> TreeChange:
         event = study.undoable_tree_event()
         if event is None:
             raise KoodariError("no tree change to undo", study.path)
-        before = {int(k): v for k, v in json.loads(event["before"]).items()}
-        after = {int(k): v for k, v in json.loads(event["after"]).items()}
+        before = {int(k): v for k, v in json.loads(event.before).items()}
+        after = {int(k): v for k, v in json.loads(event.after).items()}
         change = _Change(study, None, [])
         for cid, was in after.items():
             now_ = study.snapshot(cid)
             if any(now_[f] != was[f] for f in FIELDS):
-                raise KoodariError(f"cannot undo change {event['id']}: '{now_['name']}' changed since")
+                raise KoodariError(f"cannot undo change {event.id}: '{now_['name']}' changed since")
         created = [cid for cid, was in before.items() if was is None]
         split_source = next((cid for cid, was in before.items()
                              if was is not None and after[cid]["state"] == "split"), None)
-        for move_row in study.moves_of_event(event["id"]):
-            current = study.coding_category(move_row["reduction_id"])
-            if current == move_row["to_category"]:
-                change.moves.append((move_row["reduction_id"], current, move_row["from_category"]))
+        for move_row in study.moves_of_event(event.id):
+            current = study.coding_category(move_row.reduction_id)
+            if current == move_row.to_category:
+                change.moves.append((move_row.reduction_id, current, move_row.from_category))
         for cid in created:  # categories the change made (a split): their codings back to the split one
             if split_source is None:
-                raise KoodariError(f"cannot undo change {event['id']}")
+                raise KoodariError(f"cannot undo change {event.id}")
             change.move_codings(cid, split_source)
             change.set(cid, state="merged", merged_into=split_source)
         try:
@@ -342,10 +342,10 @@ def undo(study: Study, who: str | None = None) -> TreeChange:
                 if was is not None:
                     change.set(cid, **{f: was[f] for f in FIELDS})
         except PlaceTaken as exc:  # a category created since stands at the restored place
-            raise KoodariError(f"cannot undo change {event['id']}: a category with the same name now stands"
+            raise KoodariError(f"cannot undo change {event.id}: a category with the same name now stands"
                                " at its old place") from exc
-        summary = f"undid change {event['id']} ({event['summary']})"
-        return _done(study, change, "undo", who, event["question_id"], summary, undoes=event["id"])
+        summary = f"undid change {event.id} ({event.summary})"
+        return _done(study, change, "undo", who, event.question_id, summary, undoes=event.id)
 
 
 def _done(study: Study, change: _Change, action: str, who: str | None, question_id: int | None, summary: str,
@@ -398,8 +398,8 @@ def apply_action(study: Study, action: str, args: list[str], question: str | Non
 def split_into(study: Study, category_id: int) -> list[int]:
     """The categories a split category was split into (by its latest split)."""
     for event in reversed(study.tree_events()):
-        if event["action"] == "split":
-            after = json.loads(event["after"]).get(str(category_id))
+        if event.action == "split":
+            after = json.loads(event.after).get(str(category_id))
             if after and "into" in after:
                 return [c for c in after["into"] if study.category(c).state != "merged"]
     return []
@@ -417,7 +417,7 @@ def recode(study: Study, reduction_id: int, source: int, target: int, decision_i
 def undo_recode(study: Study, decision_id: int) -> bool:
     """Move a re-coded coding back to the split category (the undo of a review decision); False if none."""
     moves = study.moves_of_decision(decision_id)
-    study.move_codings([(m["reduction_id"], m["to_category"], m["from_category"]) for m in moves])
+    study.move_codings([(m.reduction_id, m.to_category, m.from_category) for m in moves])
     return bool(moves)
 
 
@@ -437,7 +437,7 @@ def categories_as_of(study: Study, at: str) -> dict[int, Category]:
     """The tree as it was at a time: categories that existed then, with their names, places and states then."""
     cats = {c.id: c for c in study.categories(include_merged=True) if (c.created_at or "") <= at}
     for event in reversed(study.tree_events(since=at)):
-        for key, was in json.loads(event["before"]).items():
+        for key, was in json.loads(event.before).items():
             cid = int(key)
             if was is None:
                 cats.pop(cid, None)
@@ -448,6 +448,6 @@ def categories_as_of(study: Study, at: str) -> dict[int, Category]:
 
 def history_rows(study: Study) -> list[dict[str, Any]]:
     """The tree changes, oldest first, for `koodari history --tree`."""
-    return [{"change": e["id"], "at": e["at"], "who": e["who"], "action": e["action"], "summary": e["summary"],
-             "undoes": e["undoes"], "before": json.loads(e["before"]), "after": json.loads(e["after"])}
+    return [{"change": e.id, "at": e.at, "who": e.who, "action": e.action, "summary": e.summary,
+             "undoes": e.undoes, "before": json.loads(e.before), "after": json.loads(e.after)}
             for e in study.tree_events()]

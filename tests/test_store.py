@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 
 from koodari.errors import KoodariError
-from koodari.store import APPLICATION_ID, MIGRATIONS, AmbiguousCategory, Study
+from koodari.store import APPLICATION_ID, MIGRATIONS, AmbiguousCategory, Record, Study
 from tests.conftest import fingerprint
 
 
@@ -149,3 +149,102 @@ def test_undoing_a_rename_onto_a_place_taken_since_is_a_clear_error(study_path):
             treeops.undo(study, who="anna")
         assert study.category(first).name == "kova kiire" and study.category(second).name == "kiire"
         assert study.undoable_tree_event()["id"] == 1  # nothing was recorded
+
+
+def _rows_in(value) -> list:
+    """The sqlite3.Row objects in a method's result (in lists, tuples, sets, dicts and records' fields)."""
+    if isinstance(value, sqlite3.Row):
+        return [value]
+    if isinstance(value, dict):
+        return [r for v in [*value.keys(), *value.values()] for r in _rows_in(v)]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [r for v in value for r in _rows_in(v)]
+    if isinstance(value, Record):
+        names = value.keys()
+        return [r for k in names for r in _rows_in(getattr(value, k))]
+    return []
+
+
+def test_study_methods_return_typed_records_never_sqlite_rows(study_path):
+    """Each reading method of Study, on a small study that gives every one of them something to return: typed
+    records (read by attribute, and by name as the rows they replace were), never a sqlite3.Row."""
+    import inspect
+
+    from koodari import treeops
+
+    with Study.open(study_path) as study:
+        q = study.add_question("T1", "Mitä?")
+        sha = "ab" * 32
+        doc = study.add_document("h.txt", sha, "P1: Kiire.\nP1: Kela.\n", "txt", "utf-8")
+        first = study.add_segment(doc, 0, speaker="P1", char_start=4, char_end=10, text="Kiire.", turn=0,
+                                  question_id=q)
+        second = study.add_segment(doc, 1, speaker="P1", char_start=15, char_end=20, text="Kela.", turn=1,
+                                   question_id=q)
+        kiire = study.ensure_path(q, "kiire", "kuormitus")
+        kela = study.ensure_path(q, "kela", "kuormitus")
+        placed = study.add_reduction("kiire", kiire, "anna", "review", segment_id=first, original="Kiire.")
+        study.add_reduction("kiire oli", kiire, "ben", "csv", original="Kiire oli.")  # no unit: unplaced
+        merged = study.add_reduction(None, kela, "anna", "review", segment_id=second, original="Kela.")
+        study.record_decision(second, "anna", "accept", kela, merged)
+        study.store_analyses("p", [(first, "[]", "kiire", "kiire")])
+        treeops.merge(study, ["kela"], "kiire", who="anna")  # event 1 moves the coding of 'kela'
+        treeops.split(study, "kiire", ["kova kiire", "pieni kiire"], who="anna")  # event 2
+        decision = study.record_decision(first, "anna", "pick", None, placed)
+        kova = study.find_category(q, "sub", "kova kiire").id
+        awaiting = study.split_codings(second, "anna")
+        treeops.recode(study, placed, kiire, kova, decision)
+
+        found = {
+            "questions": study.questions(),
+            "document_by_sha": [study.document_by_sha(sha)],
+            "documents": study.documents(),
+            "unplaced_codings": study.unplaced_codings(),
+            "segments": study.segments(),
+            "segments of a document": study.segments(doc),
+            "segment": [study.segment(first)],
+            "units_to_analyse": study.units_to_analyse("p"),
+            "units_for_search": study.units_for_search(q),
+            "reductions_of": study.reductions_of(q),
+            "tree_events": study.tree_events(),
+            "undoable_tree_event": [study.undoable_tree_event()],
+            "tree_event": [study.tree_event(1)],
+            "moves_of_event": study.moves_of_event(1),
+            "moves_of_decision": study.moves_of_decision(decision),
+            "split_codings": awaiting,
+            "document_codings": study.document_codings(doc, "anna"),
+            "category_quotes": study.category_quotes(kova, "anna"),
+            "unit_analyses": study.unit_analyses("p", [first, second]),
+            "unit_analyses_of_texts": study.unit_analyses_of_texts("p", ["Kiire."]),
+        }
+        for method, records in found.items():
+            assert records and all(r is not None for r in records), f"{method} returned nothing to check"
+            for record in records:
+                assert not isinstance(record, sqlite3.Row) and isinstance(record, Record), method
+                names = record.keys()
+                assert all(record[k] == getattr(record, k) for k in names), method
+                assert dict(record) == {k: getattr(record, k) for k in names}, method
+        assert study.segment(first).is_interviewer is False and study.segment(first).document_id == doc
+        assert study.unit_analyses("p", [first, second])[1].tokens is None  # not analysed: None, as the row had
+        assert [m.reduction_id for m in found["moves_of_event"]] == [merged]
+        assert [(m.from_category, m.to_category) for m in found["moves_of_decision"]] == [(kiire, kova)]
+        assert [c.id for c in awaiting] == [merged]
+
+        # and every public method that needs no arguments (a new one included) returns no row either
+        for name, method in inspect.getmembers(study, inspect.ismethod):
+            if name.startswith("_") or name in {"close", "transaction", "create", "open"}:
+                continue
+            if all(p.default is not p.empty for p in inspect.signature(method).parameters.values()):
+                assert _rows_in(method()) == [], f"Study.{name}() returned a sqlite3.Row"
+
+
+def test_a_description_is_replaced_and_a_copy_of_the_study_holds_it(study_path, tmp_path):
+    """What bench/ needs without SQL of its own: a category's description replaced, a consistent copy of a study."""
+    with Study.open(study_path) as study:
+        category = study.ensure_category(study.add_question("T1", "T1"), "sub", "kiire", description="Kiire on kova.")
+        assert study.category(category).description == "Kiire on kova."
+        study.set_description(category, "Kiire.")
+        study.copy_to(tmp_path / "copy.koodari")
+    with Study.open(tmp_path / "copy.koodari") as copy:
+        assert copy.category(category).description == "Kiire." and [q.code for q in copy.questions()] == ["T1"]
+        copy.set_description(category, None)
+        assert copy.category(category).description is None

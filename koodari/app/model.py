@@ -150,9 +150,9 @@ def suggest_units(study: StudyRef, unit_ids: list[int], top: int = 3) -> Suggest
     """Suggestions for analysis units, each from its own question's tree."""
     with opened(study) as s:
         found = suggester(s)
-        questions = [s.segment(i)["question_id"] for i in unit_ids]
+        questions = [s.segment(i).question_id for i in unit_ids]
         results = found.suggest_docs(found.docs_for_units(unit_ids), questions, top=top)
-        return Suggestions([s.segment(i)["text"] for i in unit_ids], found.version, results)
+        return Suggestions([s.segment(i).text for i in unit_ids], found.version, results)
 
 
 def suggest_tokens(found: Suggester, texts: list, question_id: int | None, level: str = "sub",

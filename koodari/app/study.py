@@ -142,7 +142,7 @@ def tree(study: StudyRef, question: str | None = None, action: str | None = None
         s.require_question(question)
         change = apply_action(s, action, args or [], question, to, into, coder) if action else None
         if change is not None and question is None and change.question_id is not None:
-            question = next(q["code"] for q in s.questions() if q["id"] == change.question_id)
+            question = next(q.code for q in s.questions() if q.id == change.question_id)
         return TreeView(tree_rows(s, question), question, change)
 
 
@@ -158,16 +158,16 @@ def edit_tree(study: StudyRef, who: str, action: str, category: int | None = Non
         if action == "undo":
             with s.transaction():  # the check and the undo in one transaction
                 last = s.undoable_tree_event()
-                if last is not None and undoes is not None and last["id"] != undoes:
+                if last is not None and undoes is not None and last.id != undoes:
                     raise TreeChangeConflict(
-                        f"the tree changed meanwhile: the last change is now {last['id']} by {last['who']}"
-                        f" ({last['summary']}); nothing changed, look again")
+                        f"the tree changed meanwhile: the last change is now {last.id} by {last.who}"
+                        f" ({last.summary}); nothing changed, look again")
                 return undo(s, who)
         if action not in TREE_EDITS or category is None:
             raise KoodariError(f"unknown tree change '{action}' ({', '.join(TREE_EDITS)})")
         cat = s.category(category)
         path = s.place(category)
-        question = next(q["code"] for q in s.questions() if q["id"] == cat.question_id)
+        question = next(q.code for q in s.questions() if q.id == cat.question_id)
         if resolve(s, path, cat.question_id).id != category:  # e.g. a '/' in an imported name
             raise KoodariError(f"'{cat.name}' cannot be named by its path; change it with koodari tree")
         common: dict[str, Any] = {"who": who, "question": question, "expected_event": seen}

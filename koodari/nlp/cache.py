@@ -26,9 +26,9 @@ def analyse_units(
     """The analyses of units (offsets into their document), from the cache; the missing ones are analysed and
     stored first. An id that is no unit gets an empty analysis."""
     rows = study.unit_analyses(pipeline.id, unit_ids)
-    found = {r["id"]: AnalysedText.from_json(r["tokens"], r["text"], r["char_start"])
-             for r in rows if r["tokens"] is not None}
-    missing = [r for r in rows if r["tokens"] is None]
+    found = {r.id: AnalysedText.from_json(r.tokens, r.text, r.char_start)
+             for r in rows if r.tokens is not None}
+    missing = [r for r in rows if r.tokens is None]
     for analysed in _analyse_and_store(study, pipeline, missing, batch):
         found[analysed[0]] = analysed[1]
     empty = AnalysedText("")
@@ -39,7 +39,7 @@ def ensure_analysed(study: Study, pipeline: FinnishPipeline, unit_ids: list[int]
                     batch: int = BATCH) -> int:
     """Analyse the units (all of them by default) that have no analysis by this pipeline; returns how many."""
     if unit_ids is not None:
-        missing = [r for r in study.unit_analyses(pipeline.id, unit_ids) if r["tokens"] is None]
+        missing = [r for r in study.unit_analyses(pipeline.id, unit_ids) if r.tokens is None]
         return len(list(_analyse_and_store(study, pipeline, missing, batch)))
     count, after = 0, 0
     while rows := study.units_to_analyse(pipeline.id, after_id=after, limit=1000):
@@ -53,11 +53,11 @@ def _analyse_and_store(study: Study, pipeline: FinnishPipeline, rows: list, batc
     read-only study: reading never needs to write); yields (unit id, analysis)."""
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
-        analysed = [a.placed(r["char_start"]) for r, a in zip(chunk, pipeline.pipe([r["text"] for r in chunk]),
+        analysed = [a.placed(r.char_start) for r, a in zip(chunk, pipeline.pipe([r.text for r in chunk]),
                                                                strict=True)]
         if not study.read_only:
-            study.store_analyses(pipeline.id, [unit_row(r["id"], a) for r, a in zip(chunk, analysed, strict=True)])
-        yield from ((r["id"], a) for r, a in zip(chunk, analysed, strict=True))
+            study.store_analyses(pipeline.id, [unit_row(r.id, a) for r, a in zip(chunk, analysed, strict=True)])
+        yield from ((r.id, a) for r, a in zip(chunk, analysed, strict=True))
 
 
 def unit_row(unit_id: int, analysed: AnalysedText) -> tuple[int, str, str, str]:
@@ -76,7 +76,7 @@ def analyse_texts(study: Study, pipeline: FinnishPipeline, texts: list[str], bat
              for key, tokens in study.text_analyses(pipeline.id, list(by_key)).items()}
     wanted = {text: key for key, text in by_key.items() if key not in found}
     for row in study.unit_analyses_of_texts(pipeline.id, list(wanted)):  # an utterance that is an analysed unit
-        found[wanted[row["text"]]] = AnalysedText.from_json(row["tokens"], row["text"], row["char_start"]).relative()
+        found[wanted[row.text]] = AnalysedText.from_json(row.tokens, row.text, row.char_start).relative()
     missing = [(key, text) for key, text in by_key.items() if key not in found]
     for i in range(0, len(missing), batch):
         chunk = missing[i : i + batch]

@@ -14,22 +14,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from koodari.errors import KoodariError
 from koodari.store.records import (
     Category,
+    CategoryQuote,
     CodedQuote,
     Coding,
+    CodingMove,
     Decision,
     Document,
+    DocumentCoding,
     ExportedCoding,
     ModelVersion,
     Neighbour,
     Question,
-    Record,
+    ReductionText,
+    SearchUnit,
+    Segment,
     Selection,
+    SplitCoding,
+    TreeEvent,
+    UnitAnalysis,
     UnitListing,
+    UnitToAnalyse,
+    UnplacedCoding,
 )
 from koodari.store.schema import (
     APPLICATION_ID,
@@ -41,7 +51,6 @@ from koodari.store.schema import (
     schema_version,
 )
 
-R = TypeVar("R", bound=Record)
 DatabaseError = sqlite3.Error  # what the database itself raises when a check of the study's own comes too late
 
 
@@ -105,6 +114,14 @@ class Study:
 
     def close(self) -> None:
         self.conn.close()
+
+    def copy_to(self, path: str | Path) -> None:
+        """Write a consistent copy of the study to ``path`` (SQLite's online backup; an existing file is replaced)."""
+        target = sqlite3.connect(path)
+        try:
+            self.conn.backup(target)
+        finally:
+            target.close()
 
     def __enter__(self) -> Study:
         return self
@@ -255,10 +272,10 @@ class Study:
         row = self.conn.execute("SELECT * FROM questions WHERE id = ?", (question_id,)).fetchone()
         if row is None:
             raise KoodariError(f"no research question with id {question_id}", self.path)
-        return _record(Question, row)
+        return Question.from_row(row)
 
-    def questions(self) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM questions ORDER BY id").fetchall()
+    def questions(self) -> list[Question]:
+        return Question.from_rows(self.conn.execute("SELECT * FROM questions ORDER BY id"))
 
     # -- categories ----------------------------------------------------------------------------
 
@@ -266,7 +283,7 @@ class Study:
         row = self.conn.execute("SELECT * FROM categories WHERE id = ?", (category_id,)).fetchone()
         if row is None:
             raise KoodariError(f"no category with id {category_id}", self.path)
-        return _category(row)
+        return Category.from_row(row)
 
     def categories_named(self, question_id: int, level: str, name: str) -> list[Category]:
         """The categories of a name at a level of a question, one per place (merged-away ones left out)."""
@@ -275,7 +292,7 @@ class Study:
             " ORDER BY id",
             (question_id, level, " ".join(name.split())),
         )
-        return [_category(r) for r in rows]
+        return Category.from_rows(rows)
 
     def find_category(self, question_id: int, level: str, name: str) -> Category | None:
         """The category of that name; a name standing at two places raises ``AmbiguousCategory``."""
@@ -377,7 +394,7 @@ class Study:
         if level is not None:
             sql += " AND level = ?"
             args.append(level)
-        return [_category(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+        return Category.from_rows(self.conn.execute(sql + " ORDER BY id", args))
 
     def path_of(self, category_id: int) -> list[str | None]:
         """[sub, upper, combining] names for a category at any level (None where unlinked)."""
@@ -391,8 +408,9 @@ class Study:
 
     # -- documents and segments ----------------------------------------------------------------
 
-    def document_by_sha(self, sha256: str) -> sqlite3.Row | None:
-        return self.conn.execute("SELECT * FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
+    def document_by_sha(self, sha256: str) -> Document | None:
+        row = self.conn.execute("SELECT * FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else Document.from_row(row)
 
     def add_document(self, name: str, sha256: str, text: str, fmt: str, encoding: str) -> int:
         with self.transaction():
@@ -414,32 +432,33 @@ class Study:
     def document(self, document_id: int) -> Document | None:
         """A document by id; None when there is none."""
         row = self.conn.execute("SELECT * FROM documents WHERE id = ?", (document_id,)).fetchone()
-        return None if row is None else _record(Document, row)
+        return None if row is None else Document.from_row(row)
 
-    def documents(self) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM documents ORDER BY id").fetchall()
+    def documents(self) -> list[Document]:
+        return Document.from_rows(self.conn.execute("SELECT * FROM documents ORDER BY id"))
 
     def was_imported(self, sha256: str, kind: str) -> bool:
         """Whether a file with this content was already imported as ``kind``."""
         row = self.conn.execute("SELECT 1 FROM imports WHERE sha256 = ? AND kind = ? LIMIT 1", (sha256, kind))
         return row.fetchone() is not None
 
-    def unplaced_codings(self) -> list[sqlite3.Row]:
+    def unplaced_codings(self) -> list[UnplacedCoding]:
         """Active codings without a unit in a document (from a reductions CSV or a corpus), oldest first."""
-        return self.conn.execute(
+        return UnplacedCoding.from_rows(self.conn.execute(
             "SELECT id, reduction, original, category_id, coder, speaker FROM active_codings"
-            " WHERE segment_id IS NULL ORDER BY id").fetchall()
+            " WHERE segment_id IS NULL ORDER BY id"))
 
-    def segments(self, document_id: int | None = None) -> list[sqlite3.Row]:
+    def segments(self, document_id: int | None = None) -> list[Segment]:
         if document_id is None:
-            return self.conn.execute("SELECT * FROM segments ORDER BY document_id, seq").fetchall()
-        return self.conn.execute("SELECT * FROM segments WHERE document_id = ? ORDER BY seq", (document_id,)).fetchall()
+            return Segment.from_rows(self.conn.execute("SELECT * FROM segments ORDER BY document_id, seq"))
+        return Segment.from_rows(
+            self.conn.execute("SELECT * FROM segments WHERE document_id = ? ORDER BY seq", (document_id,)))
 
-    def segment(self, segment_id: int) -> sqlite3.Row:
+    def segment(self, segment_id: int) -> Segment:
         row = self.conn.execute("SELECT * FROM segments WHERE id = ?", (segment_id,)).fetchone()
         if row is None:
             raise KoodariError(f"no unit with id {segment_id}", self.path)
-        return row
+        return Segment.from_row(row)
 
     def units_in_scope(self, document_id: int | None = None, question_id: int | None = None) -> list[int]:
         """The interviewees' units (of a document, of a question), in document order."""
@@ -457,9 +476,9 @@ class Study:
         seg = self.segment(segment_id)
         rows = self.conn.execute(
             "SELECT seq, speaker, text FROM segments WHERE document_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-            (seg["document_id"], seg["seq"] - radius, seg["seq"] + radius),
+            (seg.document_id, seg.seq - radius, seg.seq + radius),
         )
-        return [_record(Neighbour, r) for r in rows]
+        return Neighbour.from_rows(rows)
 
     def unit_spans(self, document_id: int) -> dict[tuple[int, int], int]:
         """(char_start, char_end) → unit id, for a document's units."""
@@ -487,8 +506,7 @@ class Study:
             sql += " WHERE d.id = ?"
             args.append(document_id)
         rows = self.conn.execute(sql + " ORDER BY s.document_id, s.seq", args)
-        return [UnitListing(**{**dict(zip(r.keys(), r, strict=True)), "is_interviewer": bool(r["is_interviewer"])})
-                for r in rows]
+        return UnitListing.from_rows(rows)
 
     # -- token analyses in bulk (`koodari analyse` on an archive) ------------------------------
 
@@ -502,15 +520,15 @@ class Study:
         ).fetchone()
         return int(row[0]), int(row[1])
 
-    def units_to_analyse(self, pipeline: str, after_id: int = 0, limit: int = 1000) -> list[sqlite3.Row]:
+    def units_to_analyse(self, pipeline: str, after_id: int = 0, limit: int = 1000) -> list[UnitToAnalyse]:
         """The next ``limit`` units by id (after ``after_id``) not yet analysed by ``pipeline``, with their
         document's name: id, text, char_start, seq, document."""
-        return self.conn.execute(
+        return UnitToAnalyse.from_rows(self.conn.execute(
             "SELECT s.id, s.text, s.char_start, s.seq, d.name AS document FROM segments s"
             " JOIN documents d ON d.id = s.document_id LEFT JOIN segment_nlp n ON n.segment_id = s.id"
             " WHERE (n.segment_id IS NULL OR n.pipeline != ?) AND s.id > ? ORDER BY s.id LIMIT ?",
             (pipeline, after_id, limit),
-        ).fetchall()
+        ))
 
     def store_analyses(self, pipeline: str, rows: list[tuple[int, str, str, str]]) -> None:
         """Store a batch of unit analyses (segment id, tokens JSON, normalised text, lemmas) in one transaction."""
@@ -522,7 +540,7 @@ class Study:
                 [(segment_id, pipeline, tokens, normalised, lemmas) for segment_id, tokens, normalised, lemmas in rows],
             )
 
-    def units_for_search(self, question_id: int | None = None) -> list[sqlite3.Row]:
+    def units_for_search(self, question_id: int | None = None) -> list[SearchUnit]:
         """The interviewees' analysis units (id, document name, speaker, text), optionally of one question."""
         sql = ("SELECT s.id, d.name AS document, s.speaker, s.text FROM segments s JOIN documents d ON d.id ="
                " s.document_id WHERE s.is_interviewer = 0")
@@ -530,9 +548,9 @@ class Study:
         if question_id is not None:
             sql += " AND s.question_id = ?"
             args.append(question_id)
-        return self.conn.execute(sql + " ORDER BY s.document_id, s.seq", args).fetchall()
+        return SearchUnit.from_rows(self.conn.execute(sql + " ORDER BY s.document_id, s.seq", args))
 
-    def reductions_of(self, question_id: int | None = None) -> list[sqlite3.Row]:
+    def reductions_of(self, question_id: int | None = None) -> list[ReductionText]:
         """Current (not retracted) reductions with their text and category: id, text, category."""
         sql = ("SELECT r.id, coalesce(r.reduction, r.original) AS text, c.name AS category FROM active_codings r"
                " JOIN categories c ON c.id = r.category_id WHERE coalesce(r.reduction, r.original) IS NOT NULL")
@@ -540,7 +558,7 @@ class Study:
         if question_id is not None:
             sql += " AND c.question_id = ?"
             args.append(question_id)
-        return self.conn.execute(sql + " ORDER BY r.id", args).fetchall()
+        return ReductionText.from_rows(self.conn.execute(sql + " ORDER BY r.id", args))
 
     def unit_codes(self) -> dict[int, list[str]]:
         """Unit id → the names of the categories it is coded with (any coder, retracted codings left out)."""
@@ -630,6 +648,11 @@ class Study:
             except sqlite3.IntegrityError as exc:  # another category of that name stands at that place
                 raise PlaceTaken(f"category {category_id}: {exc}", self.path) from exc
 
+    def set_description(self, category_id: int, description: str | None) -> None:
+        """Replace a category's description (None: no description)."""
+        with self.transaction():
+            self.conn.execute("UPDATE categories SET description = ? WHERE id = ?", (description, category_id))
+
     def add_category(
         self, question_id: int, level: str, name: str, parent_id: int | None, created_by: str | None = None
     ) -> int:
@@ -646,7 +669,7 @@ class Study:
         """The categories directly under a category (merged-away ones left out)."""
         rows = self.conn.execute(
             "SELECT * FROM categories WHERE parent_id = ? AND state != 'merged' ORDER BY id", (category_id,))
-        return [_category(r) for r in rows]
+        return Category.from_rows(rows)
 
     def coder_codes(self, segment_id: int, coder: str) -> list[int]:
         """The categories of a coder's active codings of a unit, oldest first."""
@@ -700,13 +723,13 @@ class Study:
             )
             return int(cur.lastrowid)
 
-    def tree_events(self, since: str | None = None) -> list[sqlite3.Row]:
+    def tree_events(self, since: str | None = None) -> list[TreeEvent]:
         """Tree changes, oldest first (only those after ``since`` when given)."""
         sql, args = "SELECT * FROM tree_events", []
         if since is not None:
             sql += " WHERE at > ?"
             args.append(since)
-        return self.conn.execute(sql + " ORDER BY id", args).fetchall()
+        return TreeEvent.from_rows(self.conn.execute(sql + " ORDER BY id", args))
 
     def last_tree_event_id(self) -> int:
         return self.conn.execute("SELECT coalesce(max(id), 0) FROM tree_events").fetchone()[0]
@@ -714,30 +737,35 @@ class Study:
     def last_tree_change_at(self) -> str | None:
         return self.conn.execute("SELECT max(at) FROM tree_events").fetchone()[0]
 
-    def undoable_tree_event(self) -> sqlite3.Row | None:
+    def undoable_tree_event(self) -> TreeEvent | None:
         """The latest tree change that is not an undo and not undone yet."""
-        return self.conn.execute(
+        row = self.conn.execute(
             "SELECT * FROM tree_events e WHERE action != 'undo' AND NOT EXISTS"
             " (SELECT 1 FROM tree_events u WHERE u.undoes = e.id) ORDER BY id DESC LIMIT 1"
         ).fetchone()
+        return None if row is None else TreeEvent.from_row(row)
 
-    def tree_event(self, event_id: int) -> sqlite3.Row:
-        return self.conn.execute("SELECT * FROM tree_events WHERE id = ?", (event_id,)).fetchone()
+    def tree_event(self, event_id: int) -> TreeEvent:
+        row = self.conn.execute("SELECT * FROM tree_events WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            raise KoodariError(f"no tree change with id {event_id}", self.path)
+        return TreeEvent.from_row(row)
 
-    def moves_of_event(self, event_id: int) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM coding_moves WHERE event_id = ? ORDER BY id", (event_id,)).fetchall()
+    def moves_of_event(self, event_id: int) -> list[CodingMove]:
+        return CodingMove.from_rows(
+            self.conn.execute("SELECT * FROM coding_moves WHERE event_id = ? ORDER BY id", (event_id,)))
 
-    def moves_of_decision(self, decision_id: int) -> list[sqlite3.Row]:
-        return self.conn.execute(
-            "SELECT * FROM coding_moves WHERE decision_id = ? ORDER BY id", (decision_id,)).fetchall()
+    def moves_of_decision(self, decision_id: int) -> list[CodingMove]:
+        return CodingMove.from_rows(
+            self.conn.execute("SELECT * FROM coding_moves WHERE decision_id = ? ORDER BY id", (decision_id,)))
 
-    def split_codings(self, segment_id: int, coder: str) -> list[sqlite3.Row]:
+    def split_codings(self, segment_id: int, coder: str) -> list[SplitCoding]:
         """A coder's active codings of a unit that point at a split category (they await re-coding)."""
-        return self.conn.execute(
+        return SplitCoding.from_rows(self.conn.execute(
             "SELECT r.id, r.category_id FROM active_codings r JOIN categories c ON c.id = r.category_id"
             " WHERE r.segment_id = ? AND r.coder = ? AND c.state = 'split' ORDER BY r.id",
             (segment_id, coder),
-        ).fetchall()
+        ))
 
     def awaiting_recoding(self, category_id: int) -> list[tuple[str, int]]:
         """(coder, units) whose active codings on units point at a (split) category."""
@@ -757,7 +785,7 @@ class Study:
                       coalesce(s.text, r.original, r.reduction) AS text
                FROM active_codings r JOIN categories c ON c.id = r.category_id
                LEFT JOIN segments s ON s.id = r.segment_id ORDER BY r.id""")
-        return [_record(Coding, r) for r in rows]
+        return Coding.from_rows(rows)
 
     def codings_as_of(self, at: str) -> list[Coding]:
         """The codings that existed (and were not retracted) at a time, each with the category it had then."""
@@ -773,7 +801,7 @@ class Study:
                WHERE r.created_at <= ? AND (r.retracted_by IS NULL OR d.created_at > ?) ORDER BY r.id""",
             (at, at, at),
         )
-        return [_record(Coding, r) for r in rows]
+        return Coding.from_rows(rows)
 
     def coded_categories(self) -> set[int]:
         """The categories that some active coding uses."""
@@ -796,7 +824,7 @@ class Study:
             """SELECT r.id, r.reduction, r.category_id, r.coder, r.created_at, s.char_start, s.char_end
                FROM active_codings r JOIN segments s ON s.id = r.segment_id
                WHERE s.document_id = ? ORDER BY s.char_start, r.id""", (document_id,))
-        return [_record(Selection, r) for r in rows]
+        return Selection.from_rows(rows)
 
     def codings_for_export(self) -> list[ExportedCoding]:
         """Every active coding as the coded-units export writes it, in document and unit order."""
@@ -810,7 +838,7 @@ class Study:
                LEFT JOIN segment_nlp n ON n.segment_id = r.segment_id
                LEFT JOIN decisions dc ON dc.reduction_id = r.id
                ORDER BY d.id, s.seq, r.id""")
-        return [_record(ExportedCoding, r) for r in rows]
+        return ExportedCoding.from_rows(rows)
 
     def coded_quotes(self) -> list[CodedQuote]:
         """The texts of the active codings (the unit's text, else the original expression), with the category and
@@ -819,7 +847,7 @@ class Study:
             """SELECT r.category_id, coalesce(s.text, r.original) AS text, n.tokens FROM active_codings r
                LEFT JOIN segments s ON s.id = r.segment_id LEFT JOIN segment_nlp n ON n.segment_id = r.segment_id
                WHERE coalesce(s.text, r.original) IS NOT NULL""")
-        return [_record(CodedQuote, r) for r in rows]
+        return CodedQuote.from_rows(rows)
 
     def log_import(self, path: str, sha256: str, kind: str, summary: dict[str, Any]) -> None:
         with self.transaction():
@@ -830,21 +858,21 @@ class Study:
 
     # -- read-only views for `koodari serve` -------------------------------------------------------
 
-    def document_codings(self, document_id: int, coder: str) -> list[sqlite3.Row]:
+    def document_codings(self, document_id: int, coder: str) -> list[DocumentCoding]:
         """Active codings of a document's units that a coder may see (blind: other coders' review codes are left
         out), with the model version of the decision that made each one."""
-        return self.conn.execute(
+        return DocumentCoding.from_rows(self.conn.execute(
             """SELECT r.id, r.segment_id, r.category_id, r.coder, r.source, r.reduction, d.model_version_id
                FROM active_codings r JOIN segments s ON s.id = r.segment_id
                LEFT JOIN decisions d ON d.reduction_id = r.id
                WHERE s.document_id = ? AND (r.source != 'review' OR r.coder = ?)
                ORDER BY r.id""",
             (document_id, coder),
-        ).fetchall()
+        ))
 
-    def category_quotes(self, category_id: int, coder: str, limit: int = 5) -> list[sqlite3.Row]:
+    def category_quotes(self, category_id: int, coder: str, limit: int = 5) -> list[CategoryQuote]:
         """Quotes coded with a category that a coder may see (blind), shortest first."""
-        return self.conn.execute(
+        return CategoryQuote.from_rows(self.conn.execute(
             """SELECT coalesce(s.text, r.original, r.reduction) AS quote, r.reduction, r.coder,
                       coalesce(r.speaker, s.speaker) AS speaker
                FROM active_codings r LEFT JOIN segments s ON s.id = r.segment_id
@@ -852,7 +880,7 @@ class Study:
                  AND coalesce(s.text, r.original, r.reduction) IS NOT NULL
                ORDER BY length(coalesce(s.text, r.original, r.reduction)), r.id LIMIT ?""",
             (category_id, coder, limit),
-        ).fetchall()
+        ))
 
     # -- review decisions ------------------------------------------------------------------------
 
@@ -886,7 +914,7 @@ class Study:
         if segment_id is not None:
             sql += " AND segment_id = ?"
             args.append(segment_id)
-        return [_record(Decision, r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+        return Decision.from_rows(self.conn.execute(sql + " ORDER BY id", args))
 
     def last_undoable_decision(self, coder: str) -> Decision | None:
         """A coder's latest decision that is not an undo and not undone yet (of any session)."""
@@ -895,7 +923,7 @@ class Study:
             " AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY id DESC LIMIT 1",
             (coder,),
         ).fetchone()
-        return None if row is None else _record(Decision, row)
+        return None if row is None else Decision.from_row(row)
 
     def decisions_of_active_codings(self, segment_id: int, coder: str) -> list[Decision]:
         """A coder's decisions about a unit whose codings are still active, oldest first."""
@@ -904,7 +932,7 @@ class Study:
             " WHERE d.segment_id = ? AND d.coder = ? ORDER BY d.id",
             (segment_id, coder),
         )
-        return [_record(Decision, r) for r in rows]
+        return Decision.from_rows(rows)
 
     def retract_coding(self, reduction_id: int, decision_id: int) -> None:
         """Retract a coding (the row stays), marked with the undo decision that retracted it."""
@@ -926,26 +954,27 @@ class Study:
 
     # -- the analysis cache (koodari.nlp.cache; unit analyses are stored by ``store_analyses``) ----------
 
-    def unit_analyses(self, pipeline: str, segment_ids: list[int]) -> list[sqlite3.Row]:
-        """Units (id, text, char_start) with their tokens JSON by ``pipeline`` (NULL when not analysed by it)."""
-        rows: list[sqlite3.Row] = []
+    def unit_analyses(self, pipeline: str, segment_ids: list[int]) -> list[UnitAnalysis]:
+        """Units (id, text, char_start) with their tokens JSON by ``pipeline`` (None when not analysed by it)."""
+        rows: list[UnitAnalysis] = []
         ids = list(dict.fromkeys(segment_ids))
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            rows += self.conn.execute(
+            rows += UnitAnalysis.from_rows(self.conn.execute(
                 "SELECT s.id, s.text, s.char_start, n.tokens FROM segments s LEFT JOIN segment_nlp n"
                 f" ON n.segment_id = s.id AND n.pipeline = ? WHERE s.id IN ({','.join('?' * len(chunk))})"
-                " ORDER BY s.id", (pipeline, *chunk)).fetchall()
+                " ORDER BY s.id", (pipeline, *chunk)))
         return rows
 
-    def unit_analyses_of_texts(self, pipeline: str, texts: list[str]) -> list[sqlite3.Row]:
-        """Units whose text is one of ``texts``, analysed by ``pipeline``: text, char_start, tokens JSON."""
-        rows: list[sqlite3.Row] = []
+    def unit_analyses_of_texts(self, pipeline: str, texts: list[str]) -> list[UnitAnalysis]:
+        """Units whose text is one of ``texts``, analysed by ``pipeline``: id, text, char_start, tokens JSON."""
+        rows: list[UnitAnalysis] = []
         for i in range(0, len(texts), 500):
             chunk = texts[i : i + 500]
-            rows += self.conn.execute(
-                "SELECT s.text, s.char_start, n.tokens FROM segments s JOIN segment_nlp n ON n.segment_id = s.id"
-                f" WHERE n.pipeline = ? AND s.text IN ({','.join('?' * len(chunk))})", (pipeline, *chunk)).fetchall()
+            rows += UnitAnalysis.from_rows(self.conn.execute(
+                "SELECT s.id, s.text, s.char_start, n.tokens FROM segments s JOIN segment_nlp n"
+                f" ON n.segment_id = s.id WHERE n.pipeline = ? AND s.text IN ({','.join('?' * len(chunk))})",
+                (pipeline, *chunk)))
         return rows
 
     def text_analyses(self, pipeline: str, keys: list[str]) -> dict[str, str]:
@@ -1053,25 +1082,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc)
-
-
-def _category(row: sqlite3.Row) -> Category:
-    return Category(
-        id=row["id"],
-        question_id=row["question_id"],
-        level=row["level"],
-        name=row["name"],
-        parent_id=row["parent_id"],
-        description=row["description"],
-        uncertain=bool(row["uncertain"]),
-        state=row["state"],
-        merged_into=row["merged_into"],
-        created_at=row["created_at"],
-    )
-
-
-def _record(cls: type[R], row: sqlite3.Row) -> R:
-    return cls(**dict(zip(row.keys(), row, strict=True)))  # a Row iterates its values, not its keys
 
 
 def _model_version(row: sqlite3.Row) -> ModelVersion:

@@ -65,7 +65,7 @@ def context(ws: Workspace, edit: Any) -> dict[str, Any]:
     study = ws.study
     last = study.undoable_tree_event()
     out: dict[str, Any] = {"editing": True, "seen": study.last_tree_event_id(), "editor": None, "recent": recent(study),
-                           "undoable": {"id": last["id"], "summary": last["summary"]} if last else None}
+                           "undoable": {"id": last.id, "summary": last.summary} if last else None}
     if edit not in (None, ""):
         out["editor"] = editor(study, study.category(ws.category(edit)))
     return out

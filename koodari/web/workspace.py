@@ -72,9 +72,9 @@ class Workspace:
             seg = self.study.segment(int(unit_id))
         except (KoodariError, TypeError, ValueError):
             raise NotFound(f"no unit {unit_id!s:.40}") from None
-        if seg["is_interviewer"]:
-            raise NotFound(f"unit {seg['id']} is the interviewer's turn, not an analysis unit")
-        return int(seg["id"])
+        if seg.is_interviewer:
+            raise NotFound(f"unit {seg.id} is the interviewer's turn, not an analysis unit")
+        return int(seg.id)
 
     def category(self, category_id: Any) -> int:
         try:
@@ -208,25 +208,25 @@ class Workspace:
         wanted = self.category(category) if category not in (None, "") else None
         tree = actions.tree_as_of(self.study, None)[1]
         codes: dict[int, list[dict]] = {}
-        for row in self.study.document_codings(doc["id"], self.coder):
-            cid = row["category_id"]
-            codes.setdefault(row["segment_id"], []).append({
-                "category_id": cid, "path": " → ".join(p or "–" for p in tree.path(cid)), "coder": row["coder"],
-                "version": row["model_version_id"], "colour": charts.colour(tree.ancestor(cid, "upper") or cid),
+        for row in self.study.document_codings(doc.id, self.coder):
+            cid = row.category_id
+            codes.setdefault(row.segment_id, []).append({
+                "category_id": cid, "path": " → ".join(p or "–" for p in tree.path(cid)), "coder": row.coder,
+                "version": row.model_version_id, "colour": charts.colour(tree.ancestor(cid, "upper") or cid),
                 "ids": {cid, *(tree.ancestor(cid, lv) for lv in LEVELS)}})
-        segments = self.study.segments(doc["id"])
+        segments = self.study.segments(doc.id)
         turns = []
         for seg in segments:
-            coded = codes.get(seg["id"], [])
-            shown = ((not speaker or seg["speaker"] == speaker) and (not theme or seg["theme"] == theme)
+            coded = codes.get(seg.id, [])
+            shown = ((not speaker or seg.speaker == speaker) and (not theme or seg.theme == theme)
                      and (wanted is None or any(wanted in c["ids"] for c in coded)))
             turns.append({"seg": seg, "codes": coded, "shown": shown})
         used = sorted({c["category_id"] for cs in codes.values() for c in cs},
                       key=lambda c: [p or "" for p in tree.path(c)])
         return {
             "documents": docs, "document": doc, "turns": turns,
-            "speakers": sorted({s["speaker"] for s in segments if s["speaker"]}),
-            "themes": list(dict.fromkeys(s["theme"] for s in segments if s["theme"])),
+            "speakers": sorted({s.speaker for s in segments if s.speaker}),
+            "themes": list(dict.fromkeys(s.theme for s in segments if s.theme)),
             "categories": [(c, " → ".join(p or "–" for p in tree.path(c)),
                             charts.colour(tree.ancestor(c, "upper") or c)) for c in used],
             "filters": {"speaker": speaker, "theme": theme, "category": wanted},
