@@ -34,7 +34,7 @@ from koodari.crossfit import cross_fit
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import EMPTY, AnalysedText
 from koodari.nlp.analysed import STOP_LEMMAS as STOP_LEMMAS  # the stop list lives with the analysed text
-from koodari.semantic import SemanticBlock, hierarchical
+from koodari.semantic import SemanticBlock, fit_hierarchy, hierarchical, parent_index
 
 # -- documents and features ---------------------------------------------------------------------
 
@@ -699,8 +699,6 @@ def _fit_hierarchy(
 ) -> dict[str, Any]:
     """Each class's parent class and the weight of the parent's subtree in its score (chosen on the out-of-fold
     scores of the coded examples; 0 without them)."""
-    from koodari.semantic import fit_hierarchy, parent_index
-
     parents = parent_index(classes, {e.label: e.parent for e in examples})
     weight = 0.0
     if oof:

@@ -306,14 +306,14 @@ def test_search_scores_are_standardised_before_they_are_added():
     import numpy as np
 
     from koodari import search
-    from koodari.classify import Doc
+    from koodari.nlp.analysed import AnalysedText
 
-    docs = [Doc("kaveri", "kaveri", (("kaveri", "kaveri", "kaveri"),)),
-            Doc("ystävä", "ystävä", (("ystävä", "ystävä", "ystävä"),)),
-            Doc("auto", "auto", (("auto", "auto", "auto"),)),
-            Doc("raha", "raha", (("raha", "raha", "raha"),))]
+    def word(w: str) -> AnalysedText:
+        return AnalysedText.from_json([{"text": w, "normalised": w, "lemma": w, "upos": "NOUN"}], w)
+
+    docs = [word("kaveri"), word("ystävä"), word("auto"), word("raha")]
     index = search.MeaningIndex(docs)
-    query = Doc("ystävä", "ystävä", (("ystävä", "ystävä", "ystävä"),))
+    query = word("ystävä")
     scores = index.scores(query)
     assert abs(float(scores.mean())) < 1e-6  # each part has mean 0 over the texts
     assert int(np.argmax(scores)) == 1 and scores[0] > scores[2]  # kaveri is closer to ystävä than auto
