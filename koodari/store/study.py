@@ -462,13 +462,8 @@ class Study:
 
     def units_in_scope(self, document_id: int | None = None, question_id: int | None = None) -> list[int]:
         """The interviewees' units (of a document, of a question), in document order."""
-        sql, args = "SELECT id FROM segments WHERE is_interviewer = 0", []
-        if document_id is not None:
-            sql += " AND document_id = ?"
-            args.append(document_id)
-        if question_id is not None:
-            sql += " AND question_id = ?"
-            args.append(question_id)
+        sql, args = _narrowed("SELECT id FROM segments WHERE is_interviewer = 0",
+                              document_id=document_id, question_id=question_id)
         return [r[0] for r in self.conn.execute(sql + " ORDER BY document_id, seq", args)]
 
     def neighbours(self, segment_id: int, radius: int = 2) -> list[Neighbour]:
@@ -907,13 +902,7 @@ class Study:
 
     def decisions(self, coder: str | None = None, segment_id: int | None = None) -> list[Decision]:
         """Decisions, oldest first (a coder's, a unit's, or all)."""
-        sql, args = "SELECT * FROM decisions WHERE 1=1", []
-        if coder is not None:
-            sql += " AND coder = ?"
-            args.append(coder)
-        if segment_id is not None:
-            sql += " AND segment_id = ?"
-            args.append(segment_id)
+        sql, args = _narrowed("SELECT * FROM decisions WHERE 1=1", coder=coder, segment_id=segment_id)
         return Decision.from_rows(self.conn.execute(sql + " ORDER BY id", args))
 
     def last_undoable_decision(self, coder: str) -> Decision | None:
@@ -1057,6 +1046,17 @@ def check_study_file(path: Path) -> None:
         raise KoodariError(f"cannot read study file ({exc})", path) from exc
     if application_id != APPLICATION_ID:
         raise KoodariError("not a koodari study (an SQLite database of another application)", path)
+
+
+def _narrowed(sql: str, **filters: object) -> tuple[str, list[object]]:
+    """``sql`` (ending in a WHERE clause) narrowed by ``column = value`` for each filter that is not None (the
+    column names come from this module, never from input)."""
+    args = []
+    for column, value in filters.items():
+        if value is not None:
+            sql += f" AND {column} = ?"
+            args.append(value)
+    return sql, args
 
 
 def _connect(path: Path, read_only: bool = False, existing: bool = False) -> sqlite3.Connection:
