@@ -56,7 +56,7 @@ def coding_table(study: Study, coders: list[str] | None, level: str = "sub",
     wanted = [c for c in (coders or everyone) if c != MODEL]
     missing = [c for c in wanted if c not in everyone]
     if missing:
-        raise KoodariError(f"no codings by coder(s) {', '.join(missing)} (coders: {', '.join(everyone)})",
+        raise KoodariError(f"no codings by coder(s) {', '.join(missing)} (coders: {', '.join(everyone) or 'none yet'})",
                            study.path)
     table = CodingTable(level, list(coders or everyone))
     for r in rows:

@@ -162,6 +162,7 @@ STEPS = {
             "-m",
             "stanza.utils.training.run_tokenizer",
             TREEBANK,
+            "--force",  # train even when a model of that name is already there
             "--no_charlm",
             "--steps",
             "4000",
@@ -179,6 +180,7 @@ STEPS = {
             "-m",
             "stanza.utils.training.run_pos",
             TREEBANK,
+            "--force",  # train even when a model of that name is already there
             "--no_charlm",
             "--no_pretrain",
             "--max_steps",
@@ -210,6 +212,7 @@ STEPS = {
             "-m",
             "stanza.utils.training.run_lemma",
             TREEBANK,
+            "--force",  # train even when a model of that name is already there
             "--no_charlm",
             "--seed",
             str(SEED),
