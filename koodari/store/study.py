@@ -539,20 +539,14 @@ class Study:
         """The interviewees' analysis units (id, document name, speaker, text), optionally of one question."""
         sql = ("SELECT s.id, d.name AS document, s.speaker, s.text FROM segments s JOIN documents d ON d.id ="
                " s.document_id WHERE s.is_interviewer = 0")
-        args: list[Any] = []
-        if question_id is not None:
-            sql += " AND s.question_id = ?"
-            args.append(question_id)
+        sql, args = _narrowed(sql, **{"s.question_id": question_id})
         return SearchUnit.from_rows(self.conn.execute(sql + " ORDER BY s.document_id, s.seq", args))
 
     def reductions_of(self, question_id: int | None = None) -> list[ReductionText]:
         """Current (not retracted) reductions with their text and category: id, text, category."""
         sql = ("SELECT r.id, coalesce(r.reduction, r.original) AS text, c.name AS category FROM active_codings r"
                " JOIN categories c ON c.id = r.category_id WHERE coalesce(r.reduction, r.original) IS NOT NULL")
-        args: list[Any] = []
-        if question_id is not None:
-            sql += " AND c.question_id = ?"
-            args.append(question_id)
+        sql, args = _narrowed(sql, **{"c.question_id": question_id})
         return ReductionText.from_rows(self.conn.execute(sql + " ORDER BY r.id", args))
 
     def unit_codes(self) -> dict[int, list[str]]:
