@@ -11,7 +11,6 @@ from sklearn.metrics import cohen_kappa_score, f1_score
 from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Example, SuggestionModel
 from koodari.crossfit import cross_fit
 from koodari.hierarchy import Tree, rank
-from koodari.nlp.analysed import EMPTY
 
 LEARNING_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 
@@ -72,7 +71,7 @@ def _fold_predictions(
 ) -> list[Prediction]:
     model = SuggestionModel.fit(train, always, kind=kind, blocks=blocks)  # as `koodari train` makes it: calibrated
     questions = tree.question_of(model.classes)
-    proba = model.predict_proba([e.analysis or EMPTY for e in test])
+    proba = model.predict_proba([e.doc for e in test])
     return [Prediction(tree.ancestor(example.label, level),
                        [c for c, _ in rank(p, model.classes, questions, tree, example.question_id, level)])
             for example, p in zip(test, proba, strict=True)]

@@ -158,7 +158,8 @@ def suggest_units(study: StudyRef, unit_ids: list[int], top: int = 3) -> Suggest
 def suggest_tokens(found: Suggester, texts: list, question_id: int | None, level: str = "sub",
                    top: int = 5) -> list[list]:
     """Suggestions for texts given as strings or as analysed texts (spaCy tokens koodari_finnish analysed)."""
-    docs = [found.docs_for_texts([t])[0] if isinstance(t, str) else t for t in texts]
+    raw = iter(found.docs_for_texts([t for t in texts if isinstance(t, str)]))  # the strings in one batch
+    docs = [next(raw) if isinstance(t, str) else t for t in texts]
     return found.suggest_docs(docs, [question_id] * len(docs), level=level, top=top)
 
 
