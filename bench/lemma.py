@@ -146,14 +146,17 @@ def tdt_results(test: list[dict], old_source: ModelSource) -> tuple[dict, dict]:
     words = [[w for w, _, _ in s["words"]] for s in test]
     old_backoff = "old lemmatizer, back-off for every UPOS (koodari before this pass)"
     runs = {
-        "**koodari, new lemmatizer** (normaliser + spaCy-fi UPOS + stanza lemmatizer + back-off)": FinnishPipeline(),
+        "**koodari** (normaliser + spaCy-fi UPOS + stanza lemmatizer + back-off + Voikko)": FinnishPipeline(),
+        "koodari without Voikko (the pipeline before this pass)": FinnishPipeline(morphology=False),
         "new lemmatizer without the normaliser": FinnishPipeline(normalise=False),
-        "new lemmatizer alone (no normaliser, no back-off)": FinnishPipeline(normalise=False, dictionary_backoff=False),
-        old_backoff: FinnishPipeline(source=old_source),
-        "old lemmatizer, new back-off (nouns, proper nouns, pronouns, numerals)": FinnishPipeline(source=old_source),
+        "new lemmatizer alone (no normaliser, no back-off, no Voikko)": FinnishPipeline(
+            normalise=False, dictionary_backoff=False, morphology=False),
+        old_backoff: FinnishPipeline(source=old_source, morphology=False),
+        "old lemmatizer, new back-off (nouns, proper nouns, pronouns, numerals)": FinnishPipeline(
+            source=old_source, morphology=False),
         "old lemmatizer alone (no normaliser, no back-off)": FinnishPipeline(
-            source=old_source, normalise=False, dictionary_backoff=False),
-        "old tagger (normaliser + koodari's stanza tagger + new lemmatizer + back-off)": FinnishPipeline(
+            source=old_source, normalise=False, dictionary_backoff=False, morphology=False),
+        "old tagger (normaliser + koodari's stanza tagger + new lemmatizer + back-off + Voikko)": FinnishPipeline(
             tagger="stanza"),
     }
     results = {}
@@ -167,10 +170,11 @@ def tdt_results(test: list[dict], old_source: ModelSource) -> tuple[dict, dict]:
         results[name] = {**lemma_scores(test, pred), "seconds": seconds}
     gold_tags = [[u for _, _, u in s["words"]] for s in test]
     for name, source in (("new", None), ("old", old_source)):
-        plain = FinnishPipeline(source=source, normalise=False)
+        plain = FinnishPipeline(source=source, normalise=False, morphology=source is None)
         start = time.perf_counter()
         pred = gold_upos_lemmas(plain, words, gold_tags)
-        results[f"reference: gold UPOS + {name} lemmatizer + back-off"] = {
+        voikko = " + Voikko" if source is None else ""
+        results[f"reference: gold UPOS + {name} lemmatizer + back-off{voikko}"] = {
             **lemma_scores(test, pred), "seconds": time.perf_counter() - start}
     plain = runs["new lemmatizer without the normaliser"]
     start = time.perf_counter()
@@ -387,7 +391,7 @@ def main() -> None:
             ("new", ROOT / "models" / "stanza" / MODEL_FILES["lemma"]), ("old", old_source.model_paths()["lemma"]))}
         results, runs = tdt_results(test, old_source)
     pipeline = runs[next(iter(runs))]
-    old = runs["old tagger (normaliser + koodari's stanza tagger + new lemmatizer + back-off)"]
+    old = runs["old tagger (normaliser + koodari's stanza tagger + new lemmatizer + back-off + Voikko)"]
     tok_new, tok_old = tokenizer_scores(test, pipeline), tokenizer_scores(test, old)
     norm_rows = normaliser_results(args.skn, args.ud, pipeline.normaliser)
     speed = baseline = None

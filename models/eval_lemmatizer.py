@@ -5,7 +5,7 @@
 The development split is every 10th sentence of UD Finnish-TDT *dev* (index % 10 == 9): neither the
 shipped lemmatizer (issue 3's "combined" split held out the same sentences) nor one trained with
 `train_models.py --split tdt` saw it. Each file is scored as koodari uses it (spaCy-fi UPOS, with and
-without the normaliser and the dictionary back-off) and with gold UPOS; `plain` ignores `#` and case.
+without the normaliser, the dictionary back-off and Voikko) and with gold UPOS; `plain` ignores `#` and case.
 """
 
 from __future__ import annotations
@@ -57,15 +57,16 @@ def evaluate(model: Path, sentences: list[dict]) -> dict[str, dict]:
         shutil.copy(MODEL_DIR / "resources.json", folder / "resources.json")
         source = ModelSource("koodari", folder)
         for name, kwargs in {
-            "koodari (normaliser + spaCy UPOS + back-off)": {},
-            "spaCy UPOS + back-off": {"normalise": False},
-            "spaCy UPOS, lemmatizer alone": {"normalise": False, "dictionary_backoff": False},
+            "koodari (normaliser + spaCy UPOS + back-off + Voikko)": {},
+            "koodari without Voikko": {"morphology": False},
+            "spaCy UPOS + back-off + Voikko": {"normalise": False},
+            "spaCy UPOS, lemmatizer alone": {"normalise": False, "dictionary_backoff": False, "morphology": False},
         }.items():
             pipe = FinnishPipeline(source=source, **kwargs)
             tagged = pipe.analyse_pretokenized(words)
             out[name] = score(sentences, [[(t.lemma, t.upos) for t in s] for s in tagged])
-        for name, backoff in {"gold UPOS + back-off": True, "gold UPOS, lemmatizer alone": False}.items():
-            pipe = FinnishPipeline(source=source, normalise=False, dictionary_backoff=backoff)
+        for name, backoff in {"gold UPOS + back-off + Voikko": True, "gold UPOS, lemmatizer alone": False}.items():
+            pipe = FinnishPipeline(source=source, normalise=False, dictionary_backoff=backoff, morphology=backoff)
             out[name] = score(sentences, gold_upos_lemmas(pipe, words, gold_tags))
     return out
 

@@ -67,3 +67,20 @@ def spacy_docs(nlp: Any, words: list[list[str]]) -> list[Any]:
     from spacy.tokens import Doc
 
     return [Doc(nlp.vocab, words=ws) for ws in words]
+
+
+def voikko_available() -> bool:
+    """True when pyvoikko (Voikko's Finnish morphology) is installed (without loading its transducer)."""
+    try:
+        return importlib.util.find_spec("pyvoikko") is not None
+    except ValueError:  # blocked in sys.modules: as good as missing
+        return False
+
+
+def voikko_analyser() -> Any:
+    """``pyvoikko.analyse``: importing pyvoikko reads its 1 MB transducer (≈ 0.9 s with kfst-rs), so only on
+    first use."""
+    with _LOAD_LOCK:
+        import pyvoikko
+
+    return pyvoikko.analyse

@@ -9,7 +9,9 @@ The pipeline is a sequence of named stages, built from components the way a spaC
 3. ``tag``: UPOS of the normalised words (spaCy's Finnish morphologizer with floret vectors,
    ``spacy-fi-experimental-web-md``; stanza's own tagger when that package is missing or ``tagger="stanza"``)
    and stanza's lemmatizer;
-4. ``backoff``: simplemma's dictionary lemma for words the lemmatizer never saw in training.
+4. ``backoff``: simplemma's dictionary lemma for words the lemmatizer never saw in training;
+5. ``morphology``: Voikko's lemma (``koodari.nlp.morphology``) for an unseen noun, verb or adjective whose lemma so
+   far is no Finnish base form (``pyvoikko``; skipped when it is not installed).
 
 Each stage works on sentences of ``Draft`` tokens; the result is an ``AnalysedText`` (``koodari.nlp.analysed``).
 
@@ -36,7 +38,16 @@ import simplemma
 
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import AnalysedText, AnalysedToken
-from koodari.nlp.loader import spacy_available, spacy_docs, spacy_load, stanza_document, stanza_pipeline
+from koodari.nlp.loader import (
+    spacy_available,
+    spacy_docs,
+    spacy_load,
+    stanza_document,
+    stanza_pipeline,
+    voikko_analyser,
+    voikko_available,
+)
+from koodari.nlp.morphology import VoikkoLemmatiser
 from koodari.nlp.normaliser import Normaliser
 from koodari.nlp.resources import stanza_dir
 
@@ -313,6 +324,40 @@ class DictionaryBackoff:
         return self._compounds.get(known.lower(), known) if "#" not in known else known
 
 
+class MorphologyCheck:
+    """``morphology``: a noun, verb or adjective the lemmatizer never saw in training keeps its lemma when Voikko
+    accepts that as a base form, and otherwise gets Voikko's lemma when Voikko has exactly one (*otettua*: stanza
+    *ottua*, Voikko *ottaa*). Words of the training dictionary keep the lemmatizer's lemma (without a training
+    dictionary, as with stanza's official models, every word is checked)."""
+
+    name = "morphology"
+
+    def __init__(self, trainer: Callable[[], Any], voikko: Callable[[], VoikkoLemmatiser]) -> None:
+        self.trainer = trainer
+        self.voikko = voikko
+
+    @cached_property
+    def _training_lemmas(self) -> dict[str, str]:
+        """Lemma without ``#`` → the lemma as the training data writes it (with or without ``#``)."""
+        trainer = self.trainer()
+        return _training_lemmas(trainer) if trainer is not None else {}
+
+    def __call__(self, sentences: Sentences) -> Sentences:
+        trainer = self.trainer()
+        for sent in sentences:
+            for draft in sent:
+                for word in draft.words:
+                    if trainer is not None:
+                        form = word.text.lower() if trainer.caseless else word.text
+                        if trainer._lookup(form, word.upos) is not None:
+                            continue
+                    lemma = self.voikko().correct(word.text, word.upos, word.lemma)
+                    if lemma != word.lemma:  # UD's compound boundaries where the training data has the lemma
+                        lemma = self._training_lemmas.get(lemma.replace("#", ""), lemma)
+                    word.lemma = lemma
+        return sentences
+
+
 # -- the pipeline -----------------------------------------------------------------------------------
 
 
@@ -326,6 +371,7 @@ class FinnishPipeline:
         normalise: bool = True,
         dictionary_backoff: bool = True,
         tagger: str | None = None,
+        morphology: bool | None = None,
     ) -> None:
         self.source = source or ModelSource.default()
         self.source.check()
@@ -337,6 +383,7 @@ class FinnishPipeline:
         self._normaliser = normaliser
         self.normalise = normalise
         self.dictionary_backoff = dictionary_backoff
+        self.morphology = voikko_available() if morphology is None else morphology
         self.calls = 0  # analyses run (tests use it to prove the cache works)
         self._lock = threading.RLock()  # stanza pipelines are shared by review's background retraining
         self.tokeniser = Tokeniser(lambda: self._tokenizer)
@@ -346,6 +393,8 @@ class FinnishPipeline:
         ]
         if dictionary_backoff:
             self.stages.append(DictionaryBackoff(lambda: self._lemma_trainer))
+        if self.morphology:
+            self.stages.append(MorphologyCheck(lambda: self._lemma_trainer, lambda: self._voikko))
 
     @property
     def pipe_names(self) -> list[str]:
@@ -359,6 +408,8 @@ class FinnishPipeline:
     @cached_property
     def id(self) -> str:
         flags = f"norm:{int(self.normalise)}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1"
+        if self.morphology:
+            flags += "+voikko:1"
         return f"stanza:{self.source.fingerprint()}+{flags}"
 
     def _stanza(self, processors: str, pretokenized: bool) -> Any:
@@ -406,6 +457,14 @@ class FinnishPipeline:
         return [[t.pos_ or "X" for t in doc] for doc in docs]
 
     @cached_property
+    def _voikko(self) -> VoikkoLemmatiser:
+        try:
+            return VoikkoLemmatiser(voikko_analyser())
+        except Exception as exc:  # a broken install: name the package and the reason
+            raise KoodariError(f"cannot load Voikko's Finnish morphology, package pyvoikko ({type(exc).__name__}: "
+                               f"{exc}); reinstall it with: .venv/bin/pip install pyvoikko kfst-rs") from exc
+
+    @cached_property
     def _lemma_trainer(self) -> Any:
         return self._tagger.processors["lemma"]._trainer if self.source.kind == "koodari" else None
 
@@ -414,7 +473,11 @@ class FinnishPipeline:
         gold-UPOS ceiling feeds stanza words straight to the lemmatizer)."""
         tagged = Word(word.text, word.upos, fix_lemma(word.lemma, word.text))
         backoff = [stage for stage in self.stages if isinstance(stage, DictionaryBackoff)]
-        return backoff[0].lemma(tagged) if backoff else tagged.lemma
+        tagged.lemma = backoff[0].lemma(tagged) if backoff else tagged.lemma
+        for stage in self.stages:
+            if isinstance(stage, MorphologyCheck):
+                stage([[Draft(tagged.text, words=[tagged])]])
+        return tagged.lemma
 
     # -- entry points ----------------------------------------------------------------------------
 
@@ -490,6 +553,19 @@ def _compound_forms(trainer) -> dict[str, str]:
         for lemma in entries.values():
             if lemma and "#" in lemma:
                 forms.setdefault(lemma.replace("#", "").lower(), lemma)
+    return forms
+
+
+def _training_lemmas(trainer) -> dict[str, str]:
+    """Lemma without ``#`` → lemma as written in the lemmatizer's training dictionary (a compound with ``#`` wins
+    over the same lemma without)."""
+    forms: dict[str, str] = {}
+    for entries in trainer.pos_dict.values():
+        for lemma in entries.values():
+            if lemma:
+                key = lemma.replace("#", "")
+                if "#" in lemma or key not in forms:
+                    forms[key] = lemma
     return forms
 
 
