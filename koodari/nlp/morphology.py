@@ -96,6 +96,22 @@ class VoikkoLemmatiser:
             return None
         return min(found)
 
+    def sure_lemma(self, word: str, upos: str | None) -> str | None:
+        """Voikko's lemma when it needs no second opinion: a noun, verb or adjective whose analyses for ``upos``
+        agree and none of which is a derivation (*haastatella* → *haastattaa*, *-minen* → *-ma*: there stanza's
+        seq2seq is right more often). None: ask the lemmatizer."""
+        if upos not in VOIKKO_UPOS or not word or " " in word:
+            return None
+        lemma = self.lemma(word, upos)
+        if lemma is None:
+            return None
+        for analysis in self.analyse(word):
+            last = analysis.FSTOUTPUT.split(COMPOUND)[-1]
+            allowed = 1 if analysis.PARTICIPLE else 0
+            if last.count("[Xj]") > allowed or "[Tn4]" in last:
+                return None
+        return lemma
+
     def _is_lemma(self, lemma: str, upos: str) -> bool:
         """True when ``lemma`` is a base form of a ``upos`` word by Voikko (a noun or adjective in the nominative
         without a possessive suffix or clitic, a verb in the first infinitive)."""

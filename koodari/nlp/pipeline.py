@@ -8,7 +8,8 @@ The pipeline is a sequence of named stages, built from components the way a spaC
    table) can decide a reading;
 3. ``tag``: UPOS of the normalised words (spaCy's Finnish morphologizer with floret vectors,
    ``spacy-fi-experimental-web-md``; stanza's own tagger when that package is missing or ``tagger="stanza"``)
-   and stanza's lemmatizer;
+   and stanza's lemmatizer (a noun, verb or adjective its training dictionary lacks gets Voikko's lemma instead of
+   a seq2seq guess when Voikko is sure: ``VoikkoLemmatiser.sure_lemma``);
 4. ``backoff``: simplemma's dictionary lemma for words the lemmatizer never saw in training;
 5. ``morphology``: Voikko's lemma (``koodari.nlp.morphology``) for an unseen noun, verb or adjective whose lemma so
    far is no Finnish base form (``pyvoikko``; skipped when it is not installed).
@@ -232,9 +233,11 @@ class TaggerLemmatiser:
 
     name = "tag"
 
-    def __init__(self, stanza: Callable[[], Any], upos: Callable[[list[list[str]]], list[list[str]]] | None) -> None:
+    def __init__(self, stanza: Callable[[], Any], upos: Callable[[list[list[str]]], list[list[str]]] | None,
+                 known: Callable[[str, str], str | None] | None = None) -> None:
         self.stanza = stanza
         self.upos = upos
+        self.known = known  # a lemma that needs no seq2seq (Voikko's sure lemma), or None
         self._memo: dict[tuple[str, str], str | None] = {}  # (word, UPOS) -> stanza's lemma
 
     def __call__(self, sentences: Sentences) -> Sentences:
@@ -266,6 +269,15 @@ class TaggerLemmatiser:
         if len(memo) > LEMMA_MEMO_SIZE:
             memo.clear()
         todo = sorted(pair for pair in pairs if pair not in memo)
+        if todo and self.known is not None:
+            rest = []
+            for pair in todo:
+                lemma = self.known(*pair)
+                if lemma is None:
+                    rest.append(pair)
+                else:
+                    memo[pair] = lemma
+            todo = rest
         if todo:
             chunks = [todo[i : i + 100] for i in range(0, len(todo), 100)]
             doc = stanza_document([[{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(chunk, start=1)]
@@ -332,15 +344,11 @@ class MorphologyCheck:
 
     name = "morphology"
 
-    def __init__(self, trainer: Callable[[], Any], voikko: Callable[[], VoikkoLemmatiser]) -> None:
+    def __init__(self, trainer: Callable[[], Any], voikko: Callable[[], VoikkoLemmatiser],
+                 as_written: Callable[[str], str]) -> None:
         self.trainer = trainer
         self.voikko = voikko
-
-    @cached_property
-    def _training_lemmas(self) -> dict[str, str]:
-        """Lemma without ``#`` → the lemma as the training data writes it (with or without ``#``)."""
-        trainer = self.trainer()
-        return _training_lemmas(trainer) if trainer is not None else {}
+        self.as_written = as_written
 
     def __call__(self, sentences: Sentences) -> Sentences:
         trainer = self.trainer()
@@ -352,9 +360,7 @@ class MorphologyCheck:
                         if trainer._lookup(form, word.upos) is not None:
                             continue
                     lemma = self.voikko().correct(word.text, word.upos, word.lemma)
-                    if lemma != word.lemma:  # UD's compound boundaries where the training data has the lemma
-                        lemma = self._training_lemmas.get(lemma.replace("#", ""), lemma)
-                    word.lemma = lemma
+                    word.lemma = self.as_written(lemma) if lemma != word.lemma else lemma
         return sentences
 
 
@@ -389,12 +395,13 @@ class FinnishPipeline:
         self.tokeniser = Tokeniser(lambda: self._tokenizer)
         self.stages: list[Stage] = [
             SentenceNormaliser((lambda: self.normaliser) if normalise else None),
-            TaggerLemmatiser(lambda: self._tagger, self._spacy_upos if tagger == "spacy" else None),
+            TaggerLemmatiser(lambda: self._tagger, self._spacy_upos if tagger == "spacy" else None,
+                             self._sure_lemma if self.morphology else None),
         ]
         if dictionary_backoff:
             self.stages.append(DictionaryBackoff(lambda: self._lemma_trainer))
         if self.morphology:
-            self.stages.append(MorphologyCheck(lambda: self._lemma_trainer, lambda: self._voikko))
+            self.stages.append(MorphologyCheck(lambda: self._lemma_trainer, lambda: self._voikko, self._as_written))
 
     @property
     def pipe_names(self) -> list[str]:
@@ -455,6 +462,24 @@ class FinnishPipeline:
         nlp = self._spacy
         docs = nlp.pipe(spacy_docs(nlp, words), batch_size=256)
         return [[t.pos_ or "X" for t in doc] for doc in docs]
+
+    def _sure_lemma(self, word: str, upos: str) -> str | None:
+        """Voikko's lemma of a word the lemmatizer's training dictionary lacks, when it needs no seq2seq."""
+        trainer = self._lemma_trainer
+        if trainer is not None and trainer._lookup(word.lower() if trainer.caseless else word, upos) is not None:
+            return None
+        lemma = self._voikko.sure_lemma(word, upos)
+        return None if lemma is None else self._as_written(lemma)
+
+    @cached_property
+    def _training_lemmas(self) -> dict[str, str]:
+        """Lemma without ``#`` → the lemma as the lemmatizer's training data writes it (with or without ``#``)."""
+        trainer = self._lemma_trainer
+        return _training_lemmas(trainer) if trainer is not None else {}
+
+    def _as_written(self, lemma: str) -> str:
+        """A Voikko lemma with UD's compound boundaries where the training data has the same lemma."""
+        return self._training_lemmas.get(lemma.replace("#", ""), lemma)
 
     @cached_property
     def _voikko(self) -> VoikkoLemmatiser:
