@@ -76,3 +76,17 @@ def test_without_voikko_the_pipeline_still_lemmatises():
                          prelude="import sys; sys.modules['pyvoikko'] = None; ")
     assert result.returncode == 0, result.stderr
     assert lemmas(result.stdout)["tärkee"] == "tärkeä"
+
+
+def test_a_10000_character_word_is_kept_as_written(tmp_path):
+    # a transcript turn with no spaces: stanza's tokenizer called it "<UNK>", its lemmatizer then ran for minutes
+    # and Voikko's transducer crashed the whole process on it
+    path = tmp_path / "turn.txt"
+    path.write_text("Mä sanoin " + "talo" * 2500 + " ja lähdin.\n", encoding="utf-8")
+    result = run_koodari("lemmatise", "--file", str(path), "--json")
+    assert result.returncode == 0, result.stderr[-500:]
+    tokens = [t for line in result.stdout.splitlines() for t in json.loads(line)["tokens"]]
+    assert "".join(t["text"] for t in tokens if t["text"].startswith("talo")) == "talo" * 2500
+    assert tokens[-1]["text"] == "." and tokens[0]["lemma"] == "minä"
+    long = next(t for t in tokens if len(t["text"]) == 10_000)
+    assert long["normalised"] == long["lemma"] == long["text"] and long["upos"] == "X"

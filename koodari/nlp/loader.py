@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -77,10 +77,19 @@ def voikko_available() -> bool:
         return False
 
 
-def voikko_analyser() -> Any:
-    """``pyvoikko.analyse``: importing pyvoikko reads its 1 MB transducer (≈ 0.9 s with kfst-rs), so only on
-    first use."""
+# Voikko's transducer recurses over compound parts: a 10,000-character run of letters ("talotalotalo...", a
+# transcript turn without spaces) crashed the process (kfst-rs 1.0.1, segmentation fault) and 5,000 took 0.4 s.
+# No Finnish word comes near 100 characters, so longer tokens are not analysed at all.
+VOIKKO_MAX_WORD = 100
+
+
+def voikko_analyser() -> Callable[[str], list[Any]]:
+    """``pyvoikko.analyse`` for words of at most ``VOIKKO_MAX_WORD`` characters (a longer one has no analysis).
+    Importing pyvoikko reads its 1 MB transducer (≈ 0.6-0.9 s with kfst-rs), so only on first use."""
     with _LOAD_LOCK:
         import pyvoikko
 
-    return pyvoikko.analyse
+    def analyse(word: str) -> list[Any]:
+        return pyvoikko.analyse(word) if 0 < len(word) <= VOIKKO_MAX_WORD else []
+
+    return analyse

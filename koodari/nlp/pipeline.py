@@ -68,6 +68,9 @@ SPACY_LOAD_EXCLUDE = [*SPACY_EXCLUDE, "lookups"]
 # stanza's seq2seq is right more often (measured on the development split, models/eval_lemmatizer.py)
 BACKOFF_UPOS = frozenset({"NOUN", "PROPN", "PRON", "NUM"})
 LEMMA_MEMO_SIZE = 200_000
+# a longer token (a transcript turn typed without spaces) is kept as written, not normalised, tagged or lemmatised:
+# the lemmatizer's decoder and Voikko's transducer ran for minutes or crashed on a 10,000-letter token
+MAX_WORD_LENGTH = 100
 
 
 def spacy_tagger_available() -> bool:
@@ -157,8 +160,8 @@ class Draft:
         lemma = " ".join(w.lemma for w in self.words)
         upos = self.words[0].upos if len(self.words) == 1 else "+".join(w.upos or "X" for w in self.words)
         norm = self.normalised
-        if norm == PLACEHOLDER and self.spoken != PLACEHOLDER:  # an empty or blank token stays as it is
-            norm, lemma = self.spoken, self.spoken
+        if norm == PLACEHOLDER and self.spoken != PLACEHOLDER:  # an empty, blank or over-long token stays as it is
+            norm, lemma, upos = self.spoken, self.spoken, "X"
         return AnalysedToken(self.spoken, norm, lemma, upos or "X", self.start, self.end)
 
 
@@ -185,7 +188,7 @@ class Tokeniser:
         if not text.strip():
             return []
         doc = self.stanza()(text)
-        return [[Draft(*part) for t in s.tokens for part in _split_blank(t.text, t.start_char, t.end_char)]
+        return [[Draft(*part) for t in s.tokens for part in _split_blank(_written(text, t), t.start_char, t.end_char)]
                 for s in doc.sentences]
 
     def many(self, texts: list[str]) -> list[Sentences]:
@@ -211,7 +214,8 @@ class Tokeniser:
 
 class SentenceNormaliser:
     """``normalise``: each token's standard form, a sentence at a time (the context table sees the neighbours);
-    without a normaliser the spoken forms are kept. A token with no visible characters becomes a placeholder."""
+    without a normaliser the spoken forms are kept. A token with no visible characters, or longer than
+    ``MAX_WORD_LENGTH``, becomes a placeholder (and keeps its own form as normalised form and lemma)."""
 
     name = "normalise"
 
@@ -219,7 +223,7 @@ class SentenceNormaliser:
         self.normaliser = normaliser
 
     def __call__(self, sentences: Sentences) -> Sentences:
-        spoken = [[d.spoken for d in s] for s in sentences]
+        spoken = [[d.spoken if len(d.spoken) <= MAX_WORD_LENGTH else PLACEHOLDER for d in s] for s in sentences]
         forms = self.normaliser().normalise_sentences(spoken) if self.normaliser is not None else spoken
         for sent, norms in zip(sentences, forms, strict=True):
             for draft, norm in zip(sent, norms, strict=True):
@@ -562,6 +566,14 @@ def _split_blank(text: str, start: int, end: int) -> list[tuple[str, int, int]]:
     if not any(ch.isspace() for ch in text) or start is None:
         return [(text, start, end)]
     return [(m.group(), start + m.start(), start + m.end()) for m in NON_BLANK.finditer(text)] or [(text, start, end)]
+
+
+def _written(text: str, token: Any) -> str:
+    """A token as the text writes it: stanza names a token longer than its model's limit ``<UNK>`` (a 10,000-letter
+    run without spaces), but its offsets still point at the characters."""
+    if token.start_char is None or token.end_char is None:
+        return token.text
+    return text[token.start_char : token.end_char]
 
 
 def _as_words(norm: str, text: str) -> str:
