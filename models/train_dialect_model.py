@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     write_pairs(work / "train.conllu", sorted(train_pairs.items()))
     write_pairs(work / "dev.conllu", sorted(dev_pairs.items()))
-    print(f"{len(train_pairs)} training types, {len(dev_pairs)} unseen development types", flush=True)
+    unseen = "" if args.split == "all" else "unseen "
+    print(f"{len(train_pairs)} training types, {len(dev_pairs)} {unseen}development types", flush=True)
     cmd = [
         sys.executable, "-m", "stanza.models.lemmatizer", "--mode", "train",
         "--train_file", str(work / "train.conllu"), "--eval_file", str(work / "dev.conllu"),

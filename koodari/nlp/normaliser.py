@@ -3,13 +3,16 @@
 Sources of evidence, in order:
 
 1. a lexicon of observed dialect → standard pairs learned from the SKN corpus (word-aligned dialect
-   speech, CC BY 4.0) plus a short hand-written list of colloquial words (``mä`` → ``minä``);
-2. a *standard vocabulary* (word forms of the UD Finnish training data and of SKN's standard side,
-   and simplemma's lemma list): a token found there is standard and is never changed;
-3. candidate rewrites for the rest, from rules for the phenomena of Finnish dialects (gemination,
-   ``ee`` for ``eA``, epenthetic vowels, lost ``d``, ``ae`` for ``ai``, short verb forms, clitics) and
-   from suffix rewrites learned from the lexicon. A candidate is accepted only when it is a known
-   Finnish word; otherwise the token stays as spoken.
+   speech, CC BY 4.0) plus a short hand-written list of colloquial words (``mä`` → ``minä``); a spoken form
+   that Voikko accepts as standard Finnish keeps its own reading unless SKN's speakers mostly meant another;
+2. standard word forms: Voikko's morphology (``pyvoikko``) and a *standard vocabulary* (UD Finnish word
+   forms, SKN's standard side, simplemma's lemma list): a token found there is never changed;
+3. for the rest: SKN's phonetic letters spelt out (δ, ə), then the learned character-level model's guess
+   (``dialect_model``) and rewrites by rules for the phenomena of Finnish dialects (gemination, ``ee`` for
+   ``eA``, epenthetic vowels, lost ``d``, ``ae`` for ``ai``, open diphthongs ``ua``/``iä``/``yä``,
+   Ostrobothnian ``th``, short verb forms, clitics) and by suffix rewrites learned from the lexicon. A
+   candidate is kept only when Voikko (or the standard vocabulary) accepts it; otherwise the token stays
+   as spoken.
 
 The original token is always kept by callers; this module only proposes.
 """
@@ -26,6 +29,9 @@ from pathlib import Path
 from koodari.nlp.dialect_model import DialectModel, shipped_model
 from koodari.nlp.resources import load_normaliser_resources, normaliser_dir, stanza_dir
 
+# changes whenever the normaliser's output may change (second pass: Voikko, δ/ə, open diphthongs); an analysis
+# cache keyed by the pipeline should include it
+VERSION = "2"
 VOWELS = "aeiouyäö"
 BACK = set("aou")
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
