@@ -54,12 +54,16 @@ TUNING = (
     " SKN's speakers meant another word at least half the times they said it (+0.03 points); forms only"
     " simplemma knows treated as colloquial, rewritten up to rule cost 2.5 (+0.2); SKN's δ and ə spelt out"
     " (+0.5); the open diphthongs *ua*/*iä*/*yä*/*oa*/*eä* (+2.5 on unseen forms); Ostrobothnian *th* (+0.4 on"
-    " unseen); rejected learned guesses repaired by rule rewrites (+0.07). Tried and dropped: a final-consonant"
+    " unseen); rejected learned guesses repaired by rule rewrites where the rules found nothing (+0.09)."
+    " Tried and dropped: a final-consonant"
     " rule (*pitkäm* → *pitkän*: −0.3), keeping unknown capitalised words as written (−0.4 on development,"
     " although it cut the TDT dev changes below from 218 to 177 without the learned model), a smoothed context"
     " model over the neighbouring words for ambiguous seen forms (+0.1, not worth a new resource), an *a*/*ä* +"
     " *i* rule and other frequency weights (±0.03), ignoring Voikko readings flagged `Ira` (it flags common"
-    " forms such as *pitäisikin* too). The held-out rows were seen once, in the run below."
+    " forms such as *pitäisikin* too). The held-out rows were seen twice: in a first final run (held-out"
+    " 87.4 %, development 85.6 %), and in the run below, after a unit test (not the benchmark) showed repaired"
+    " guesses overriding the rules (*tärkee* → *tärkeän*); the fix (repairs only fill in) was checked on"
+    " development only (85.63 % → 85.67 %)."
 )
 
 
@@ -67,6 +71,7 @@ def score(norm: Normaliser, utterances: list[list[tuple[str, str]]]) -> dict:
     """Token accuracy of ``norm`` on the utterances: (tokens, right, right when left as spoken) per part."""
     _normalise_cached.cache_clear()
     norm.guesses.clear()
+    norm.repaired.clear()
     counts = {k: [0, 0, 0] for k in ("all", "seen", "unseen")}
     start = time.perf_counter()
     guesses = norm.normalise_sentences([[d for d, _ in u] for u in utterances])

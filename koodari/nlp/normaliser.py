@@ -208,6 +208,7 @@ class Normaliser:
     standard_rewrite_count: int = 3
     model: DialectModel | None = None  # a DialectModel: learned guesses for forms nothing else resolves
     guesses: dict[str, str | None] = field(default_factory=dict)
+    repaired: dict[str, str] = field(default_factory=dict)  # rejected guesses a rule rewrite made standard
     # which learned guesses are kept: "standard" (every word in the standard vocabulary), "known" (or known to
     # the dictionary, simplemma), "any" (no check); chosen on SKN's development utterances (bench/lemma.py)
     guess_check: str = "known"
@@ -259,13 +260,19 @@ class Normaliser:
             elif self._acceptable(guess):
                 self.guesses[word] = guess
             elif self.voikko and self.repair_cost > 0 and WORD_RE.match(guess):
-                # the model's guess is not a word, but a rule step or two away from one is (ahistamaan -> ahdistamaan)
-                self.guesses[word] = self._candidate(guess, max_cost=self.repair_cost)
+                # the model's guess is not a word, but a rule step or two away from one is (ahistamaan ->
+                # ahdistamaan): kept only where the rules found nothing (`tärkee`: the rules' `tärkeä` beats the
+                # guess `tärkeen` repaired to `tärkeän`)
+                repaired = self._candidate(guess, max_cost=self.repair_cost)
+                self.guesses[word] = None
+                if repaired:
+                    self.repaired[word] = repaired
             else:
                 self.guesses[word] = None
         for tokens, norms in zip(sentences, out, strict=True):
             for i, (t, n) in enumerate(zip(tokens, norms, strict=True)):
                 guess = self.guesses.get(t.lower()) if n == t or self.model_first else None
+                guess = guess or (self.repaired.get(t.lower()) if n == t else None)
                 if guess:
                     norms[i] = _restore_case(t, guess)
         return out
