@@ -400,8 +400,8 @@ class Normaliser:
     def _candidate(self, word: str, max_cost: float = 99.0, strict: bool = False) -> str | None:
         best: tuple[float, str] | None = None
         for cost, cand in self.candidates(word):
-            if cost > max_cost:
-                break
+            if cost > max_cost or (best is not None and cost - self._largest_bonus >= best[0]):
+                break  # candidates come cheapest first: none further on can beat the best even with its bonus
             if cand in self.standard or (self.voikko and voikko_accepts(cand)):
                 score = cost
             elif not strict and not self.voikko and self.is_known(cand):
@@ -412,6 +412,11 @@ class Normaliser:
             if best is None or score < best[0]:
                 best = (score, cand)
         return best[1] if best else None
+
+    @cached_property
+    def _largest_bonus(self) -> float:
+        """The most a candidate's frequency can take off its cost."""
+        return self.frequency_weight * math.log10(1 + max(self.frequency.values(), default=0))
 
     def is_known(self, word: str) -> bool:
         """A Finnish word: known as such or after taking off its clitic (-kin, -kaan, -han, ...)."""
