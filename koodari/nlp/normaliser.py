@@ -331,12 +331,14 @@ class Normaliser:
         count = self.lexicon_counts.get(lower, 0)
         if mapped is not None and mapped != lower and lower in self.standard and count < self.standard_rewrite_count:
             return token
-        accepted = self.voikko and voikko_accepts(lower)
-        if mapped is not None and mapped != lower and accepted and (
+        if mapped == lower or (mapped is None and lower in self.standard):
+            return token
+        accepted = self.voikko and voikko_accepts(lower)  # only now: a Voikko call costs more than a set look-up
+        if mapped is not None and accepted and (
             count < self.voikko_rewrite_share * self.spoken_counts.get(lower, count)
         ):
             return token
-        if mapped is None and (lower in self.standard or accepted):
+        if mapped is None and accepted:
             return token
         if mapped is None and self.voikko and self.is_known(lower):
             # known to simplemma, not to Voikko: a colloquial form (`katotaan`); a rewrite Voikko accepts wins
