@@ -6,9 +6,8 @@
   without the `#` compound boundary) and UPOS accuracy per system: the new tagger (spaCy-fi's morphologizer)
   against the old one (koodari's stanza tagger), stanza's lemmatizer with gold UPOS as a ceiling, spaCy-fi's
   UPOS as an outside reference, simplemma (a dictionary lemmatiser); tokenizer token and sentence F1.
-* SKN: normalisation accuracy by split: development utterances (index % 5 == 2; the learned model's early
-  stopping and the design choices) and held-out utterances (index % 5 == 4, scored once), each by seen and
-  unseen spoken forms, with a normaliser built from the training utterances only; plus the shipped one.
+* SKN: normalisation accuracy on development and held-out pseudo-locations (``bench/normaliser.py``), each by
+  seen and unseen spoken forms, with a normaliser built from the training pseudo-locations only.
 * Speed: models loaded, warm tokens/s end to end, an 8,000-word generated dialect interview imported +
   analysed + suggested through the CLI, and one vs two concurrent `koodari analyse` runs; new and old tagger.
 * The seed study's quotes: tokens the normaliser changes, and lemmas before/after.
@@ -32,8 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "models"))
 
-from build_normaliser import read_skn, split_skn, write_resources  # noqa: E402
-from train_dialect_model import split_three  # noqa: E402
+from build_normaliser import read_skn, split_skn  # noqa: E402
 
 import koodari.nlp.pipeline as pipeline_module  # noqa: E402
 from bench._report import write_section  # noqa: E402
@@ -213,55 +211,12 @@ def tokenizer_scores(test: list[dict], pipe: FinnishPipeline) -> dict:
             "seconds": seconds}
 
 
-def score_normaliser(norm, utterances, lexicon: dict) -> dict:
-    counts = {k: [0, 0, 0] for k in ("all", "seen", "unseen")}  # tokens, right, right when left as spoken
-    sentences = [[d for d, _ in u] for u in utterances]
-    start = time.perf_counter()
-    guesses = norm.normalise_sentences(sentences)
-    seconds = time.perf_counter() - start
-    for utterance, guessed in zip(utterances, guesses, strict=True):
-        for (dialect, standard), guess in zip(utterance, guessed, strict=True):
-            for key in ("all", "seen" if dialect.lower() in lexicon else "unseen"):
-                counts[key][0] += 1
-                counts[key][1] += guess.lower() == standard.lower()
-                counts[key][2] += dialect.lower() == standard.lower()
-    return {**counts, "seconds": seconds}
+def normaliser_results(skn: Path, ud: Path) -> list[tuple[str, str, dict]]:
+    """Normaliser accuracy on SKN's development and held-out pseudo-locations (bench/normaliser.py), resources
+    from the training pseudo-locations only."""
+    from bench.normaliser import location_rows
 
-
-def normaliser_results(skn: Path, ud: Path, shipped, dev_only: bool = False) -> list[tuple[str, str, dict]]:
-    """Normaliser accuracy by split, with resources built from the training utterances only."""
-    from koodari.nlp.normaliser import Normaliser
-
-    utterances = read_skn(skn / "skn3a-dev.norm")
-    train, dev, held_out = split_three(utterances)
-    splits = [("development", dev)] + ([] if dev_only else [("held-out", held_out)])
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        write_resources(train, ud, folder, note="bench: training utterances only")
-        model = ROOT / "models" / "normaliser" / "skn-seq2seq.pt"
-        if model.is_file():
-            shutil.copy(model, folder / model.name)
-        variants = {
-            "lexicon + rules (no learned model)": None,
-            "+ learned model, guesses kept when standard vocabulary": "standard",
-            "+ learned model, guesses kept when standard or known to simplemma": "known",
-            "+ learned model, every guess kept": "any",
-            "**+ learned model first (before the rules), guesses kept when standard or known (kept)**": "known+first",
-            "+ learned model first, every guess kept": "any+first",
-        }
-        for name, check in variants.items():
-            norm = Normaliser.load(folder, learned=check is not None)
-            norm.guess_check = (check or "known").split("+")[0]
-            norm.model_first = (check or "").endswith("+first")
-            for split, part in splits:
-                rows.append((name, split, score_normaliser(norm, part, norm.lexicon)))
-    if dev_only:
-        return rows
-    _, shipped_held_out = split_skn(utterances)
-    rows.append(("shipped normaliser (lexicon from all training + development utterances)", "held-out",
-                 score_normaliser(shipped, shipped_held_out, shipped.lexicon)))
-    return rows
+    return location_rows(skn, ud)[0]
 
 
 def interview(skn: Path, words: int = 8000) -> tuple[str, list[str]]:
@@ -393,7 +348,7 @@ def main() -> None:
     pipeline = runs[next(iter(runs))]
     old = runs["old tagger (normaliser + koodari's stanza tagger + new lemmatizer + back-off + Voikko)"]
     tok_new, tok_old = tokenizer_scores(test, pipeline), tokenizer_scores(test, old)
-    norm_rows = normaliser_results(args.skn, args.ud, pipeline.normaliser)
+    norm_rows = normaliser_results(args.skn, args.ud)
     speed = baseline = None
     if not args.skip_speed:
         speed = speed_results(args.skn, ROOT)
@@ -455,13 +410,11 @@ def main() -> None:
         f" **{tok_new['tokens'] / tok_new['seconds']:,.0f} tokens/s** with the new tagger,"
         f" {tok_old['tokens'] / tok_old['seconds']:,.0f} tokens/s with the old one (same run).",
         "",
-        "Dialect normalisation, SKN (token accuracy; `seen`/`unseen`: the spoken form is / is not in the lexicon)."
-        " SKN's file has no recording locations (its utterances are shuffled: dialect markers such as *mie*/*mää*"
-        " are spread evenly over it), so whole locations cannot be held out; forms unseen in training stand in for"
-        " what a new location brings. The lexicon, rules and vocabulary of the first three rows come from the"
-        " training utterances only (index % 5 ∉ {2, 4}); the learned model was trained on the same and stopped"
-        " early on the development utterances' unseen forms; the design was chosen on the development rows;"
-        " held-out rows were scored once.",
+        "Dialect normalisation, SKN, by recording location (token accuracy; `seen`/`unseen`: the spoken form is /"
+        " is not in the training lexicon): whole pseudo-locations held out, resources from the training ones"
+        " only, design chosen on the development rows, held-out rows not looked at while tuning; the"
+        " normaliser section below (`bench/normaliser.py`) says how the locations are made and what changes"
+        " on standard Finnish.",
         "",
         "| normaliser | split | all | seen | unseen | unseen share | as spoken (all / unseen) | tokens/s |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

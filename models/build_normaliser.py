@@ -2,19 +2,23 @@
 
     python models/build_normaliser.py [--skn ../shared/dialect-skn] [--ud ../shared/ud-finnish]
 
-* skn-lexicon.tsv: dialect → standard pairs observed in SKN (CC BY 4.0), from the *training* part
-  only: every 5th utterance (index % 5 == 4) is held out for bench/lemma.py.
+* skn-lexicon.tsv: dialect → standard pairs observed in SKN (CC BY 4.0), from every utterance (the
+  benchmark, bench/normaliser.py, builds its own copy from the training pseudo-locations only, see
+  ``location_split``), with how often each spoken form was heard.
+* skn-context.tsv: where a neighbouring spoken word decides the reading.
 * suffix-rules.tsv: suffix rewrites learned from those pairs, with a cost from their reliability.
 * standard-vocabulary.txt.gz: standard word forms: UD Finnish-TDT dev and -FTB dev/test forms
-  (tokens marked Style=Coll left out; never TDT test), SKN's standard side (training part), and the
-  lemmas of simplemma's Finnish dictionary.
+  (tokens marked Style=Coll left out; never TDT test), SKN's standard side, and the lemmas of simplemma's
+  Finnish dictionary.
 * colloquial.tsv is hand-written and not touched here.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import gzip
+import random
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -45,12 +49,76 @@ def split_skn(utterances):
     return train, held_out
 
 
+LOCATION_GROUPS = 20
+LOCATION_SEED = 13
+
+
+def _dialect_features(utterance: list[tuple[str, str]]) -> str:
+    """An utterance's dialect markers: its non-standard spoken words and their character edits (`ee$>eä$`)."""
+    features = []
+    for dialect, standard in utterance:
+        spoken, written = f"^{dialect.lower()}$", f"^{standard.lower()}$"
+        if spoken == written:
+            continue
+        features.append("W:" + spoken[1:-1])
+        matcher = difflib.SequenceMatcher(None, written, spoken, autojunk=False)
+        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+            if op != "equal":
+                features.append(f"E:{written[max(0, i1 - 1) : i2 + 1]}>{spoken[max(0, j1 - 1) : j2 + 1]}")
+    return " ".join(f.replace(" ", "_") for f in features)
+
+
+def pseudo_locations(utterances, groups: int = LOCATION_GROUPS) -> list[int]:
+    """A dialect group per utterance, standing in for its recording location (SKN's file has none).
+
+    Utterances are clustered by their dialect markers (TF-IDF of spoken words and character edits, 60-dimension
+    SVD, k-means): the groups come out as dialect areas (*mie*/*sie*; *mää*/*sää*; *met*/*net* with *thi*;
+    Savo's *aek*/*oes*), so holding a group out holds out a way of speaking, as a new location does."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    matrix = TfidfVectorizer(token_pattern=r"\S+", min_df=3, sublinear_tf=True).fit_transform(
+        [_dialect_features(u) for u in utterances])
+    reduced = normalize(TruncatedSVD(60, random_state=0).fit_transform(matrix))
+    return [int(x) for x in KMeans(groups, random_state=0, n_init=10).fit(reduced).labels_]
+
+
+def location_split(utterances, share: float = 0.2):
+    """(training, development, held-out) utterances by pseudo-location: the groups in a fixed random order go to
+    held-out until it has ``share`` of the tokens, then to development likewise; the rest is training."""
+    labels = pseudo_locations(utterances)
+    groups = sorted(set(labels))
+    random.Random(LOCATION_SEED).shuffle(groups)
+    tokens = Counter()
+    for utterance, label in zip(utterances, labels, strict=True):
+        tokens[label] += len(utterance)
+    total = sum(tokens.values())
+    held_out: list[int] = []
+    dev: list[int] = []
+    for group in groups:
+        if sum(tokens[g] for g in held_out) < share * total:
+            held_out.append(group)
+        elif sum(tokens[g] for g in dev) < share * total:
+            dev.append(group)
+    parts: tuple[list, list, list] = ([], [], [])
+    for utterance, label in zip(utterances, labels, strict=True):
+        parts[2 if label in held_out else 1 if label in dev else 0].append(utterance)
+    return parts
+
+
 def learn_lexicon(train) -> dict[str, tuple[str, int]]:
+    counts = _pair_counts(train)
+    return {d: c.most_common(1)[0] for d, c in counts.items()}
+
+
+def _pair_counts(train) -> dict[str, Counter]:
     counts: dict[str, Counter] = defaultdict(Counter)
     for utterance in train:
         for dialect, standard in utterance:
             counts[dialect.lower()][standard.lower()] += 1
-    return {d: c.most_common(1)[0] for d, c in counts.items()}
+    return counts
 
 
 def learn_context(
@@ -102,9 +170,9 @@ def learn_suffix_rules(
     return sorted(rules, key=lambda r: (r[2], -len(r[0])))
 
 
-def ud_forms(ud: Path) -> set[str]:
+def ud_forms(ud: Path, files: tuple[str, ...] = UD_TRAIN) -> set[str]:
     forms = set()
-    for name in UD_TRAIN:
+    for name in files:
         for line in (ud / name).read_text(encoding="utf-8").splitlines():
             cols = line.split("\t")
             if len(cols) == 10 and cols[0].isdigit() and "Style=Coll" not in cols[5]:
@@ -118,18 +186,21 @@ def simplemma_lemmas() -> set[str]:
     return {v.lower() for v in set(DefaultDictionaryFactory().get_dictionary("fi").values())}
 
 
-def write_resources(train, ud: Path, out: Path, note: str = "training part (utterance index % 5 != 4)") -> str:
+def write_resources(
+    train, ud: Path, out: Path, note: str = "every utterance", ud_files: tuple[str, ...] = UD_TRAIN
+) -> str:
     """Write the normaliser's learned resources for the given SKN utterances into OUT; returns a summary."""
     out.mkdir(parents=True, exist_ok=True)
     lexicon = learn_lexicon(train)
+    totals = {d: sum(c.values()) for d, c in _pair_counts(train).items()}
     with (out / "skn-lexicon.tsv").open("w", encoding="utf-8") as fh:
         fh.write(
-            "# dialect\tstandard\tcount — learned from SKN (Kotus / Kielipankki, CC BY 4.0) via Kuparinen,"
-            f" Miletić & Scherrer (2023), split 3a dev, {note}\n"
+            "# dialect\tstandard\tcount\ttimes spoken — learned from SKN (Kotus / Kielipankki, CC BY 4.0) via"
+            f" Kuparinen, Miletić & Scherrer (2023), split 3a dev, {note}\n"
         )
         for dialect in sorted(lexicon):
             standard, n = lexicon[dialect]
-            fh.write(f"{dialect}\t{standard}\t{n}\n")
+            fh.write(f"{dialect}\t{standard}\t{n}\t{totals[dialect]}\n")
     with (out / "skn-context.tsv").open("w", encoding="utf-8") as fh:
         fh.write("# side\tcontext word\tdialect\tstandard\tcount — SKN training part: where a neighbour decides\n")
         for row in learn_context(train, lexicon):
@@ -144,7 +215,7 @@ def write_resources(train, ud: Path, out: Path, note: str = "training part (utte
         fh.write("# standard word\tcount in SKN's standard side (training part)\n")
         for word, n in sorted(frequency.items(), key=lambda x: (-x[1], x[0])):
             fh.write(f"{word}\t{n}\n")
-    standard = ud_forms(ud) | {s.lower() for u in train for _, s in u for s in s.split()} | simplemma_lemmas()
+    standard = ud_forms(ud, ud_files) | {s.lower() for u in train for _, s in u for s in s.split()} | simplemma_lemmas()
     with gzip.GzipFile(out / "standard-vocabulary.txt.gz", "wb", mtime=0) as gz:
         gz.write("\n".join(sorted(w for w in standard if w)).encode("utf-8") + b"\n")
     if out != OUT:  # the hand-written list travels with every copy
@@ -157,8 +228,7 @@ def main() -> None:
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
     parser.add_argument("--ud", type=Path, default=ROOT.parent / "shared" / "ud-finnish")
     args = parser.parse_args()
-    train, _ = split_skn(read_skn(args.skn / "skn3a-dev.norm"))
-    print(write_resources(train, args.ud, OUT))
+    print(write_resources(read_skn(args.skn / "skn3a-dev.norm"), args.ud, OUT, note="every utterance"))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
 Sources of evidence, in order:
 
 1. a lexicon of observed dialect → standard pairs learned from the SKN corpus (word-aligned dialect
-   speech, CC BY 4.0) plus a short hand-written list of colloquial words (``mä`` → ``minä``);
-2. a *standard vocabulary* (word forms of the UD Finnish training data and of SKN's standard side,
-   and simplemma's lemma list): a token found there is standard and is never changed;
-3. candidate rewrites for the rest, from rules for the phenomena of Finnish dialects (gemination,
-   ``ee`` for ``eA``, epenthetic vowels, lost ``d``, ``ae`` for ``ai``, short verb forms, clitics) and
-   from suffix rewrites learned from the lexicon. A candidate is accepted only when it is a known
-   Finnish word; otherwise the token stays as spoken.
+   speech, CC BY 4.0) plus a short hand-written list of colloquial words (``mä`` → ``minä``); a spoken form
+   that Voikko accepts as standard Finnish keeps its own reading unless SKN's speakers mostly meant another;
+2. standard word forms: Voikko's morphology (``pyvoikko``) and a *standard vocabulary* (UD Finnish word
+   forms, SKN's standard side, simplemma's lemma list): a token found there is never changed;
+3. for the rest: SKN's phonetic letters spelt out (δ, ə), then the learned character-level model's guess
+   (``dialect_model``) and rewrites by rules for the phenomena of Finnish dialects (gemination, ``ee`` for
+   ``eA``, epenthetic vowels, lost ``d``, ``ae`` for ``ai``, open diphthongs ``ua``/``iä``/``yä``,
+   Ostrobothnian ``th``, short verb forms, clitics) and by suffix rewrites learned from the lexicon. A
+   candidate is kept only when Voikko (or the standard vocabulary) accepts it; otherwise the token stays
+   as spoken.
 
 The original token is always kept by callers; this module only proposes.
 """
@@ -26,10 +29,33 @@ from pathlib import Path
 from koodari.nlp.dialect_model import DialectModel, shipped_model
 from koodari.nlp.resources import load_normaliser_resources, normaliser_dir, stanza_dir
 
+# changes whenever the normaliser's output may change (second pass: Voikko, δ/ə, open diphthongs); an analysis
+# cache keyed by the pipeline should include it
+VERSION = "2"
 VOWELS = "aeiouyäö"
 BACK = set("aou")
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
-WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜü-]+$")
+WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜüδə-]+$")
+PHONETIC = re.compile("[δə]")  # SKN's phonetic letters: δ (a spirant, standard d or t), ə (a reduced vowel)
+
+
+@lru_cache(maxsize=1 << 17)
+def voikko_accepts(word: str) -> bool:
+    """Voikko's Finnish morphology recognises ``word`` as a standard word form (lower-cased: Voikko's proper
+    nouns are matched in lower case too)."""
+    import pyvoikko
+
+    return bool(pyvoikko.analyse(word.lower()))
+
+
+def phonetic_variants(word: str) -> list[str]:
+    """Spellings of a word written with SKN's phonetic letters in standard letters (δ → d or t, ə → e or
+    nothing), the ``d`` reading first."""
+    variants = [""]
+    for ch in word:
+        options = {"δ": ("d", "t"), "ə": ("e", "")}.get(ch, (ch,))
+        variants = [v + o for v in variants[:64] for o in options]
+    return variants
 
 
 def harmony(word: str) -> str:
@@ -128,7 +154,18 @@ def _oi(word: str) -> Iterable[tuple[str, float]]:
         yield word[: m.start()] + "i" + word[m.start() :], 1.1
 
 
-RULES: list[Callable[[str], Iterable[tuple[str, float]]]] = [
+def _open_diphthong(word: str) -> Iterable[tuple[str, float]]:
+    # Savo and the east open long vowels and diphthongs: tuassa -> tuossa, tiällä -> tiellä, yätä -> yötä,
+    # soanu -> saanu(t), peä -> pää, kiäli -> kieli
+    for m in re.finditer(r"ua|iä|yä|ia|oa|eä", word):
+        pair = m.group()
+        target = {"ua": "uo", "iä": "ie", "yä": "yö", "ia": "ie", "oa": "aa", "eä": "ää"}[pair]
+        if pair in ("ia", "oa", "eä") and m.start() > 0 and word[m.start() - 1] in VOWELS:
+            continue
+        yield word[: m.start()] + target + word[m.end() :], 1.0 if pair in ("ua", "iä", "yä") else 1.2
+
+
+FIRST_PASS_RULES: list[Callable[[str], Iterable[tuple[str, float]]]] = [
     _degeminate,
     _long_vowel,
     _epenthesis,
@@ -139,6 +176,20 @@ RULES: list[Callable[[str], Iterable[tuple[str, float]]]] = [
     _ts,
     _oi,
 ]
+def _ostrobothnian_h(word: str) -> Iterable[tuple[str, float]]:
+    # Ostrobothnia and the north write a long consonant as consonant + h: kupathin -> kupattiin (with the
+    # vowel, below), pitäkhän -> pitäkään; and an h between vowels is added: kylhään -> kylään
+    for m in re.finditer(r"(?<=[aeiouyäö])([tkp])h(?=[aeiouyäö])", word):
+        yield word[: m.start()] + m.group(1) * 2 + word[m.end() :], 0.9
+        yield word[: m.start()] + m.group(1) + word[m.end() :], 1.0
+    for m in re.finditer(r"(?<=[lnr])h(?=[aeiouyäö])", word):
+        yield word[: m.start()] + word[m.end() :], 1.0
+    for m in re.finditer(r"(?<=[aeiouyäö])([aeiouyäö])n$", word):  # -thin -> -ttiin: the passive's long vowel
+        if m.start() > 0 and word[m.start() - 1] not in VOWELS:
+            yield word[: m.start()] + m.group(1) * 2 + "n", 1.2
+
+
+RULES = [_open_diphthong, _ostrobothnian_h, *FIRST_PASS_RULES]
 
 
 @dataclass(eq=False)
@@ -157,10 +208,24 @@ class Normaliser:
     standard_rewrite_count: int = 3
     model: DialectModel | None = None  # a DialectModel: learned guesses for forms nothing else resolves
     guesses: dict[str, str | None] = field(default_factory=dict)
+    repaired: dict[str, str] = field(default_factory=dict)  # rejected guesses a rule rewrite made standard
     # which learned guesses are kept: "standard" (every word in the standard vocabulary), "known" (or known to
     # the dictionary, simplemma), "any" (no check); chosen on SKN's development utterances (bench/lemma.py)
     guess_check: str = "known"
     model_first: bool = True  # the learned guess wins over a rule rewrite (True) or only fills in (False)
+    # Voikko's morphology as the test of a standard word form (``voikko``): a spoken token Voikko accepts stays
+    # as spoken unless SKN's speakers meant another word by it at least ``voikko_rewrite_share`` of the times
+    # they said it; candidates (rules, the learned model) are kept only when Voikko (or the standard
+    # vocabulary) accepts every word of them; a form only simplemma knows (`katotaan`) is colloquial and gets
+    # a rule rewrite up to ``colloquial_max_cost``; a learned guess Voikko rejects may be repaired by rule
+    # rewrites up to ``repair_cost``. All chosen on SKN's development pseudo-locations (bench/normaliser.py).
+    voikko: bool = True
+    voikko_rewrite_share: float = 0.5
+    colloquial_max_cost: float = 2.5
+    repair_cost: float = 2.5
+    spoken_counts: dict[str, int] = field(default_factory=dict)  # how often SKN's speakers said each lexicon form
+    # SKN's phonetic letters (δ, ə), the eastern open diphthongs (`tuassa`) and Ostrobothnian `th` (`kupathin`)
+    dialect_rules: bool = True
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
@@ -190,10 +255,24 @@ class Normaliser:
         }
         wanted = sorted(w for w in unresolved if w not in self.guesses)
         for word, guess in zip(wanted, self.model.guess(wanted), strict=True):
-            self.guesses[word] = guess if guess != word and self._acceptable(guess) else None
+            if guess == word:
+                self.guesses[word] = None
+            elif self._acceptable(guess):
+                self.guesses[word] = guess
+            elif self.voikko and self.repair_cost > 0 and WORD_RE.match(guess):
+                # the model's guess is not a word, but a rule step or two away from one is (ahistamaan ->
+                # ahdistamaan): kept only where the rules found nothing (`tärkee`: the rules' `tärkeä` beats the
+                # guess `tärkeen` repaired to `tärkeän`)
+                repaired = self._candidate(guess, max_cost=self.repair_cost)
+                self.guesses[word] = None
+                if repaired:
+                    self.repaired[word] = repaired
+            else:
+                self.guesses[word] = None
         for tokens, norms in zip(sentences, out, strict=True):
             for i, (t, n) in enumerate(zip(tokens, norms, strict=True)):
                 guess = self.guesses.get(t.lower()) if n == t or self.model_first else None
+                guess = guess or (self.repaired.get(t.lower()) if n == t else None)
                 if guess:
                     norms[i] = _restore_case(t, guess)
         return out
@@ -203,17 +282,26 @@ class Normaliser:
         return (
             len(lower) > 1
             and WORD_RE.match(lower) is not None
+            and (PHONETIC.search(lower) is None or not self.dialect_rules)
             and lower not in self.lexicon
             and lower not in self.standard
-            and not self.is_known(lower)
+            and not (self.voikko and voikko_accepts(lower))
+            and (self.voikko or not self.is_known(lower))
         )
 
     def _acceptable(self, guess: str) -> bool:
         """A guess is kept only when it passes the check (a known Finnish word beats leaving it as spoken)."""
         if self.guess_check == "any":
             return True
+        if self.voikko:
+            return self.is_standard(guess)
         known = self.guess_check == "known"
         return all(w in self.standard or (known and self.is_known(w)) for w in guess.split())
+
+    def is_standard(self, form: str) -> bool:
+        """Every word of ``form`` is a standard word form (Voikko accepts it, or the standard vocabulary has it)."""
+        words = form.lower().split()
+        return bool(words) and all(w in self.standard or (self.voikko and voikko_accepts(w)) for w in words)
 
     def _normalise_sentence(self, tokens: list[str]) -> list[str]:
         lower = [t.lower() for t in tokens]
@@ -234,13 +322,29 @@ class Normaliser:
             return token
         lower = token.lower()
         mapped = self.lexicon.get(lower)
+        if mapped is None and self.dialect_rules and PHONETIC.search(lower):
+            # δ and ə: the first standard-letter spelling whose normalisation is a standard word, else the first
+            variants = [self._normalise(v) for v in phonetic_variants(lower)]
+            return _restore_case(token, next((v for v in variants if self.is_standard(v)), variants[0]))
         # a standard word that SKN speakers also used for another word (`sano` for `sanoi`): only frequent
         # evidence rewrites it
-        weak = self.lexicon_counts.get(lower, 0) < self.standard_rewrite_count
-        if mapped is not None and mapped != lower and lower in self.standard and weak:
+        count = self.lexicon_counts.get(lower, 0)
+        if mapped is not None and mapped != lower and lower in self.standard and count < self.standard_rewrite_count:
             return token
-        if mapped is None and lower in self.standard:
+        if mapped == lower or (mapped is None and lower in self.standard):
             return token
+        accepted = self.voikko and voikko_accepts(lower)  # only now: a Voikko call costs more than a set look-up
+        if mapped is not None and accepted and (
+            count < self.voikko_rewrite_share * self.spoken_counts.get(lower, count)
+        ):
+            return token
+        if mapped is None and accepted:
+            return token
+        if mapped is None and self.voikko and self.is_known(lower):
+            # known to simplemma, not to Voikko: a colloquial form (`katotaan`); a rewrite Voikko accepts wins
+            mapped = self._candidate(lower, max_cost=self.colloquial_max_cost)
+            if mapped is None:
+                return token
         if mapped is None and self.protect_known and self.is_known(lower):
             # simplemma also knows colloquial forms (`katotaan`): a cheap rewrite into the strict standard
             # vocabulary still wins; anything else known stays as it is
@@ -263,7 +367,7 @@ class Normaliser:
         for _ in range(2):
             nxt = []
             for cost, form in frontier:
-                for rule in RULES:
+                for rule in RULES if self.dialect_rules else FIRST_PASS_RULES:
                     for cand, c in rule(form):
                         total = cost + c
                         if cand != word and total < seen.get(cand, 99):
@@ -298,11 +402,11 @@ class Normaliser:
     def _candidate(self, word: str, max_cost: float = 99.0, strict: bool = False) -> str | None:
         best: tuple[float, str] | None = None
         for cost, cand in self.candidates(word):
-            if cost > max_cost:
-                break
-            if cand in self.standard:
+            if cost > max_cost or (best is not None and cost - self._largest_bonus >= best[0]):
+                break  # candidates come cheapest first: none further on can beat the best even with its bonus
+            if cand in self.standard or (self.voikko and voikko_accepts(cand)):
                 score = cost
-            elif not strict and self.is_known(cand):
+            elif not strict and not self.voikko and self.is_known(cand):
                 score = cost + 0.5
             else:
                 continue
@@ -310,6 +414,11 @@ class Normaliser:
             if best is None or score < best[0]:
                 best = (score, cand)
         return best[1] if best else None
+
+    @cached_property
+    def _largest_bonus(self) -> float:
+        """The most a candidate's frequency can take off its cost."""
+        return self.frequency_weight * math.log10(1 + max(self.frequency.values(), default=0))
 
     def is_known(self, word: str) -> bool:
         """A Finnish word: known as such or after taking off its clitic (-kin, -kaan, -han, ...)."""

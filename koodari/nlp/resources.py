@@ -53,18 +53,19 @@ def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = 
             raise KoodariError(
                 f"normaliser resource {name} is missing (build it with models/build_normaliser.py)", folder / name
             )
-    lexicon, counts = {}, {}
+    lexicon, counts, spoken = {}, {}, {}
     with (folder / LEXICON).open(encoding="utf-8") as fh:
         for row in csv.reader(fh, delimiter="\t"):
-            if len(row) == 3 and not row[0].startswith("#"):
+            if len(row) in (3, 4) and not row[0].startswith("#"):
                 lexicon[row[0]], counts[row[0]] = row[1], int(row[2])
+                spoken[row[0]] = int(row[3]) if len(row) == 4 else int(row[2])
     # the hand-written list fills gaps; where SKN observed a word, the observed pair stands unless the
     # hand-written row says `override` (a Savo/Kainuu reading that SKN's other dialects contradict)
     with (folder / COLLOQUIAL).open(encoding="utf-8") as fh:
         for row in csv.reader(fh, delimiter="\t"):
             wanted = len(row) >= 2 and not row[0].startswith("#")
             if wanted and (row[0] not in lexicon or row[2:3] == ["override"]):
-                lexicon[row[0]], counts[row[0]] = row[1], 100
+                lexicon[row[0]], counts[row[0]], spoken[row[0]] = row[1], 100, 100
     with gzip.open(folder / STANDARD, "rt", encoding="utf-8") as fh:
         standard = frozenset(line.strip() for line in fh if line.strip())
     rules = []
@@ -91,5 +92,5 @@ def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = 
         def known(word: str) -> bool:
             return word in standard
 
-    return {"lexicon": lexicon, "lexicon_counts": counts, "standard": standard, "known": known,
+    return {"lexicon": lexicon, "lexicon_counts": counts, "spoken_counts": spoken, "standard": standard, "known": known,
             "suffix_rules": rules, "frequency": frequency, "context": context}
