@@ -201,6 +201,7 @@ def tokenizer_scores(test: list[dict], pipe: FinnishPipeline) -> dict:
 
     _normalise_cached.cache_clear()
     pipe.normaliser.guesses.clear()
+    pipe.normaliser.repaired.clear()
     start = time.perf_counter()
     analysed = pipe.analyse(raw)
     seconds = time.perf_counter() - start

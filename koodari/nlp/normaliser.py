@@ -27,6 +27,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 from koodari.nlp.dialect_model import DialectModel, shipped_model
+from koodari.nlp.loader import voikko_analyser, voikko_available
 from koodari.nlp.resources import load_normaliser_resources, normaliser_dir, stanza_dir
 
 # changes whenever the normaliser's output may change (second pass: Voikko, δ/ə, open diphthongs); an analysis
@@ -39,13 +40,16 @@ WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜüδə-]+$")
 PHONETIC = re.compile("[δə]")  # SKN's phonetic letters: δ (a spirant, standard d or t), ə (a reduced vowel)
 
 
+@lru_cache(maxsize=1)
+def _voikko() -> Callable[[str], list]:
+    return voikko_analyser()
+
+
 @lru_cache(maxsize=1 << 17)
 def voikko_accepts(word: str) -> bool:
     """Voikko's Finnish morphology recognises ``word`` as a standard word form (lower-cased: Voikko's proper
     nouns are matched in lower case too)."""
-    import pyvoikko
-
-    return bool(pyvoikko.analyse(word.lower()))
+    return bool(_voikko()(word.lower()))
 
 
 def phonetic_variants(word: str) -> list[str]:
@@ -232,7 +236,7 @@ class Normaliser:
         """The shipped normaliser (or one built from the resources in ``folder``)."""
         folder = folder or normaliser_dir()
         model = shipped_model(folder, stanza_dir()) if learned else None
-        return cls(**load_normaliser_resources(folder, use_simplemma), model=model)
+        return cls(**load_normaliser_resources(folder, use_simplemma), model=model, voikko=voikko_available())
 
     def normalise(self, token: str) -> str:
         """The standard form of one token (the token itself when it is standard or unknown)."""
@@ -312,6 +316,9 @@ class Normaliser:
                 chosen = self.context.get(("next", lower[i + 1], lower[i]))
             if chosen is None and i > 0:
                 chosen = self.context.get(("prev", lower[i - 1], lower[i]))
+            if chosen is None and i > 0 and out[i - 1].lower() != lower[i - 1]:
+                # the neighbour's standard form decides when its spoken form is not in the table (mä oon: minä → olen)
+                chosen = self.context.get(("prev", out[i - 1].lower(), lower[i]))
             if chosen is None and lower[i] in COMPARISON_PARTICLES and i > 0 and COMPARATIVE.search(out[i - 1].lower()):
                 chosen = "kuin"  # isompi ko minä: a comparative before `ko` makes it `kuin`
             out.append(_restore_case(token, chosen) if chosen else self.normalise(token))

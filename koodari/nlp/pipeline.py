@@ -49,6 +49,7 @@ from koodari.nlp.loader import (
     voikko_available,
 )
 from koodari.nlp.morphology import VoikkoLemmatiser
+from koodari.nlp.normaliser import VERSION as NORMALISER_VERSION
 from koodari.nlp.normaliser import Normaliser
 from koodari.nlp.resources import stanza_dir
 
@@ -418,7 +419,8 @@ class FinnishPipeline:
 
     @cached_property
     def id(self) -> str:
-        flags = f"norm:{int(self.normalise)}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1"
+        norm = f"v{NORMALISER_VERSION}" if self.normalise else "0"  # a new normaliser: cached analyses are stale
+        flags = f"norm:{norm}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1"
         if self.morphology:
             flags += "+voikko:1"
         return f"stanza:{self.source.fingerprint()}+{flags}"
