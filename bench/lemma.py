@@ -382,7 +382,9 @@ def main() -> None:
         " and case. simplemma writes no `#`, so its `exact` is only for completeness. Threads: "
         f"{threads}. Nothing in this table was used to tune anything. The *new lemmatizer* is issue 3's seq2seq"
         " with its dictionary rebuilt from TDT dev (less every 10th sentence) + FTB dev and test harmonised to TDT"
-        f" (models/README.md); the *old* one is issue 3's, read from git (commit {OLD_LEMMATIZER}).",
+        f" (models/README.md); the *old* one is issue 3's, read from git (commit {OLD_LEMMATIZER}). *Voikko*: the"
+        " lemma of an unseen noun, verb or adjective from Voikko's morphology (`koodari/nlp/morphology.py`, issue"
+        " 13's third pass, chosen on the development split below).",
         "",
         "| system | lemma exact | lemma plain | UPOS | words/s |",
         "|---|---:|---:|---:|---:|",
