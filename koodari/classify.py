@@ -325,19 +325,49 @@ class NeighbourSuggester(_Suggester):
 
     def decision_function(self, X) -> np.ndarray:
         self._check_X(X)
-        sims = np.asarray((X @ self.X_.T).todense()) * self.row_weight_
+        sims = np.asarray((X @ self._rows_t).todense()) * self.row_weight_
         scores = np.zeros((X.shape[0], len(self.classes_)))
-        for c in range(len(self.classes_)):
-            cols = sims[:, self.y_index_ == c]
-            k = min(self.k, cols.shape[1])
-            top = -np.sort(-cols, axis=1)[:, :k]
-            scores[:, c] = top.mean(axis=1) if k else 0.0
+        for classes, columns in self._by_size:  # classes with as many rows: one sort for them all
+            k = min(self.k, columns.shape[1])
+            if k:
+                top = -np.sort(-sims[:, columns], axis=2)[:, :, :k]
+                scores[:, classes] = top.mean(axis=2)
         return scores * 10.0
 
+    @property
+    def _rows_t(self) -> sp.csr_matrix:
+        """The training rows transposed, as CSR (what ``X @ X_.T`` would convert on every call)."""
+        cached = self.__dict__.get("_rows_t_cache")
+        if cached is None or cached[0] is not self.X_:
+            cached = self.__dict__["_rows_t_cache"] = (self.X_, self.X_.T.tocsr())
+        return cached[1]
+
+    @property
+    def _by_size(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The classes grouped by their number of training rows: (class indices, their row indices), row
+        indices a (classes × rows) matrix in training order."""
+        cached = self.__dict__.get("_by_size_cache")
+        if cached is None or cached[0] is not self.y_index_:
+            members: dict[int, list[int]] = {}
+            for row, c in enumerate(self.y_index_):
+                members.setdefault(int(c), []).append(row)
+            sizes: dict[int, list[int]] = {}
+            for c in range(len(self.classes_)):
+                sizes.setdefault(len(members.get(c, [])), []).append(c)
+            groups = [(np.array(cs, dtype=np.int64),
+                       np.array([members.get(c, []) for c in cs], dtype=np.int64).reshape(len(cs), size))
+                      for size, cs in sorted(sizes.items())]
+            cached = self.__dict__["_by_size_cache"] = (self.y_index_, groups)
+        return cached[1]
+
     def class_profile(self, class_index: int, n_features: int) -> np.ndarray:
-        """The lemmas shared with the category's examples and its name: their summed feature rows."""
-        rows = self.X_[self.y_index_ == class_index][:, :n_features]
-        return np.asarray(rows.sum(axis=0)).ravel() if rows.shape[0] else np.zeros(n_features)
+        """The lemmas shared with the category's examples and its name: their summed feature rows (cached)."""
+        cache = self.__dict__.setdefault("_profile_cache", {})
+        key = (id(self.X_), class_index, n_features)
+        if key not in cache:
+            rows = self.X_[self.y_index_ == class_index][:, :n_features]
+            cache[key] = np.asarray(rows.sum(axis=0)).ravel() if rows.shape[0] else np.zeros(n_features)
+        return cache[key]
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         params, arrays = super().to_arrays()
@@ -539,11 +569,23 @@ class SuggestionModel:
 
     def similar_examples(self, x_row: sp.csr_matrix, label: int, n: int = 2) -> list[tuple[float, str]]:
         """The coded examples of a category most similar to a text: (cosine, text), best first."""
-        return _most_similar(x_row, self.example_matrix, self.example_labels, self.example_texts, label, n)
+        return _most_similar(x_row, *self._rows_of("ex", label), n)
 
     def similar_descriptions(self, x_row: sp.csr_matrix, label: int, n: int = 1) -> list[tuple[float, str]]:
         """The sentences of a category's description most similar to a text."""
-        return _most_similar(x_row, self.description_matrix, self.description_labels, self.description_texts, label, n)
+        return _most_similar(x_row, *self._rows_of("desc", label), n)
+
+    def _rows_of(self, kind: str, label: int) -> tuple[sp.csr_matrix, list[str]]:
+        """A category's coded examples ("ex") or description sentences ("desc"): their feature rows and texts
+        (cached per model: the reasons ask for the same categories again and again)."""
+        matrix, labels, texts = ((self.example_matrix, self.example_labels, self.example_texts) if kind == "ex"
+                                 else (self.description_matrix, self.description_labels, self.description_texts))
+        cache = self.__dict__.setdefault("_rows_cache", {})
+        key = (kind, id(matrix), label)
+        if key not in cache:
+            mask = np.flatnonzero(labels == label)
+            cache[key] = (matrix[mask], [texts[i] for i in mask])
+        return cache[key]
 
     def max_similarity(self, X: sp.csr_matrix) -> np.ndarray:
         if self.example_matrix.shape[0] == 0:
@@ -628,15 +670,13 @@ def _csr_from(arrays: dict[str, np.ndarray], prefix: str) -> sp.csr_matrix:
     )
 
 
-def _most_similar(
-    x_row: sp.csr_matrix, matrix: sp.csr_matrix, labels: np.ndarray, texts: list[str], label: int, n: int
-) -> list[tuple[float, str]]:
-    mask = np.flatnonzero(labels == label)
-    if mask.size == 0:
+def _most_similar(x_row: sp.csr_matrix, rows: sp.csr_matrix, texts: list[str], n: int) -> list[tuple[float, str]]:
+    """The ``n`` rows (of one category) most similar to a text: (cosine, text), best first, only those above 0."""
+    if rows.shape[0] == 0:
         return []
-    sims = np.asarray((matrix[mask] @ x_row.T).todense()).ravel()
+    sims = np.asarray((rows @ x_row.T).todense()).ravel()
     order = np.argsort(-sims)[:n]
-    return [(float(sims[i]), texts[mask[i]]) for i in order if sims[i] > 0]
+    return [(float(sims[i]), texts[i]) for i in order if sims[i] > 0]
 
 
 def _combine(weights: np.ndarray, *scores: np.ndarray) -> np.ndarray:
