@@ -22,10 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._report import seed_study, write_section  # noqa: E402
 from bench.suggest import quote_paraphrases  # noqa: E402
 from koodari import app as actions  # noqa: E402
+from koodari import classify  # noqa: E402
 from koodari.agreement import add_model_coder, agreement, coding_table  # noqa: E402
 
 THESIS = "Similä & Valtanen 2012"
-BLOCKS = {"lexical": "words only (before word vectors)", "both": "**words + meaning (kept)**"}
+# (blocks, Voikko's compound parts in the lexical features, label)
+MODELS = [("lexical", False, "words only (before word vectors)"),
+          ("both", False, "words + meaning, without compound parts (before this run's change)"),
+          ("both", True, "**words + meaning + compound parts (kept)**")]
 
 
 def main() -> None:
@@ -43,12 +47,17 @@ def main() -> None:
     pipeline = actions.pipeline()
     tree = actions.tree_as_of(study, None)[1]
     rows = []
-    for blocks in ("lexical", "both"):
-        for level in ("sub", "upper", "combining"):
-            table = coding_table(study, [THESIS], level)
-            add_model_coder(study, table, pipeline, folds=args.folds, blocks=blocks)
-            result = agreement(table, tree)
-            rows.append((f"{level}, {BLOCKS[blocks]}", result))
+    kept = classify.COMPOUNDS
+    for blocks, compounds, label in MODELS:
+        classify.COMPOUNDS = compounds
+        try:
+            for level in ("sub", "upper", "combining"):
+                table = coding_table(study, [THESIS], level)
+                add_model_coder(study, table, pipeline, folds=args.folds, blocks=blocks)
+                result = agreement(table, tree)
+                rows.append((f"{level}, {label}", result))
+        finally:
+            classify.COMPOUNDS = kept
     study.close()
     lines = [
         "## Model as a coder: agreement with the thesis's codes (issue 6)",

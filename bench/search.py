@@ -93,15 +93,25 @@ def mrr(index: search.MeaningIndex, unit_ids: list[int], relevant: dict[int, set
     return out
 
 
-def vector_load() -> tuple[float, float, float, float]:
-    """(seconds, MB) to import spacy's vector code, then (seconds, MB) to read the table: a fresh process."""
-    code = ("import time, psutil; p = psutil.Process(); import numpy; m0 = p.memory_info().rss;"
-            "t0 = time.perf_counter();"
-            "import spacy.vectors; m1 = p.memory_info().rss; t1 = time.perf_counter();"
-            "from koodari.vectors import load_vectors; v = load_vectors(); v(['koe']);"
-            "print(t1 - t0, (m1 - m0) / 2**20, time.perf_counter() - t1, (p.memory_info().rss - m1) / 2**20)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return float(out[0]), float(out[1]), float(out[2]), float(out[3])
+def vector_load(words: list[str]) -> dict[str, tuple[float, float, float]]:
+    """Per loader, in a fresh process each: (seconds to load and give the first vector, MB resident added,
+    seconds for the vectors of ``words``) and the MB resident after them. spaCy's own floret lookup (import its
+    vector code, read the table; the loader before this run's change) and koodari's (numpy memory-map + mmh3)."""
+    loaders = {
+        "spacy": "from koodari.vectors import vectors_dir; import spacy.vectors;"
+                 "t = spacy.vectors.Vectors(shape=(1, 1)).from_disk(vectors_dir()); get = t.get_batch",
+        "koodari": "from koodari.vectors import load_vectors; get = load_vectors()",
+    }
+    out = {}
+    for name, load in loaders.items():
+        code = ("import json, sys, time, psutil; p = psutil.Process(); import numpy; words = json.load(sys.stdin);"
+                f"m0 = p.memory_info().rss; t0 = time.perf_counter(); {load}; get(['koe']);"
+                "t1 = time.perf_counter(); m1 = p.memory_info().rss; get(words); t2 = time.perf_counter();"
+                "print(t1 - t0, (m1 - m0) / 2**20, t2 - t1, (p.memory_info().rss - m0) / 2**20)")
+        result = subprocess.run([sys.executable, "-c", code], input=json.dumps(words), capture_output=True,
+                                text=True, check=True).stdout.split()
+        out[name] = tuple(float(x) for x in result)
+    return out
 
 
 def main() -> None:
@@ -151,7 +161,8 @@ def main() -> None:
         start = time.perf_counter()
         big_index.scores(doc)
         timings.append((time.perf_counter() - start) * 1000)
-    import_seconds, import_mb, load_seconds, load_mb = vector_load()
+    vocabulary = sorted({f for doc in docs for word in doc.words for f in word if f})
+    loads = vector_load(vocabulary)
     study.close()
     lines = [
         "## Search by meaning (issue 12)",
@@ -172,9 +183,14 @@ def main() -> None:
         "",
         "| speed and memory | value |",
         "|---|---:|",
-        f"| import spaCy's vector code (fresh process; needed to read the table) | {import_seconds:.2f} s, "
-        f"{import_mb:.0f} MB |",
-        f"| read the floret table (50,000 × 300) and the first word vector | {load_seconds:.2f} s, {load_mb:.0f} MB |",
+        f"| load the floret table (50,000 × 300) and give the first word vector, fresh process: spaCy's vector code "
+        f"(the loader before) | {loads['spacy'][0]:.2f} s, +{loads['spacy'][1]:.0f} MB |",
+        f"| the same with koodari's loader (numpy memory-map + mmh3, no spaCy) | {loads['koodari'][0]:.2f} s, "
+        f"+{loads['koodari'][1]:.0f} MB |",
+        f"| then the vectors of the study's {len(vocabulary):,} word forms: spaCy's / koodari's | "
+        f"{loads['spacy'][2]:.2f} s / {loads['koodari'][2]:.2f} s |",
+        f"| resident memory added in all, spaCy's / koodari's | +{loads['spacy'][3]:.0f} MB / "
+        f"+{loads['koodari'][3]:.0f} MB |",
         f"| index 10,000 analysed units (vectors of their words, once) | {build_seconds:.2f} s |",
         f"| one query over 10,000 units after the first call (median of {len(timings)}) | "
         f"{statistics.median(timings):.1f} ms |",

@@ -30,14 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._report import write_section  # noqa: E402
 from koodari import app as actions  # noqa: E402
 from koodari.classify import SuggestionModel, lemma_analyzer  # noqa: E402
+from koodari.compounds import compound_parts  # noqa: E402
 from koodari.corpus import corpus_dir  # noqa: E402
 from koodari.suggest import Tree, rank  # noqa: E402
 
 LEVELS = ("sub", "upper")
 LEXICAL = "neighbours (cosine k-NN, lexical block only: the model before word vectors)"
 SEMANTIC_ONLY = "semantic block alone (word vectors: soft match + sentence vector)"
-BEFORE = "neighbours + semantic block, without the hierarchy (the model before this run's change)"
-KEPT = "**neighbours + semantic block + hierarchy, weights fitted inside train, kept**"
+BEFORE = "neighbours + semantic block + hierarchy, without compound parts (the model before this run's change)"
+NESTED = "the same, compound parts in or out as `train` chooses (out-of-fold top 3 of the training quotes: nested)"
+KEPT = "**neighbours + semantic block + hierarchy + Voikko's compound parts, kept**"
 
 
 def baseline_rank(train, test, always, tree: Tree, level: str):
@@ -117,14 +119,16 @@ def main() -> None:
     systems = {
         "baseline (raw char n-grams, names + quotes)": ("baseline", False, {}),
         "baseline + descriptions": ("baseline", True, {}),
-        "linear (SVM + temperature)": ("linear", True, {"blocks": "lexical"}),
-        "neighbours, names only (no descriptions)": ("neighbours", False, {"blocks": "lexical"}),
-        LEXICAL: ("neighbours", True, {"blocks": "lexical"}),
+        "linear (SVM + temperature)": ("linear", True, {"blocks": "lexical", "compounds": False}),
+        "neighbours, names only (no descriptions)": ("neighbours", False, {"blocks": "lexical", "compounds": False}),
+        LEXICAL: ("neighbours", True, {"blocks": "lexical", "compounds": False}),
         SEMANTIC_ONLY: ("neighbours", True, {"blocks": "semantic"}),
-        BEFORE: ("neighbours", True, {"blocks": "both", "hierarchy": False}),
-        KEPT: ("neighbours", True, {"blocks": "both"}),
+        BEFORE: ("neighbours", True, {"blocks": "both", "compounds": False}),
+        NESTED: ("neighbours", True, {"blocks": "both", "compounds": "auto"}),
+        KEPT: ("neighbours", True, {"blocks": "both", "compounds": True}),
     }
-    grid = {(nw, dw): ("neighbours", True, {"name_weight": nw, "description_weight": dw, "blocks": "lexical"})
+    grid = {(nw, dw): ("neighbours", True, {"name_weight": nw, "description_weight": dw, "blocks": "lexical",
+                                             "compounds": False})
             for nw in (3.0, 6.0, 10.0) for dw in (1.0, 2.0, 4.0)}
     runs = {**systems, **grid}
     hits = {(s, lvl): [0, 0, 0] for s in runs for lvl in LEVELS}  # top1, top3, n
@@ -191,11 +195,21 @@ def main() -> None:
     docs = [e.doc for e in quotes[:40]]
     suggester.suggest_docs(docs[:1], [None], top=5)  # the first call loads the word vectors
     words_only = actions.suggester(study, 0, SuggestionModel.fit(examples, always, blocks="lexical"))
-    per_doc, per_text, per_doc_words = [], [], []
+    before = actions.suggester(study, 0, SuggestionModel.fit(examples, always, compounds=False))
+    before.suggest_docs(docs[:1], [None], top=5)
+    per_doc, per_text, per_doc_words, per_doc_before, per_doc_cold = [], [], [], [], []
     for doc, text in zip(docs, texts, strict=True):
         start = time.perf_counter()
         suggester.suggest_docs([doc], [None], top=5)
         per_doc.append((time.perf_counter() - start) * 1000)
+        compound_parts.cache_clear()  # every word new to Voikko's cache, and the utterance new to the semantic block
+        suggester.model.semantic.__dict__.get("_match_cache", {}).clear()
+        start = time.perf_counter()
+        suggester.suggest_docs([doc], [None], top=5)
+        per_doc_cold.append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        before.suggest_docs([doc], [None], top=5)
+        per_doc_before.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
         words_only.suggest_docs([doc], [None], top=5)
         per_doc_words.append((time.perf_counter() - start) * 1000)
@@ -241,7 +255,7 @@ def main() -> None:
         f"| system | no shared word (n = {len(without_overlap)}) | sharing a word (n = {len(with_overlap)}) |",
         "|---|---:|---:|",
     ]
-    for run in (LEXICAL, SEMANTIC_ONLY, BEFORE, KEPT):
+    for run in (LEXICAL, SEMANTIC_ONLY, BEFORE, NESTED, KEPT):
         found_without = sum(sub_hit[run][u] for u in without_overlap)
         found_with = sum(sub_hit[run][u] for u in with_overlap)
         lines.append(f"| {run} | {found_without} ({found_without / max(1, len(without_overlap)):.0%}) | "
@@ -265,7 +279,7 @@ def main() -> None:
         f"| train linear on {len(examples)} examples + {len(always)} names and description sentences "
         f"(with calibration) | {timings['linear']:.2f} s |",
         f"| train neighbours, same data | {timings['neighbours']:.2f} s |",
-        f"| train neighbours + semantic block (weights fitted on 3 inner folds), same data | "
+        f"| train neighbours + semantic block + compound parts (weights fitted on 3 inner folds), same data | "
         f"{timings['neighbours + semantic']:.2f} s |",
         f"| train linear on {len(big)} examples (the corpus ×20, ≈ the thesis's 2,328 reductions) | "
         f"{big_seconds['linear']:.2f} s |",
@@ -274,6 +288,10 @@ def main() -> None:
         f"{big_seconds['neighbours + semantic']:.2f} s |",
         f"| suggest one analysed unit (model with semantic block loaded; median of 40) | "
         f"{statistics.median(per_doc):.1f} ms |",
+        f"| the same with Voikko's compound cache emptied first (every word new to it), interleaved | "
+        f"{statistics.median(per_doc_cold):.1f} ms |",
+        f"| the same with the model before this run's change (no compound parts), interleaved | "
+        f"{statistics.median(per_doc_before):.1f} ms |",
         f"| the same with the words-only model, interleaved (median of 40) | "
         f"{statistics.median(per_doc_words):.1f} ms |",
         f"| suggest one raw utterance incl. stanza analysis (median of 40) | {statistics.median(per_text):.1f} ms |",

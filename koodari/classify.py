@@ -30,6 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
+from koodari.compounds import abbreviations_of, compound_parts
 from koodari.crossfit import cross_fit
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import EMPTY, AnalysedText
@@ -56,8 +57,26 @@ def lemma_analyzer(text: str) -> list[str]:
     return features
 
 
-def _lemma_vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
-    return TfidfVectorizer(analyzer=lemma_analyzer, sublinear_tf=True, vocabulary=vocabulary)
+def compound_analyzer(doc: AnalysedText) -> list[str]:
+    """``lemma_analyzer``'s features of the doc's lemmas, plus the compound parts Voikko finds in lemmas the
+    lemmatiser left whole (or split otherwise), and initial-letter abbreviations of coordinated compounds
+    (*Työ- ja elinkeinotoimisto* → te-toimisto, as the word the speakers say)."""
+    text = doc.lemma_text
+    features = lemma_analyzer(text)
+    known = set(features)
+    for lemma in text.split():
+        for part in compound_parts(lemma.replace("#", "")):
+            for feature in ("+" + part, "~" + part[:STEM] if len(part) > STEM else ""):
+                if len(part) > 2 and feature and feature not in known:
+                    known.add(feature)
+                    features.append(feature)
+    features.extend(abbreviations_of(doc))
+    return features
+
+
+def _lemma_vectorizer(vocabulary: dict[str, int] | None = None, compounds: bool = False) -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer=compound_analyzer if compounds else lemma_analyzer, sublinear_tf=True,
+                           vocabulary=vocabulary)
 
 
 def _char_vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
@@ -67,18 +86,22 @@ def _char_vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorize
 class Features:
     """The joint feature space: lemma TF-IDF and character TF-IDF, each L2-normalised, side by side."""
 
-    def __init__(self, char_weight: float = 1.5) -> None:
+    def __init__(self, char_weight: float = 1.5, compounds: bool = False) -> None:
         self.char_weight = char_weight
-        self.lemma = _lemma_vectorizer()
+        self.compounds = compounds
+        self.lemma = _lemma_vectorizer(compounds=compounds)
         self.char = _char_vectorizer()
 
+    def _lemma_input(self, docs: list[AnalysedText]) -> list:
+        return list(docs) if self.compounds else [d.lemma_text for d in docs]
+
     def fit(self, docs: list[AnalysedText]) -> Features:
-        self.lemma.fit([d.lemma_text for d in docs])
+        self.lemma.fit(self._lemma_input(docs))
         self.char.fit([d.normalised_text for d in docs])
         return self
 
     def transform(self, docs: list[AnalysedText]) -> sp.csr_matrix:
-        lemma = self.lemma.transform([d.lemma_text for d in docs])
+        lemma = self.lemma.transform(self._lemma_input(docs))
         char = self.char.transform([d.normalised_text for d in docs]) * self.char_weight
         return normalize(sp.hstack([lemma, char]).tocsr())
 
@@ -97,6 +120,7 @@ class Features:
         """(JSON-able settings and vocabularies, plain arrays): what ``from_arrays`` restores."""
         meta = {
             "char_weight": self.char_weight,
+            "compounds": self.compounds,
             "lemma_vocabulary": self.lemma.vocabulary_,
             "char_vocabulary": self.char.vocabulary_,
         }
@@ -104,8 +128,9 @@ class Features:
 
     @classmethod
     def from_arrays(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Features:
-        features = cls(meta["char_weight"])
-        features.lemma = _lemma_vectorizer({k: int(v) for k, v in meta["lemma_vocabulary"].items()})
+        compounds = bool(meta.get("compounds", False))  # models saved before Voikko's compound parts: none
+        features = cls(meta["char_weight"], compounds)
+        features.lemma = _lemma_vectorizer({k: int(v) for k, v in meta["lemma_vocabulary"].items()}, compounds)
         features.lemma.idf_ = arrays["lemma_idf"]
         features.char = _char_vectorizer({k: int(v) for k, v in meta["char_vocabulary"].items()})
         features.char.idf_ = arrays["char_idf"]
@@ -325,19 +350,49 @@ class NeighbourSuggester(_Suggester):
 
     def decision_function(self, X) -> np.ndarray:
         self._check_X(X)
-        sims = np.asarray((X @ self.X_.T).todense()) * self.row_weight_
+        sims = np.asarray((X @ self._rows_t).todense()) * self.row_weight_
         scores = np.zeros((X.shape[0], len(self.classes_)))
-        for c in range(len(self.classes_)):
-            cols = sims[:, self.y_index_ == c]
-            k = min(self.k, cols.shape[1])
-            top = -np.sort(-cols, axis=1)[:, :k]
-            scores[:, c] = top.mean(axis=1) if k else 0.0
+        for classes, columns in self._by_size:  # classes with as many rows: one sort for them all
+            k = min(self.k, columns.shape[1])
+            if k:
+                top = -np.sort(-sims[:, columns], axis=2)[:, :, :k]
+                scores[:, classes] = top.mean(axis=2)
         return scores * 10.0
 
+    @property
+    def _rows_t(self) -> sp.csr_matrix:
+        """The training rows transposed, as CSR (what ``X @ X_.T`` would convert on every call)."""
+        cached = self.__dict__.get("_rows_t_cache")
+        if cached is None or cached[0] is not self.X_:
+            cached = self.__dict__["_rows_t_cache"] = (self.X_, self.X_.T.tocsr())
+        return cached[1]
+
+    @property
+    def _by_size(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The classes grouped by their number of training rows: (class indices, their row indices), row
+        indices a (classes × rows) matrix in training order."""
+        cached = self.__dict__.get("_by_size_cache")
+        if cached is None or cached[0] is not self.y_index_:
+            members: dict[int, list[int]] = {}
+            for row, c in enumerate(self.y_index_):
+                members.setdefault(int(c), []).append(row)
+            sizes: dict[int, list[int]] = {}
+            for c in range(len(self.classes_)):
+                sizes.setdefault(len(members.get(c, [])), []).append(c)
+            groups = [(np.array(cs, dtype=np.int64),
+                       np.array([members.get(c, []) for c in cs], dtype=np.int64).reshape(len(cs), size))
+                      for size, cs in sorted(sizes.items())]
+            cached = self.__dict__["_by_size_cache"] = (self.y_index_, groups)
+        return cached[1]
+
     def class_profile(self, class_index: int, n_features: int) -> np.ndarray:
-        """The lemmas shared with the category's examples and its name: their summed feature rows."""
-        rows = self.X_[self.y_index_ == class_index][:, :n_features]
-        return np.asarray(rows.sum(axis=0)).ravel() if rows.shape[0] else np.zeros(n_features)
+        """The lemmas shared with the category's examples and its name: their summed feature rows (cached)."""
+        cache = self.__dict__.setdefault("_profile_cache", {})
+        key = (id(self.X_), class_index, n_features)
+        if key not in cache:
+            rows = self.X_[self.y_index_ == class_index][:, :n_features]
+            cache[key] = np.asarray(rows.sum(axis=0)).ravel() if rows.shape[0] else np.zeros(n_features)
+        return cache[key]
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         params, arrays = super().to_arrays()
@@ -373,6 +428,9 @@ DEFAULT_BLOCKS = "both"
 # (lexical, soft match, sentence) weights for a study too small to fit them (fewer than 9 coded examples)
 # then soft match and sentence cosine for names, descriptions and coded examples
 DEFAULT_WEIGHTS = (0.3, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 1.0, 1.0)
+# lexical features with Voikko's compound parts and coordinated-compound abbreviations: True, False or "auto"
+# (both fitted, the better on the training examples' out-of-fold top 3 kept; SuggestionModel.fit)
+COMPOUNDS: bool | str = True
 
 
 # -- the fitted model with its training examples -------------------------------------------------
@@ -427,11 +485,18 @@ class SuggestionModel:
         kind: str = DEFAULT_KIND,
         calibrate: bool = True,
         blocks: str = DEFAULT_BLOCKS,
+        *,
+        compounds: bool | str | None = None,
         **params: Any,
     ) -> SuggestionModel:
         """Fit the lexical estimator and, unless ``blocks == "lexical"``, the semantic block and the weights
         that combine them (fitted on out-of-fold scores of the coded examples; ``"semantic"`` drops the
-        lexical block from the combination)."""
+        lexical block from the combination).
+
+        ``compounds``: lexical features with Voikko's compound parts (True), without (False), or "auto" (the
+        default for word + meaning models, ``COMPOUNDS``): both are fitted and the one that puts more coded
+        examples' own category in their out-of-fold top 3 is kept (False for a lexical-only model)."""
+        compounds = COMPOUNDS if compounds is None else compounds
         if blocks not in BLOCKS:
             raise KoodariError(f"unknown blocks '{blocks}' ({', '.join(BLOCKS)})")
         if kind not in ESTIMATORS:
@@ -439,10 +504,17 @@ class SuggestionModel:
         if not examples and not always:
             raise KoodariError("no coded material to learn from")
         if blocks != "lexical":
-            return cls._fit_combined(examples, always, kind, calibrate, blocks, **params)
+            if compounds != "auto":
+                return cls._fit_combined(examples, always, kind, calibrate, blocks, bool(compounds), **params)
+            best = None
+            for candidate in (False, True):  # ties keep the simpler features
+                model = cls._fit_combined(examples, always, kind, calibrate, blocks, candidate, **params)
+                if best is None or model.meta.get("oof_top3", 0) > best.meta.get("oof_top3", 0):
+                    best = model
+            return best
         docs = [e.doc for e in examples]
         always_docs = [e.doc for e in always]
-        features = Features().fit(docs + always_docs)
+        features = Features(compounds=compounds is True).fit(docs + always_docs)
         X = features.transform(docs) if docs else sp.csr_matrix((0, 1))
         y = np.array([e.label for e in examples], dtype=np.int64)
         w = np.array([e.weight for e in examples], dtype=float)
@@ -496,9 +568,10 @@ class SuggestionModel:
 
     @classmethod
     def _fit_combined(
-        cls, examples: list[Example], always: list[Example], kind: str, calibrate: bool, blocks: str, **params: Any
+        cls, examples: list[Example], always: list[Example], kind: str, calibrate: bool, blocks: str, compounds: bool,
+        **params: Any,
     ) -> SuggestionModel:
-        model = cls.fit(examples, always, kind=kind, calibrate=False, blocks="lexical", **params)
+        model = cls.fit(examples, always, kind=kind, calibrate=False, blocks="lexical", compounds=compounds, **params)
         docs = [e.doc for e in [*examples, *always]]
         classes = model.classes
         labels = list(np.searchsorted(classes, [e.label for e in [*examples, *always]]))
@@ -523,6 +596,11 @@ class SuggestionModel:
             weights[0] = 0.0
         model.weights = weights
         model.meta["hierarchy"] = _fit_hierarchy(classes, [*examples, *always], weights, oof)
+        if oof:  # how many coded examples' own category the out-of-fold scores put in their top 3
+            z = hierarchical(_combine(weights, *oof["blocks"]), np.asarray(model.meta["hierarchy"]["parents"]),
+                             model.meta["hierarchy"]["weight"])
+            top3 = np.argsort(-np.where(oof["allowed"], z, -np.inf), axis=1)[:, :3]
+            model.meta["oof_top3"] = int(sum(t in row for t, row in zip(oof["truth"], top3, strict=True)))
         model.meta["blocks"] = blocks
         return model
 
@@ -539,11 +617,23 @@ class SuggestionModel:
 
     def similar_examples(self, x_row: sp.csr_matrix, label: int, n: int = 2) -> list[tuple[float, str]]:
         """The coded examples of a category most similar to a text: (cosine, text), best first."""
-        return _most_similar(x_row, self.example_matrix, self.example_labels, self.example_texts, label, n)
+        return _most_similar(x_row, *self._rows_of("ex", label), n)
 
     def similar_descriptions(self, x_row: sp.csr_matrix, label: int, n: int = 1) -> list[tuple[float, str]]:
         """The sentences of a category's description most similar to a text."""
-        return _most_similar(x_row, self.description_matrix, self.description_labels, self.description_texts, label, n)
+        return _most_similar(x_row, *self._rows_of("desc", label), n)
+
+    def _rows_of(self, kind: str, label: int) -> tuple[sp.csr_matrix, list[str]]:
+        """A category's coded examples ("ex") or description sentences ("desc"): their feature rows and texts
+        (cached per model: the reasons ask for the same categories again and again)."""
+        matrix, labels, texts = ((self.example_matrix, self.example_labels, self.example_texts) if kind == "ex"
+                                 else (self.description_matrix, self.description_labels, self.description_texts))
+        cache = self.__dict__.setdefault("_rows_cache", {})
+        key = (kind, id(matrix), label)
+        if key not in cache:
+            mask = np.flatnonzero(labels == label)
+            cache[key] = (matrix[mask], [texts[i] for i in mask])
+        return cache[key]
 
     def max_similarity(self, X: sp.csr_matrix) -> np.ndarray:
         if self.example_matrix.shape[0] == 0:
@@ -628,15 +718,13 @@ def _csr_from(arrays: dict[str, np.ndarray], prefix: str) -> sp.csr_matrix:
     )
 
 
-def _most_similar(
-    x_row: sp.csr_matrix, matrix: sp.csr_matrix, labels: np.ndarray, texts: list[str], label: int, n: int
-) -> list[tuple[float, str]]:
-    mask = np.flatnonzero(labels == label)
-    if mask.size == 0:
+def _most_similar(x_row: sp.csr_matrix, rows: sp.csr_matrix, texts: list[str], n: int) -> list[tuple[float, str]]:
+    """The ``n`` rows (of one category) most similar to a text: (cosine, text), best first, only those above 0."""
+    if rows.shape[0] == 0:
         return []
-    sims = np.asarray((matrix[mask] @ x_row.T).todense()).ravel()
+    sims = np.asarray((rows @ x_row.T).todense()).ravel()
     order = np.argsort(-sims)[:n]
-    return [(float(sims[i]), texts[mask[i]]) for i in order if sims[i] > 0]
+    return [(float(sims[i]), texts[i]) for i in order if sims[i] > 0]
 
 
 def _combine(weights: np.ndarray, *scores: np.ndarray) -> np.ndarray:

@@ -83,17 +83,33 @@ def rank(
 ) -> list[tuple[int, float]]:
     """Categories at ``level`` ranked by probability: leaf probabilities restricted to the question's
     tree, renormalised, and summed up the hierarchy."""
-    mask = np.ones(len(p), dtype=bool) if question is None else class_questions == question
+    return rank_by(p, rank_targets(classes, class_questions, tree, question, level))
+
+
+def rank_targets(
+    classes: np.ndarray, class_questions: np.ndarray, tree: Tree, question: int | None, level: str
+) -> list[tuple[int, int]]:
+    """What ``rank`` sums: (class index, category at ``level``) for each class of the question's tree that
+    counts, in class order. Depends on the tree only, so a caller may keep it for many rankings."""
+    mask = np.ones(len(classes), dtype=bool) if question is None else class_questions == question
     if not mask.any():
-        mask = np.ones(len(p), dtype=bool)
-    mass: dict[int, float] = {}
+        mask = np.ones(len(classes), dtype=bool)
+    out = []
     for j in np.flatnonzero(mask):
         cid = tree.current(int(classes[j]))  # a class merged away since training counts for its merge target
         if cid not in tree.categories:
             continue  # a category deleted since training
         target = tree.ancestor(cid, level)
         if target is not None and tree.categories[target].active:  # never a retired, split or merged-away one
-            mass[target] = mass.get(target, 0.0) + float(p[j])
+            out.append((int(j), target))
+    return out
+
+
+def rank_by(p: np.ndarray, targets: list[tuple[int, int]]) -> list[tuple[int, float]]:
+    """Probabilities summed per target category (``rank_targets``), renormalised, best first."""
+    mass: dict[int, float] = {}
+    for j, target in targets:
+        mass[target] = mass.get(target, 0.0) + float(p[j])
     total = sum(mass.values()) or 1.0
     return sorted(((c, v / total) for c, v in mass.items()), key=lambda item: -item[1])
 

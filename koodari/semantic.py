@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from koodari.compounds import abbreviations_of
 from koodari.nlp.analysed import AnalysedText
 from koodari.vectors import load_vectors
 
@@ -35,7 +36,8 @@ def _forms(doc: AnalysedText) -> list[str]:
 
 
 def _lemmas(doc: AnalysedText) -> list[str]:
-    return [lemma for _, _, lemma in doc.words if lemma]
+    """The content lemmas, and the abbreviations of coordinated compounds the text writes out (te-toimisto)."""
+    return [lemma for _, _, lemma in doc.words if lemma] + abbreviations_of(doc)
 
 
 @dataclass

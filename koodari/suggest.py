@@ -17,7 +17,15 @@ import numpy as np
 from koodari.classify import DEFAULT_BLOCKS, DEFAULT_KIND, Example, SuggestionModel
 from koodari.errors import KoodariError
 from koodari.evaluate import cross_validate
-from koodari.hierarchy import CONSENSUS, Tree, coded_examples_from, rank, unit_key  # noqa: F401 (re-exported)
+from koodari.hierarchy import (  # noqa: F401 (re-exported)
+    CONSENSUS,
+    Tree,
+    coded_examples_from,
+    rank,
+    rank_by,
+    rank_targets,
+    unit_key,
+)
 from koodari.nlp.analysed import AnalysedText
 from koodari.nlp.cache import analyse_texts, analyse_units
 from koodari.nlp.pipeline import FinnishPipeline
@@ -240,7 +248,8 @@ class Suggester:
         self.version = version
         self.model = model
         self.tree = Tree(study)
-        self._leaf_map: dict[str, dict[int, list[int]]] = {}
+        self._leaf_map: dict[int, list[int]] = {}
+        self._targets: dict[tuple[int | None, str], list[tuple[int, int]]] = {}
         self.class_questions = np.array(
             [self.tree.categories[c].question_id if c in self.tree.categories else -1 for c in model.classes]
         )
@@ -292,15 +301,24 @@ class Suggester:
         return float(nearest[mask].max()) if mask.any() else float(nearest.max())
 
     def _rank(self, p: np.ndarray, question: int | None, level: str) -> list[tuple[int, float]]:
-        return rank(p, self.model.classes, self.class_questions, self.tree, question, level)
+        key = (question, level)
+        if key not in self._targets:  # the same as rank(), with the tree's part kept per question and level
+            self._targets[key] = rank_targets(self.model.classes, self.class_questions, self.tree, question, level)
+        return rank_by(p, self._targets[key])
+
+    def _leaves(self, category_id: int) -> list[int]:
+        """The model's classes under (or at) a category, in the model's order (cached: the tree is fixed)."""
+        if category_id not in self._leaf_map:
+            level = self.tree.categories[category_id].level
+            tree = self.tree
+            self._leaf_map[category_id] = [
+                int(c) for c in self.model.classes
+                if int(c) in tree.categories and tree.ancestor(tree.current(int(c)), level) == category_id
+            ]
+        return self._leaf_map[category_id]
 
     def _reason(self, doc: AnalysedText, x_row, category_id: int) -> str:
-        leaves = [
-            int(c)
-            for c in self.model.classes
-            if int(c) in self.tree.categories
-            and self.tree.ancestor(self.tree.current(int(c)), self.tree.categories[category_id].level) == category_id
-        ]
+        leaves = self._leaves(category_id)
         lemmas: list[str] = []
         similar: list[tuple[float, str]] = []
         described: list[tuple[float, str]] = []

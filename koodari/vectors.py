@@ -1,9 +1,12 @@
 """Finnish word vectors: the floret table of ``spacy-fi-experimental-web-md``, without its pipeline.
 
 Floret builds a vector for any string from its character n-grams (50,000 hashed rows × 300 dimensions,
-trained on Finnish web text), so dialect spellings and unseen compounds get one too. Only the vector
-table is read (``spacy.vectors.Vectors.from_disk``): the package's pipeline, which needs libvoikko, is
-never loaded. Word vectors are computed on demand and cached per word, unit length, float32.
+trained on Finnish web text), so dialect spellings and unseen compounds get one too. Only the package's
+vector table is read: memory-mapped with numpy (the ``vectors`` file is a .npy array) and its settings from
+``vectors.cfg``. A word's vector is the mean of the rows its n-grams hash to (MurmurHash3 x64-128 from
+``mmh3``, the hash and settings spaCy's ``Vectors.get_batch`` uses in floret mode): neither spaCy nor the
+package's pipeline (which needs libvoikko) is imported, and only the rows the study's words touch are read
+from disk. Word vectors are cached per word, unit length, float32.
 
 ``KOODARI_VECTORS`` may point to another copy of the package's ``vocab`` folder.
 """
@@ -11,6 +14,7 @@ never loaded. Word vectors are computed on demand and cached per word, unit leng
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import threading
 from pathlib import Path
@@ -35,6 +39,55 @@ def vectors_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise KoodariError(f"Finnish word vectors missing: the package {PACKAGE} is not installed ({INSTALL})")
     return Path(next(iter(spec.submodule_search_locations))) / VERSION_DIR / "vocab"
+
+
+class FloretTable:
+    """The floret rows and settings of the package's ``vocab`` folder: vectors of words on demand."""
+
+    def __init__(self, rows: np.ndarray, config: dict) -> None:
+        import mmh3  # a small C extension; imported here so a lexical-only study never needs it
+
+        self._hash = mmh3.hash64
+        self.rows = rows
+        self.shape = rows.shape
+        self.minn, self.maxn = int(config["minn"]), int(config["maxn"])
+        self.hash_count = min(int(config["hash_count"]), 4)
+        self.seed = int(config["hash_seed"])
+        self.bow, self.eow = str(config.get("bow", "<")), str(config.get("eow", ">"))
+
+    @classmethod
+    def from_disk(cls, folder: Path) -> FloretTable:
+        config = json.loads((folder / "vectors.cfg").read_text(encoding="utf-8"))
+        if config.get("mode") != "floret":
+            raise ValueError(f"expected floret vectors, found mode {config.get('mode')!r}")
+        rows = np.load(folder / "vectors", mmap_mode="r", allow_pickle=False)
+        if rows.ndim != 2 or rows.shape[1] != DIM or rows.dtype != np.float32:
+            raise ValueError(f"expected a float32 table of {DIM} columns, found {rows.dtype} {rows.shape}")
+        return cls(rows, config)
+
+    def _row_indices(self, word: str) -> list[int]:
+        """The table rows of a word's n-grams: the padded word itself and its minn–maxn character n-grams,
+        each hashed ``hash_count`` times (32-bit parts of one 128-bit hash)."""
+        key = self.bow + word + self.eow
+        ngrams = [key] + [key[start:start + size] for size in range(self.minn, self.maxn + 1)
+                          for start in range(0, len(key) - size + 1)]
+        n_rows = self.shape[0]
+        out = []
+        for ngram in ngrams:
+            low, high = self._hash(ngram.encode("utf-8"), self.seed, x64arch=True, signed=False)
+            parts = (low & 0xFFFFFFFF, low >> 32, high & 0xFFFFFFFF, high >> 32)
+            out.extend(part % n_rows for part in parts[: self.hash_count])
+        return out
+
+    def get_batch(self, words: list[str]) -> np.ndarray:
+        """A (len(words), dim) float32 matrix: each word's mean n-gram row (zeros for an empty string)."""
+        out = np.zeros((len(words), self.shape[1]), dtype=np.float32)
+        for i, word in enumerate(words):
+            if word:
+                indices = self._row_indices(word)
+                scale = np.float32(1.0 / len(indices))  # as spaCy's mean: each row scaled, then summed in order
+                out[i] = (np.asarray(self.rows[indices], dtype=np.float32) * scale).sum(axis=0, dtype=np.float32)
+        return out
 
 
 class WordVectors:
@@ -78,11 +131,7 @@ def load_vectors() -> WordVectors:
                 f"({INSTALL} --force-reinstall)"
             )
         try:
-            from spacy.vectors import Vectors
-
-            table = Vectors(shape=(1, 1)).from_disk(folder)
-            if table.mode != "floret" or table.shape[1] != DIM:
-                raise ValueError(f"expected floret vectors of {DIM} dimensions, found {table.mode} {table.shape}")
+            table = FloretTable.from_disk(folder)
             table.get_batch(["koe"])
         except Exception as exc:  # noqa: BLE001 - any failure to read the table is a damaged package
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
