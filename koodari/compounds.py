@@ -11,6 +11,8 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from koodari.nlp.loader import voikko_analyser
+
 if TYPE_CHECKING:
     from koodari.nlp.analysed import AnalysedText
 
@@ -26,9 +28,7 @@ def compound_parts(word: str) -> tuple[str, ...]:
     if len(word) < 6 or not word.isalpha():
         return ()
     try:
-        import pyvoikko
-
-        analyses = pyvoikko.analyse(word)
+        analyses = voikko_analyser()(word)  # at most VOIKKO_MAX_WORD letters: a longer run crashed the transducer
     except Exception:  # noqa: BLE001 - no morphology: no parts (the lemma and its stems still count)
         return ()
     for analysis in analyses:

@@ -398,3 +398,18 @@ def test_voikko_splits_compounds_the_lemmatiser_left_whole():
         assert bool(lemma_sims[0, 0] > 0) is shared  # ongelma ~ päihde|ongelma
         assert bool(lemma_sims[1, 1] > 0) is shared  # te-toimisto ~ Työ- ja elinkeinotoimisto
         assert lemma_sims[0, 2] == 0 and lemma_sims[1, 2] == 0
+
+
+def test_suggest_survives_a_10000_letter_word(trained_seed, tmp_path):
+    """A turn typed without spaces: Voikko's transducer (compound parts, lemmas) crashed the process on it."""
+    import subprocess
+    import sys
+
+    path, _ = trained_seed
+    utterances = tmp_path / "u.txt"
+    utterances.write_text("Kiire kuormittaa " + "asiakas" * 1500 + "\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-c", "from koodari.cli import app; app()", "suggest", str(path),
+                             "--file", str(utterances), "--question", "T8", "--json"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert len(json.loads(result.stdout.splitlines()[0])) > 0

@@ -6,6 +6,7 @@ koodari (the CLI's start-up, the tests that never analyse) stays fast.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import threading
@@ -83,6 +84,7 @@ def voikko_available() -> bool:
 VOIKKO_MAX_WORD = 100
 
 
+@functools.lru_cache(maxsize=1)
 def voikko_analyser() -> Callable[[str], list[Any]]:
     """``pyvoikko.analyse`` for words of at most ``VOIKKO_MAX_WORD`` characters (a longer one has no analysis).
     Importing pyvoikko reads its 1 MB transducer (≈ 0.6-0.9 s with kfst-rs), so only on first use."""
