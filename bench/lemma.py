@@ -35,6 +35,7 @@ from build_normaliser import read_skn, split_skn  # noqa: E402
 
 import koodari.nlp.pipeline as pipeline_module  # noqa: E402
 from bench._report import write_section  # noqa: E402
+from bench.normaliser import location_table  # noqa: E402
 from koodari import app as actions  # noqa: E402
 from koodari.nlp.pipeline import MODEL_FILES, FinnishPipeline, ModelSource  # noqa: E402
 from koodari.views import unit_rows  # noqa: E402
@@ -419,14 +420,8 @@ def main() -> None:
         " normaliser section below (`bench/normaliser.py`) says how the locations are made and what changes"
         " on standard Finnish.",
         "",
-        "| normaliser | split | all | seen | unseen | unseen share | as spoken (all / unseen) | tokens/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        *location_table(norm_rows),
     ]
-    for name, split, r in norm_rows:
-        a, s, u = r["all"], r["seen"], r["unseen"]
-        lines.append(
-            f"| {name} | {split} | {a[1] / a[0]:.1%} | {s[1] / max(1, s[0]):.1%} | {u[1] / max(1, u[0]):.1%} |"
-            f" {u[0] / a[0]:.1%} | {a[2] / a[0]:.1%} / {u[2] / max(1, u[0]):.1%} | {a[0] / r['seconds']:,.0f} |")
     if speed and baseline:
         def cell(r: dict, key: str) -> str:
             cpu = f" / {r[key + ':cpu']:.1f}" if key + ":cpu" in r else ""

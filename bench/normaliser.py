@@ -150,6 +150,21 @@ def tdt_changes(skn: Path, ud: Path) -> list[tuple[str, int, int, list[tuple[tup
     return out
 
 
+def location_table(rows: list[tuple[str, str, dict]]) -> list[str]:
+    """The markdown table of normaliser rows (name, split, scores): all, seen, unseen, identity, speed."""
+
+    def pct(part: list[int], i: int = 1) -> str:
+        return f"{part[i] / max(1, part[0]):.1%}"
+
+    lines = ["| normaliser | split | all | seen | unseen | unseen share | as spoken (all / unseen) | tokens/s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, split, r in rows:
+        a, s, u = r["all"], r["seen"], r["unseen"]
+        lines.append(f"| {name} | {split} | {pct(a)} | {pct(s)} | {pct(u)} | {u[0] / a[0]:.1%} |"
+                     f" {pct(a, 2)} / {pct(u, 2)} | {a[0] / r['seconds']:,.0f} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
@@ -157,10 +172,6 @@ def main() -> None:
     args = parser.parse_args()
     rows, sizes = location_rows(args.skn, args.ud)
     tdt = tdt_changes(args.skn, args.ud)
-
-    def pct(part: list[int], i: int = 1) -> str:
-        return f"{part[i] / max(1, part[0]):.1%}"
-
     lines = [
         "## Dialect normalisation by recording location (issue 13)",
         "",
@@ -177,13 +188,8 @@ def main() -> None:
         " this run. `seen` / `unseen`: the spoken form is / is not in the training lexicon;"
         " `as spoken`: leaving every token as it was said (the identity baseline).",
         "",
-        "| normaliser | split | all | seen | unseen | unseen share | as spoken (all / unseen) | tokens/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        *location_table(rows),
     ]
-    for name, split, r in rows:
-        a, s, u = r["all"], r["seen"], r["unseen"]
-        lines.append(f"| {name} | {split} | {pct(a)} | {pct(s)} | {pct(u)} | {u[0] / a[0]:.1%} |"
-                     f" {pct(a, 2)} / {pct(u, 2)} | {a[0] / r['seconds']:,.0f} |")
     lines += ["", TUNING]
     lines += [
         "",
