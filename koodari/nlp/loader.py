@@ -85,13 +85,15 @@ VOIKKO_MAX_WORD = 100
 
 
 @functools.lru_cache(maxsize=1)
-def voikko_analyser() -> Callable[[str], list[Any]]:
-    """``pyvoikko.analyse`` for words of at most ``VOIKKO_MAX_WORD`` characters (a longer one has no analysis).
+def voikko_analyser() -> Callable[[str], tuple[Any, ...]]:
+    """``pyvoikko.analyse`` for words of at most ``VOIKKO_MAX_WORD`` characters (a longer one has no analysis),
+    remembered per word.
     Importing pyvoikko reads its 1 MB transducer (≈ 0.6-0.9 s with kfst-rs), so only on first use."""
     with _LOAD_LOCK:
         import pyvoikko
 
-    def analyse(word: str) -> list[Any]:
-        return pyvoikko.analyse(word) if 0 < len(word) <= VOIKKO_MAX_WORD else []
+    @functools.lru_cache(maxsize=1 << 18)  # one transducer run per word form for the normaliser, lemmas, compounds
+    def analyse(word: str) -> tuple[Any, ...]:
+        return tuple(pyvoikko.analyse(word)) if 0 < len(word) <= VOIKKO_MAX_WORD else ()
 
     return analyse

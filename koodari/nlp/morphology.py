@@ -12,7 +12,7 @@ Pure: the analyser (``pyvoikko.analyse``) is handed in.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -58,7 +58,7 @@ def _tidy(base: str) -> str:
 class VoikkoLemmatiser:
     """UD-style lemmas from Voikko analyses; ``analyse`` is ``pyvoikko.analyse`` (word → analyses)."""
 
-    def __init__(self, analyse: Callable[[str], list[Any]]) -> None:
+    def __init__(self, analyse: Callable[[str], Sequence[Any]]) -> None:
         self.analyse = analyse
         self.lemmas = lru_cache(maxsize=200_000)(self._lemmas)
         self.is_lemma = lru_cache(maxsize=200_000)(self._is_lemma)

@@ -41,7 +41,7 @@ PHONETIC = re.compile("[δə]")  # SKN's phonetic letters: δ (a spirant, standa
 
 
 @lru_cache(maxsize=1)
-def _voikko() -> Callable[[str], list]:
+def _voikko() -> Callable[[str], tuple]:
     return voikko_analyser()
 
 
