@@ -40,16 +40,10 @@ WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜüδə-]+$")
 PHONETIC = re.compile("[δə]")  # SKN's phonetic letters: δ (a spirant, standard d or t), ə (a reduced vowel)
 
 
-@lru_cache(maxsize=1)
-def _voikko() -> Callable[[str], tuple]:
-    return voikko_analyser()
-
-
-@lru_cache(maxsize=1 << 17)
 def voikko_accepts(word: str) -> bool:
     """Voikko's Finnish morphology recognises ``word`` as a standard word form (lower-cased: Voikko's proper
-    nouns are matched in lower case too)."""
-    return bool(_voikko()(word.lower()))
+    nouns are matched in lower case too). The loader's analyser remembers each word form."""
+    return bool(voikko_analyser()(word.lower()))
 
 
 def phonetic_variants(word: str) -> list[str]:

@@ -330,8 +330,7 @@ class DictionaryBackoff:
         trainer = self.trainer()
         if trainer is None:
             return word.lemma
-        form = word.text.lower() if trainer.caseless else word.text
-        if word.upos not in BACKOFF_UPOS or trainer._lookup(form, word.upos) is not None:
+        if word.upos not in BACKOFF_UPOS or in_training(trainer, word.text, word.upos):
             return word.lemma
         if not simplemma.is_known(word.text, lang="fi", low_memory=True):  # see resources.load_normaliser_resources
             return word.lemma
@@ -360,10 +359,8 @@ class MorphologyCheck:
         for sent in sentences:
             for draft in sent:
                 for word in draft.words:
-                    if trainer is not None:
-                        form = word.text.lower() if trainer.caseless else word.text
-                        if trainer._lookup(form, word.upos) is not None:
-                            continue
+                    if trainer is not None and in_training(trainer, word.text, word.upos):
+                        continue
                     lemma = self.voikko().correct(word.text, word.upos, word.lemma)
                     word.lemma = self.as_written(lemma) if lemma != word.lemma else lemma
         return sentences
@@ -472,7 +469,7 @@ class FinnishPipeline:
     def _sure_lemma(self, word: str, upos: str) -> str | None:
         """Voikko's lemma of a word the lemmatizer's training dictionary lacks, when it needs no seq2seq."""
         trainer = self._lemma_trainer
-        if trainer is not None and trainer._lookup(word.lower() if trainer.caseless else word, upos) is not None:
+        if trainer is not None and in_training(trainer, word, upos):
             return None
         lemma = self._voikko.sure_lemma(word, upos)
         return None if lemma is None else self._as_written(lemma)
@@ -593,6 +590,11 @@ def _compound_forms(trainer) -> dict[str, str]:
             if lemma and "#" in lemma:
                 forms.setdefault(lemma.replace("#", "").lower(), lemma)
     return forms
+
+
+def in_training(trainer: Any, word: str, upos: str | None) -> bool:
+    """True when the lemmatizer's training dictionary has a lemma for ``word`` with ``upos``."""
+    return trainer._lookup(word.lower() if trainer.caseless else word, upos) is not None
 
 
 def _training_lemmas(trainer) -> dict[str, str]:
