@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "models"))
 
 from build_normaliser import location_split, read_skn, write_resources  # noqa: E402
+from export_seq2seq import export as export_seq2seq  # noqa: E402
 
 from bench._report import write_section  # noqa: E402
 from koodari.nlp.normaliser import Normaliser, _normalise_cached  # noqa: E402
@@ -107,6 +108,7 @@ def location_rows(skn: Path, ud: Path) -> tuple[list[tuple[str, str, dict]], dic
         folder = Path(tmp)
         write_resources(train, ud, folder, note="bench: training pseudo-locations only")
         shutil.copy(location_model(skn), folder / LOCATION_MODEL.name)
+        export_seq2seq(folder / LOCATION_MODEL.name)  # koodari reads the numpy export
         for name, (settings, learned) in VARIANTS.items():
             norm = Normaliser.load(folder, learned=learned)
             for key, value in settings.items():
@@ -138,6 +140,7 @@ def tdt_changes(skn: Path, ud: Path) -> list[tuple[str, int, int, list[tuple[tup
         write_resources(read_skn(skn / "skn3a-dev.norm"), ud, folder, note="bench: TDT dev forms left out",
                         ud_files=("fi_ftb-ud-dev.conllu", "fi_ftb-ud-test.conllu"))
         shutil.copy(ROOT / "models" / "normaliser" / LOCATION_MODEL.name, folder / LOCATION_MODEL.name)
+        export_seq2seq(folder / LOCATION_MODEL.name)
         for name, settings in (("first pass", FIRST_PASS), ("this pass (shipped design)", {})):
             norm = Normaliser.load(folder)
             for key, value in settings.items():

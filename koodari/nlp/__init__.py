@@ -9,8 +9,10 @@ One shape of an analysed text, one way through the pipeline, one cache:
 * ``cache``: ``analyse_units``/``analyse_texts``, the only way the rest of koodari gets analyses of a study's
   texts (the SQL is in ``Study``);
 * ``normaliser``, ``dialect_model``, ``resources``: the normaliser and its shipped files; ``loader``: the one
-  lazy import of stanza (torch) and spaCy.
+  lazy import of stanza (torch) and spaCy (without torch);
+* ``seq2seq``: stanza's seq2seq lemmatizer in numpy, run from the ``.npz`` exports of koodari's lemmatizer and
+  dialect model (``models/export_seq2seq.py``), so that analysing with koodari's models needs no torch.
 
-Imports point one way (cache → pipeline → normaliser → resources, dialect_model → loader); nothing here
+Imports point one way (cache → pipeline → normaliser → resources, dialect_model → seq2seq); nothing here
 imports the corpus loader or a layer above, except that the cache reads and writes through ``Study``.
 """

@@ -1,57 +1,45 @@
 """The learned character-level normaliser: stanza's seq2seq lemmatizer architecture trained on SKN's dialect →
-standard pairs (models/train_dialect_model.py). It only proposes; the normaliser keeps a guess when the
-guess is a standard word form (see ``Normaliser.normalise_sentences``)."""
+standard pairs (models/train_dialect_model.py), run in numpy from its export (``skn-seq2seq.npz``, written by
+models/export_seq2seq.py from the checkpoint ``skn-seq2seq.pt``): no torch or stanza. It only proposes; the
+normaliser keeps a guess when the guess is a standard word form (see ``Normaliser.normalise_sentences``)."""
 
 from __future__ import annotations
 
-import threading
 from functools import cached_property
 from pathlib import Path
 
-from koodari.nlp.loader import stanza_document, stanza_pipeline
+from koodari.errors import KoodariError
+from koodari.nlp.seq2seq import Seq2SeqLemmatiser
 
-MODEL_NAME = "skn-seq2seq.pt"
+MODEL_NAME = "skn-seq2seq.pt"  # the trained checkpoint (stanza's format)
+EXPORTED_NAME = "skn-seq2seq.npz"  # what koodari loads
 
 
 class DialectModel:
     """Batch guesses of standard forms for spoken forms (lower-cased in, lower-cased out)."""
 
-    def __init__(self, path: Path, tokenizer_path: Path) -> None:
-        self.path = path
-        self.tokenizer_path = tokenizer_path
-        self._lock = threading.Lock()
+    def __init__(self, path: Path) -> None:
+        self.path = path  # the exported .npz
 
     @cached_property
-    def _pipeline(self):
-        return stanza_pipeline(
-            lang="fi",
-            processors="tokenize,lemma",
-            dir=str(self.tokenizer_path.parent),
-            tokenize_model_path=str(self.tokenizer_path),
-            lemma_model_path=str(self.path),
-            tokenize_pretokenized=True,
-            download_method=None,
-            use_gpu=False,
-            logging_level="ERROR",
-            allow_unknown_language=True,
-        )
+    def _model(self) -> Seq2SeqLemmatiser:
+        return Seq2SeqLemmatiser.load(self.path)
 
     def guess(self, words: list[str]) -> list[str]:
-        """One guess per word, in one batch."""
+        """One guess per word, in one batch (each word's lemma with the UPOS ``X`` it was trained with)."""
         if not words:
             return []
-        sentences = [words[i : i + 50] for i in range(0, len(words), 50)]
-        doc = stanza_document(
-            [[{"id": (j,), "text": w, "upos": "X"} for j, w in enumerate(ws, start=1)] for ws in sentences]
-        )
-        with self._lock:
-            tagged = self._pipeline(doc)
-        return [(w.lemma or w.text).lower() for s in tagged.sentences for w in s.words]
+        return [lemma.lower() for lemma in self._model.lemmatise([(w, "X") for w in words])]
 
 
-def shipped_model(folder: Path, stanza_models: Path) -> DialectModel | None:
-    """The model in ``folder``, or None when it (or the tokenizer in ``stanza_models`` that stanza wants beside
-    it) is missing."""
-    path = folder / MODEL_NAME
-    tokenizer = stanza_models / "fi_koodari_tokenizer.pt"
-    return DialectModel(path, tokenizer) if path.is_file() and tokenizer.is_file() else None
+def shipped_model(folder: Path, stanza_models: Path | None = None) -> DialectModel | None:
+    """The model in ``folder``, or None when the folder has none. A checkpoint without its export is refused in
+    one line naming the missing file. (``stanza_models`` is no longer needed: stanza wanted a tokenizer beside
+    the lemmatizer.)"""
+    export = folder / EXPORTED_NAME
+    if export.is_file():
+        return DialectModel(export)
+    if (folder / MODEL_NAME).is_file():
+        raise KoodariError("exported dialect model is missing (export it with: python models/export_seq2seq.py "
+                           f"{folder / MODEL_NAME})", export)
+    return None

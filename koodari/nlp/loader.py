@@ -1,4 +1,4 @@
-"""The one lazy loader of the slow optional libraries: stanza (and with it torch) and spaCy.
+"""The one lazy loader of the slow optional libraries: stanza (and with it torch) and spaCy (without torch).
 
 Nothing here runs at import time; each function imports its library on first use, so that importing
 koodari (the CLI's start-up, the tests that never analyse) stays fast.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +39,8 @@ def inference_only() -> Iterator[None]:
 
 def stanza_pipeline(**kwargs: Any) -> Any:
     """A ``stanza.Pipeline`` (never downloads: callers pass ``download_method=None``)."""
-    import stanza
+    with _LOAD_LOCK:  # not while spaCy is imported with torch hidden (below)
+        import stanza
 
     logging.getLogger("stanza").setLevel(logging.ERROR)
     with inference_only():  # prediction only: no training optimizers (and no torch._dynamo import)
@@ -57,10 +59,41 @@ def spacy_available(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
-def spacy_load(package: str, exclude: list[str]) -> Any:
-    import spacy
+@contextmanager
+def _torch_hidden() -> Iterator[None]:
+    """``import torch`` fails inside, unless torch is loaded already; afterwards it works again.
 
-    return spacy.load(package, exclude=exclude)
+    thinc (spaCy's machine-learning library) imports torch when it is installed, only to offer torch layers;
+    spaCy's Finnish morphologizer has none. Hidden, torch is not loaded (1.1 s of a cold start, and
+    its thread pool), and stanza can still import it later in the same process (thinc then keeps thinking
+    torch is absent, which only its torch wrappers would notice).
+    """
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+
+
+def _import_spacy() -> Any:
+    """spaCy, imported without torch (``_torch_hidden``)."""
+    if "spacy" in sys.modules:
+        return sys.modules["spacy"]
+    with _LOAD_LOCK, _torch_hidden():
+        import spacy
+        import thinc.api  # noqa: F401  # thinc's compat module decides about torch here, once per process
+
+    return spacy
+
+
+def spacy_load(package: str, exclude: list[str]) -> Any:
+    spacy = _import_spacy()
+    with _LOAD_LOCK, _torch_hidden():  # the package's entry points and registered layers import thinc modules
+        return spacy.load(package, exclude=exclude)
 
 
 def spacy_docs(nlp: Any, words: list[list[str]]) -> list[Any]:

@@ -39,6 +39,7 @@ import simplemma
 
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import AnalysedText, AnalysedToken
+from koodari.nlp.dialect_model import EXPORTED_NAME as DIALECT_MODEL
 from koodari.nlp.loader import (
     spacy_available,
     spacy_docs,
@@ -51,13 +52,16 @@ from koodari.nlp.loader import (
 from koodari.nlp.morphology import VoikkoLemmatiser
 from koodari.nlp.normaliser import VERSION as NORMALISER_VERSION
 from koodari.nlp.normaliser import Normaliser
-from koodari.nlp.resources import stanza_dir
+from koodari.nlp.resources import normaliser_dir, stanza_dir
+from koodari.nlp.seq2seq import Seq2SeqLemmatiser
 
 MODEL_FILES = {
     "tokenize": "fi_koodari_tokenizer.pt",
     "pos": "fi_koodari_tagger.pt",
     "lemma": "fi_koodari_lemmatizer.pt",
 }
+# the lemmatizer exported for numpy (models/export_seq2seq.py): koodari's own models lemmatise without torch
+EXPORTED_FILES = {"lemma": "fi_koodari_lemmatizer.npz"}
 ENV_OFFICIAL = "KOODARI_STANZA_DIR"
 SPACY_MODEL = "spacy_fi_experimental_web_md"
 SPACY_EXCLUDE = ["tagger", "attribute_ruler", "lemmatizer", "parser", "ner"]
@@ -107,19 +111,30 @@ class ModelSource:
             return {proc: self.path / name for proc, name in MODEL_FILES.items()}
         return {}
 
+    def exported_paths(self) -> dict[str, Path]:
+        """The torch-free exports of koodari's models (none for stanza's official ones)."""
+        if self.kind == "koodari":
+            return {proc: self.path / name for proc, name in EXPORTED_FILES.items()}
+        return {}
+
     def check(self) -> None:
-        """Fail with a clear error naming the path when a model is missing or not a torch file."""
+        """Fail with a clear error naming the path when a model is missing or not a torch (or numpy) file."""
         if not self.path.is_dir():
             raise KoodariError("stanza model folder does not exist", self.path)
-        if self.kind == "official":
-            if not (self.path / "fi").is_dir():
-                raise KoodariError("no Finnish ('fi') models in this stanza resources folder", self.path)
-            return
+        if self.kind == "official" and not (self.path / "fi").is_dir():
+            raise KoodariError("no Finnish ('fi') models in this stanza resources folder", self.path)
         for path in self.model_paths().values():
             if not path.is_file():
                 raise KoodariError("stanza model file is missing (train it with models/train_models.py)", path)
             if not _looks_like_torch_file(path):
                 raise KoodariError("stanza model file is corrupt (not a torch archive)", path)
+        for path in [*self.exported_paths().values(), *_dialect_export()]:
+            if not path.is_file():
+                raise KoodariError("exported model file is missing (export it with: python models/export_seq2seq.py)",
+                                   path)
+            if not zipfile.is_zipfile(path):
+                raise KoodariError("exported model file is corrupt (not an npz archive; re-export it with: python "
+                                   "models/export_seq2seq.py)", path)
 
     def fingerprint(self) -> str:
         """A short id of the models, stored with cached lemmas so a model change invalidates the cache."""
@@ -132,6 +147,9 @@ class ModelSource:
                     digest.update(fh.read(1 << 16))
         else:
             digest.update(str(self.path.resolve()).encode())
+        for path in [*self.exported_paths().values(), *_dialect_export()]:  # what lemmatises (a few MB: all of it)
+            if path.is_file():
+                digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
         return digest.hexdigest()[:12]
 
 
@@ -234,16 +252,19 @@ class SentenceNormaliser:
 
 class TaggerLemmatiser:
     """``tag``: UPOS and lemma of every normalised word, all sentences in one batch. UPOS from spaCy's Finnish
-    morphologizer (``upos``) and lemmas from stanza, or both from stanza (``upos`` is None)."""
+    morphologizer (``upos``) and lemmas from ``lemmatise`` (the numpy port of koodari's stanza lemmatizer, or a
+    stanza pipeline), or both from stanza (``upos`` is None)."""
 
     name = "tag"
 
     def __init__(self, stanza: Callable[[], Any], upos: Callable[[list[list[str]]], list[list[str]]] | None,
-                 known: Callable[[str, str], str | None] | None = None) -> None:
+                 known: Callable[[str, str], str | None] | None = None,
+                 lemmatise: Callable[[list[tuple[str, str]]], list[str | None]] | None = None) -> None:
         self.stanza = stanza
         self.upos = upos
         self.known = known  # a lemma that needs no seq2seq (Voikko's sure lemma), or None
-        self._memo: dict[tuple[str, str], str | None] = {}  # (word, UPOS) -> stanza's lemma
+        self.lemmatise = lemmatise or (lambda pairs: stanza_lemmas(stanza(), pairs))
+        self._memo: dict[tuple[str, str], str | None] = {}  # (word, UPOS) -> the lemmatizer's lemma
 
     def __call__(self, sentences: Sentences) -> Sentences:
         for sent in sentences:
@@ -268,8 +289,8 @@ class TaggerLemmatiser:
 
 
     def _lemmas_for(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        """stanza's lemma of each (word, UPOS), each distinct pair lemmatised once and remembered: the lemmatizer
-        looks at nothing but the word and its tag, and an interview repeats most of its words."""
+        """The lemmatizer's lemma of each (word, UPOS), each distinct pair lemmatised once and remembered: the
+        lemmatizer looks at nothing but the word and its tag, and an interview repeats most of its words."""
         memo = self._memo
         if len(memo) > LEMMA_MEMO_SIZE:
             memo.clear()
@@ -284,13 +305,18 @@ class TaggerLemmatiser:
                     memo[pair] = lemma
             todo = rest
         if todo:
-            chunks = [todo[i : i + 100] for i in range(0, len(todo), 100)]
-            doc = stanza_document([[{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(chunk, start=1)]
-                                   for chunk in chunks])
-            found = (word for s in self.stanza()(doc).sentences for word in s.words)
-            for word, pair in zip(found, todo, strict=True):
-                memo[pair] = word.lemma
+            for pair, lemma in zip(todo, self.lemmatise(todo), strict=True):
+                memo[pair] = lemma
         return memo
+
+
+def stanza_lemmas(stanza: Any, pairs: list[tuple[str, str]]) -> list[str | None]:
+    """The lemma of each (word, UPOS) from a stanza pipeline with a lemmatizer (pretokenized, 100 words a
+    sentence)."""
+    chunks = [pairs[i : i + 100] for i in range(0, len(pairs), 100)]
+    doc = stanza_document([[{"id": (i,), "text": w, "upos": u} for i, (w, u) in enumerate(chunk, start=1)]
+                           for chunk in chunks])
+    return [word.lemma for s in stanza(doc).sentences for word in s.words]
 
 
 class _Word(NamedTuple):
@@ -398,7 +424,7 @@ class FinnishPipeline:
         self.stages: list[Stage] = [
             SentenceNormaliser((lambda: self.normaliser) if normalise else None),
             TaggerLemmatiser(lambda: self._tagger, self._spacy_upos if tagger == "spacy" else None,
-                             self._sure_lemma if self.morphology else None),
+                             self._sure_lemma if self.morphology else None, self._lemmatise),
         ]
         if dictionary_backoff:
             self.stages.append(DictionaryBackoff(lambda: self._lemma_trainer))
@@ -493,8 +519,17 @@ class FinnishPipeline:
                                f"{exc}); reinstall it with: .venv/bin/pip install pyvoikko kfst-rs") from exc
 
     @cached_property
-    def _lemma_trainer(self) -> Any:
-        return self._tagger.processors["lemma"]._trainer if self.source.kind == "koodari" else None
+    def _lemma_trainer(self) -> Seq2SeqLemmatiser | None:
+        """koodari's lemmatizer in numpy (its training dictionary and seq2seq; stanza's and torch aren't loaded),
+        or None with stanza's official models."""
+        paths = self.source.exported_paths()
+        return Seq2SeqLemmatiser.load(paths["lemma"]) if paths else None
+
+    def _lemmatise(self, pairs: list[tuple[str, str]]) -> list[str | None]:
+        """The lemma of each (word, UPOS) after spaCy's tagger: numpy with koodari's models, stanza with official
+        ones."""
+        trainer = self._lemma_trainer
+        return trainer.lemmatise(pairs) if trainer is not None else stanza_lemmas(self._tagger, pairs)
 
     def _lemma(self, word: Any) -> str:
         """The lemma of a word stanza tagged and lemmatised, after this pipeline's back-off (bench/lemma.py's
@@ -582,32 +617,39 @@ def _as_words(norm: str, text: str) -> str:
     return text if text.split() else PLACEHOLDER
 
 
-def _compound_forms(trainer) -> dict[str, str]:
+def _compound_forms(trainer: Seq2SeqLemmatiser) -> dict[str, str]:
     """Plain lemma → lemma with UD compound boundaries, from the lemmatizer's own training dictionary."""
     forms: dict[str, str] = {}
-    for entries in trainer.pos_dict.values():
-        for lemma in entries.values():
-            if lemma and "#" in lemma:
-                forms.setdefault(lemma.replace("#", "").lower(), lemma)
+    for lemma in trainer.dictionary_lemmas():
+        if lemma and "#" in lemma:
+            forms.setdefault(lemma.replace("#", "").lower(), lemma)
     return forms
 
 
-def in_training(trainer: Any, word: str, upos: str | None) -> bool:
+def in_training(trainer: Seq2SeqLemmatiser, word: str, upos: str | None) -> bool:
     """True when the lemmatizer's training dictionary has a lemma for ``word`` with ``upos``."""
-    return trainer._lookup(word.lower() if trainer.caseless else word, upos) is not None
+    return trainer.lookup(word, upos) is not None
 
 
-def _training_lemmas(trainer) -> dict[str, str]:
+def _training_lemmas(trainer: Seq2SeqLemmatiser) -> dict[str, str]:
     """Lemma without ``#`` → lemma as written in the lemmatizer's training dictionary (a compound with ``#`` wins
     over the same lemma without)."""
     forms: dict[str, str] = {}
-    for entries in trainer.pos_dict.values():
-        for lemma in entries.values():
-            if lemma:
-                key = lemma.replace("#", "")
-                if "#" in lemma or key not in forms:
-                    forms[key] = lemma
+    for lemma in trainer.dictionary_lemmas():
+        if lemma:
+            key = lemma.replace("#", "")
+            if "#" in lemma or key not in forms:
+                forms[key] = lemma
     return forms
+
+
+def _dialect_export() -> list[Path]:
+    """The shipped dialect normaliser's numpy export, when its checkpoint or the export is shipped."""
+    try:
+        export = normaliser_dir() / DIALECT_MODEL
+    except KoodariError:  # no models folder at all: the normaliser says so when it loads
+        return []
+    return [export] if export.is_file() or export.with_suffix(".pt").is_file() else []
 
 
 def _looks_like_torch_file(path: Path) -> bool:
