@@ -274,12 +274,13 @@ class Seq2SeqLemmatiser:
 def export_arrays(checkpoint: dict[str, Any], pos_dict: dict[str, dict[str, str]]) -> dict[str, np.ndarray]:
     """The arrays of an exported file from a loaded stanza checkpoint (its tensors as numpy arrays already) and
     its unpacked dictionary: the weights by their torch names, and ``meta.json`` (settings, vocabularies,
-    dictionary) as UTF-8 bytes."""
+    dictionary) as UTF-8 bytes. The dictionary keeps the checkpoint's order (the first compound spelling of a
+    lemma wins in ``pipeline._compound_forms``)."""
     config = {key: checkpoint["config"].get(key) for key in SETTINGS}
     meta = {"format": FORMAT, "config": config, "chars": list(checkpoint["vocab"]["char"]["_id2unit"]),
             "pos": list(checkpoint["vocab"]["pos"]["_id2unit"]), "pos_dict": pos_dict}
     arrays = {key: np.asarray(value, dtype=np.float32) for key, value in checkpoint["model"].items()
               if key != "SOS_tensor"}
-    arrays["meta.json"] = np.frombuffer(json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8"),
+    arrays["meta.json"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"),
                                         dtype=np.uint8)
     return arrays
