@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT / "models"))
 from build_normaliser import read_skn, split_skn  # noqa: E402
 
 from bench._report import write_section  # noqa: E402
+from koodari import app as actions  # noqa: E402
 from koodari.nlp.dialect_model import DialectModel  # noqa: E402
 from koodari.nlp.loader import stanza_pipeline  # noqa: E402
 from koodari.nlp.pipeline import (  # noqa: E402
-    FinnishPipeline,
     _compound_forms,
     _training_lemmas,
     stanza_lemmas,
@@ -170,7 +170,7 @@ def main() -> int:
     args = parser.parse_args()
 
     tdt = conllu_sentences(args.ud / "fi_tdt-ud-dev.conllu")
-    pipe = FinnishPipeline()
+    pipe = actions.pipeline()
     lemmatizer = pipe._lemma_trainer
     upos = pipe._spacy_upos(tdt)
     tdt_pairs = sorted({(w, u) for ws, us in zip(tdt, upos, strict=True) for w, u in zip(ws, us, strict=True)})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -138,15 +139,16 @@ _LOADS = 0
 
 
 def worker_pipeline(config: PipelineConfig) -> FinnishPipeline:
-    """This process's pipeline, loaded once (torch on one thread: one worker process per core)."""
+    """This process's pipeline, loaded once (torch, if its models need it, on one thread: one worker process per
+    core; koodari's own lemmatizer runs without torch)."""
     global _LOADS
     key = (config.normalise, config.dictionary_backoff)
     if key not in _PIPELINES:
-        import torch
-
-        torch.set_num_threads(1)
         pipeline = FinnishPipeline(normalise=config.normalise, dictionary_backoff=config.dictionary_backoff)
-        pipeline.analyse_many([WARM_UP])  # load the stanza models now, once per process
+        pipeline.analyse_many([WARM_UP])  # load the models now, once per process
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(1)
         _PIPELINES[key] = pipeline
         _LOADS += 1
     return _PIPELINES[key]
