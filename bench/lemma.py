@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "models"))
 
 from build_normaliser import read_skn, split_skn  # noqa: E402
+from export_seq2seq import export as export_seq2seq  # noqa: E402
 
 import koodari.nlp.pipeline as pipeline_module  # noqa: E402
 from bench._report import write_section  # noqa: E402
@@ -122,6 +123,7 @@ def old_lemmatizer_source(folder: Path) -> ModelSource:
     blob = subprocess.run(["git", "show", f"{OLD_LEMMATIZER}:models/stanza/{MODEL_FILES['lemma']}"], cwd=ROOT,
                           check=True, capture_output=True).stdout
     (folder / MODEL_FILES["lemma"]).write_bytes(blob)
+    export_seq2seq(folder / MODEL_FILES["lemma"])  # koodari lemmatises from the numpy export
     (folder / "resources.json").write_text("{}", encoding="utf-8")
     return ModelSource("koodari", folder)
 

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "models"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from export_seq2seq import export as export_seq2seq  # noqa: E402
 from train_models import DEV_EVERY, MODEL_DIR, TRAIN_SOURCES  # noqa: E402
 
 from koodari.nlp.pipeline import MODEL_FILES, FinnishPipeline, ModelSource  # noqa: E402
@@ -54,6 +55,7 @@ def evaluate(model: Path, sentences: list[dict]) -> dict[str, dict]:
         folder = Path(tmp)
         for proc, name in MODEL_FILES.items():
             (folder / name).symlink_to(model.resolve() if proc == "lemma" else MODEL_DIR / name)
+        export_seq2seq(folder / MODEL_FILES["lemma"])  # koodari lemmatises from the numpy export
         shutil.copy(MODEL_DIR / "resources.json", folder / "resources.json")
         source = ModelSource("koodari", folder)
         for name, kwargs in {
