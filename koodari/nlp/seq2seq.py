@@ -170,7 +170,8 @@ class Seq2SeqLemmatiser:
         out: list[str] = [""] * len(words)
         for start in range(0, len(order), CHUNK):
             chunk = order[start : start + CHUNK]
-            seqs, edits = self._decode([src[i] for i in chunk], [pos[i] for i in chunk])
+            with np.errstate(over="ignore", under="ignore"):  # exp of a large logit is inf, as in torch: no warning
+                seqs, edits = self._decode([src[i] for i in chunk], [pos[i] for i in chunk])
             for i, seq, edit in zip(chunk, seqs, edits, strict=True):
                 pred = "".join(units[t] for t in seq)
                 lemma = words[i] if edit == 1 else words[i].lower() if edit == 2 else pred
