@@ -179,3 +179,20 @@ def test_fingerprint_covers_the_export(tmp_path):
     write_npz(copy / EXPORTED_FILES["lemma"], arrays)
     assert ModelSource("koodari", copy).fingerprint() != before
     assert ModelSource.shipped().fingerprint() == before  # same files, same id
+
+
+@pytest.mark.slow
+def test_spacy_loads_without_torch_and_torch_still_imports_later():
+    """spaCy's Finnish tagger loads with torch hidden; stanza (tagger="stanza", official models) can still import
+    torch afterwards in the same process."""
+    code = ("import sys\n"
+            "from koodari.nlp.loader import spacy_load\n"
+            "from koodari.nlp.pipeline import SPACY_LOAD_EXCLUDE, SPACY_MODEL\n"
+            "nlp = spacy_load(SPACY_MODEL, SPACY_LOAD_EXCLUDE)\n"
+            "print('torch' in sys.modules, [t.pos_ for t in nlp('Se on tärkeä asia .')])\n"
+            "import torch\n"
+            "print(float(torch.ones(2).sum()))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["False ['PRON', 'AUX', 'ADJ', 'NOUN', 'PUNCT']", "2.0"]
