@@ -38,10 +38,10 @@ LIST_END = frozenset({"jne", "yms", "ym", "tms", "jms", "ms", "jpt", "jtk", "tjs
 _WORD_CHAR = r"[^\W_]|[\u0300-\u036f]"  # letters and digits (and combining accents of decomposed letters)
 _W = rf"(?:{_WORD_CHAR})"
 _JOIN = (
-    r"(?:[-–/&'’_+]"  # Luonto-Liitto, 2–1, ja/tai, H&M, can't
+    r"(?:-/|[-–/&'’_+]"  # Luonto-Liitto, 2–1, ja/tai, touko-/kesäkuu, H&M, can't
     r"|\.(?![A-ZÅÄÖ][a-zåäö])"  # 1.12.2020, Mieli.net, but kotona.Sitten splits
     r"|(?<=\d)[,:](?=\d)"  # 3,5 and 12:30
-    r"|:(?=[a-zåäö]{1,6}(?![\w]))"  # a case ending after a colon: EU:n, 20:n (checked in _colon_ok)
+    r"|:(?=[a-zåäö]{1,6}(?![\w]))"  # a case ending after a colon: EU:n, 20:n (checked in _colon_split)
     r")"
 )
 _URL = r"(?:https?://|www\.)[^\s<>\"”]+"
@@ -50,12 +50,11 @@ _EMOTICON = r"(?:[:;=][-'^]?(?:\)+|\(+|[DPpOo3/\\|*](?![\w]))|<3|\*\w+\*)"  # :)
 _EMOJI_TAIL = r"[\ufe0e\ufe0f\u20e3\U0001F3FB-\U0001F3FF]*"
 _OTHER = (rf"(?:[\U0001F1E6-\U0001F1FF]{{2}}"  # a flag: two regional indicators
           rf"|\S{_EMOJI_TAIL}(?:\u200d\S{_EMOJI_TAIL})*)")  # any other character, with its emoji modifiers and joiners
-_PUNCT = r"(?:\.{2,}|…+|[!?]+|[-–—]{2,})"
-_WORD = rf"(?:(?<![\w-])[-#@](?={_W}))?{_W}+(?:{_JOIN}{_W}+)*(?:-(?=[\s,/]|$))?"
+_PUNCT = r"(?:\.{2,}|…+|[-–—]{2,})"  # (UD writes "!!" as two tokens)
+_WORD = rf"(?:(?<![\w–-])[-–#@](?={_W}))?{_W}+(?:{_JOIN}{_W}+)*(?:-(?=[\s,/]|$))?"
 TOKEN = re.compile(rf"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<word>{_WORD})|(?P<emo>{_EMOTICON})|{_PUNCT}|{_OTHER}")
 
 _TRAILING = re.compile(r"[.,;:!?'’\"”»)\]]+$")
-_CAPITAL = re.compile(r"[A-ZÅÄÖ\d\"”“«»'‘’(\[–—-]|[^\W\d_]")  # may begin a sentence (checked with isupper)
 SENTENCE_END = re.compile(r"^(?:[.!?]+|\.{2,}|…+)$")
 CLOSERS = frozenset("\"”’'»)]")
 
@@ -180,7 +179,7 @@ def _boundary_before(text: str, spans: list[Span], i: int, current: list[Span]) 
     tok, start, _ = spans[i]
     prev_end = spans[i - 1][2]
     gap = text[prev_end:start]
-    if gap.count("\n") >= 2 or "\n\n" in gap.replace("\r", "").replace(" ", "").replace("\t", ""):
+    if gap.count("\n") >= 2 or gap.count("\r") >= 2:
         return True  # a blank line: a new paragraph
     if len(current) == 1 and current[0][0].endswith(":") and SPEAKER.fullmatch(current[0][0][:-1]):
         return True  # a speaker label is a sentence of its own
@@ -191,12 +190,12 @@ def _boundary_before(text: str, spans: list[Span], i: int, current: list[Span]) 
     while j > 0 and current[j][0] in CLOSERS:
         j -= 1
     last = current[j][0]
-    if tok in CLOSERS and not gap:
-        return False  # a closing quote or bracket right after the full stop stays with its sentence
+    if not gap and (tok in CLOSERS or SENTENCE_END.match(tok)):
+        return False  # a closing quote or bracket, or more punctuation, right after the full stop stays with it
     capital = _starts_sentence(tok)
     if "\n" in gap and capital:
         return True  # a line break before a capital: a new line, a speaker turn
-    if last in (".", "!", "?") or re.fullmatch(r"[!?]+|[.!?]*[!?][.!?]*", last):
+    if last in (".", "!", "?"):
         return True  # transcripts often write no capital after a full stop
     if re.fullmatch(r"\.{2,}|…+", last):
         return capital and tok[:1] not in "\"”’»)]"
