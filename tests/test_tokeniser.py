@@ -75,7 +75,7 @@ def test_finnish_words_with_inner_punctuation():
 @pytest.mark.parametrize("text", [
     "", "\n\n   \n", "Ensimmäinen rivi.\n\n\nToinen rivi\n\n", "Tässä on \x00nolla\x07 ja \x1bescape ja \u200bväli.",
     "Mixed скрипты 混合 and emoji 😀👍🏽 mä oon 🇫🇮 kotona", "Tab\tja\rrivinvaihto\r\n ja ei-katkeava\u00a0väli",
-    "talo" * 2500, "!?" * 3000, ". " * 2000, "mä oon sitä mieltä että " * 400,
+    "talo" * 2500, "!?" * 3000, ". " * 2000, "mä oon sitä mieltä että " * 400, '"' * 10_000, "a.-" * 3000,
 ])
 def test_bad_input_loses_no_character(text):
     check_offsets_and_coverage(text, sentences(text))

@@ -45,7 +45,7 @@ _JOIN = (
     r")"
 )
 _URL = r"(?:https?://|www\.)[^\s<>\"”]+"
-_EMAIL = r"[\w.+-]+@\w[\w-]*(?:\.\w[\w-]*)+"
+_EMAIL = r"[\w.+-]{1,64}@\w[\w-]*(?:\.\w[\w-]*)+"
 _EMOTICON = r"(?:[:;=][-'^]?(?:\)+|\(+|[DPpOo3/\\|*](?![\w]))|<3|\*\w+\*)"  # :) ;D <3 *virn*
 _EMOJI_TAIL = r"[\ufe0e\ufe0f\u20e3\U0001F3FB-\U0001F3FF]*"
 _OTHER = (rf"(?:[\U0001F1E6-\U0001F1FF]{{2}}"  # a flag: two regional indicators
@@ -164,18 +164,21 @@ def split(text: str, spans: list[Span]) -> list[list[Span]]:
     """Tokens (of this or another tokeniser) grouped into sentences."""
     out: list[list[Span]] = []
     current: list[Span] = []
+    last = ""  # the current sentence's last token before any closing quotes or brackets
     for i, span in enumerate(spans):
-        if current and _boundary_before(text, spans, i, current):
+        if current and _boundary_before(text, spans, i, current, last):
             out.append(current)
             current = []
+        if not current or span[0] not in CLOSERS:
+            last = span[0]
         current.append(span)
     if current:
         out.append(current)
     return out
 
 
-def _boundary_before(text: str, spans: list[Span], i: int, current: list[Span]) -> bool:
-    """True when a new sentence begins at token I."""
+def _boundary_before(text: str, spans: list[Span], i: int, current: list[Span], last: str) -> bool:
+    """True when a new sentence begins at token I (LAST: the sentence's last token before closing quotes)."""
     tok, start, _ = spans[i]
     prev_end = spans[i - 1][2]
     gap = text[prev_end:start]
@@ -185,11 +188,6 @@ def _boundary_before(text: str, spans: list[Span], i: int, current: list[Span]) 
         return True  # a speaker label is a sentence of its own
     if "\n" not in gap and re.fullmatch(_EMOTICON, tok):
         return False  # an emoticon ends the sentence before it (*kivaa.:)*, *löytyi :)*)
-    # the sentence's last token, before any closing quotes or brackets
-    j = len(current) - 1
-    while j > 0 and current[j][0] in CLOSERS:
-        j -= 1
-    last = current[j][0]
     if not gap and (tok in CLOSERS or SENTENCE_END.match(tok)):
         return False  # a closing quote or bracket, or more punctuation, right after the full stop stays with it
     capital = _starts_sentence(tok)
