@@ -3,7 +3,8 @@
 The pipeline is a sequence of named stages, built from components the way a spaCy pipeline is
 (``FinnishPipeline.pipe_names``):
 
-1. ``tokenise``: stanza's tokenizer (sentences of tokens with character offsets);
+1. ``tokenise``: sentences of tokens with character offsets, from koodari's rule-based tokeniser and sentence splitter
+   (``koodari.nlp.tokeniser``: no model, no torch) with koodari's models, from stanza's tokenizer with a user's own;
 2. ``normalise``: the dialect normaliser, a sentence at a time so that a neighbouring word (the context
    table) can decide a reading;
 3. ``tag``: UPOS of the normalised words (spaCy's Finnish morphologizer with floret vectors,
