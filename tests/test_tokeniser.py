@@ -116,3 +116,23 @@ def test_lemmatise_cli_splits_and_keeps_offsets(cli, tmp_path):
     assert "3." in [t for t, _, _ in sents[0]] and "1.12.2020" in [t for t, _, _ in sents[0]]
     assert [t for t, _, _ in sents[1]] == ["mä", "menin", "sinne", "...", "no", "niin", "."]
     assert sum(len(s) for s in sents[-1:]) == len(long_turn.split())
+
+
+@pytest.mark.slow
+def test_analyses_cut_by_stanzas_tokenizer_are_recomputed(cli, study_path, tmp_path):
+    """The pipeline id names the tokeniser: units a study analysed with stanza's tokenizer (koodari before the
+    rule-based tokeniser) are analysed again by `koodari analyse`, and then kept."""
+    from koodari.nlp.cache import ensure_analysed
+    from koodari.nlp.pipeline import FinnishPipeline
+    from koodari.store import Study
+
+    path = tmp_path / "h.txt"
+    path.write_text("P1: Se oli esim. 3. luokka. Mä oon kotona.\nP2: Kiire kuormittaa.\n", encoding="utf-8")
+    assert cli("import", study_path, path).exit_code == 0
+    with Study.open(study_path) as study:
+        units = ensure_analysed(study, FinnishPipeline(tokeniser="stanza"))
+    assert units >= 2
+    for analysed in (units, 0):
+        result = cli("analyse", study_path, "--json")
+        assert result.exit_code == 0, result.output
+        assert (json.loads(result.output)["analysed"], json.loads(result.output)["units"]) == (analysed, units)
