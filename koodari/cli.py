@@ -256,14 +256,16 @@ def lemmatise(
     no_normalise: Annotated[bool, typer.Option("--no-normalise", help="Lemmatise tokens as spoken.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Normalise and lemmatise Finnish text offline; one JSON object per sentence with --json."""
+    """Normalise and lemmatise Finnish text offline; one JSON object per sentence with --json (each token with
+    its character offsets into the text)."""
     sentences = actions.lemmatise(text, file, pretokenized, normalise=not no_normalise)
     if as_json:
         for sentence in sentences:
             print_json(
                 {
                     "tokens": [
-                        {"text": t.text, "normalised": t.normalised, "lemma": t.lemma, "upos": t.upos} for t in sentence
+                        {"text": t.text, "start": t.start, "end": t.end, "normalised": t.normalised, "lemma": t.lemma,
+                         "upos": t.upos} for t in sentence
                     ]
                 }
             )

@@ -53,9 +53,10 @@ def test_lemmatise_cli_json(cli):
     sentences = [json.loads(line) for line in result.output.splitlines()]
     assert len(sentences) == 2
     first = sentences[0]["tokens"]
-    assert set(first[0]) == {"text", "normalised", "lemma", "upos"}
+    assert set(first[0]) == {"text", "start", "end", "normalised", "lemma", "upos"}
     assert [t["text"] for t in first] == ["Se", "on", "hirveen", "tärkee", "."]
-    assert first[3] == {"text": "tärkee", "normalised": "tärkeä", "lemma": "tärkeä", "upos": first[3]["upos"]}
+    assert first[3] == {"text": "tärkee", "start": 14, "end": 20, "normalised": "tärkeä", "lemma": "tärkeä",
+                        "upos": first[3]["upos"]}
     assert sentences[1]["tokens"][0]["normalised"] == "Minä"
 
 

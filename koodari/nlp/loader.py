@@ -130,3 +130,10 @@ def voikko_analyser() -> Callable[[str], tuple[Any, ...]]:
         return tuple(pyvoikko.analyse(word)) if 0 < len(word) <= VOIKKO_MAX_WORD else ()
 
     return analyse
+
+
+def spacy_blank(lang: str) -> Any:
+    """spaCy's rule-based tokenizer for LANG (``spacy.blank``: no model, no statistical components)."""
+    import spacy
+
+    return spacy.blank(lang)

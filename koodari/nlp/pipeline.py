@@ -3,7 +3,8 @@
 The pipeline is a sequence of named stages, built from components the way a spaCy pipeline is
 (``FinnishPipeline.pipe_names``):
 
-1. ``tokenise``: stanza's tokenizer (sentences of tokens with character offsets);
+1. ``tokenise``: sentences of tokens with character offsets, from koodari's rule-based tokeniser and sentence splitter
+   (``koodari.nlp.tokeniser``: no model, no torch) with koodari's models, from stanza's tokenizer with a user's own;
 2. ``normalise``: the dialect normaliser, a sentence at a time so that a neighbouring word (the context
    table) can decide a reading;
 3. ``tag``: UPOS of the normalised words (spaCy's Finnish morphologizer with floret vectors,
@@ -54,6 +55,7 @@ from koodari.nlp.normaliser import VERSION as NORMALISER_VERSION
 from koodari.nlp.normaliser import Normaliser
 from koodari.nlp.resources import normaliser_dir, stanza_dir
 from koodari.nlp.seq2seq import Seq2SeqLemmatiser
+from koodari.nlp.tokeniser import sentences as rule_sentences
 
 MODEL_FILES = {
     "tokenize": "fi_koodari_tokenizer.pt",
@@ -196,23 +198,28 @@ class Stage(Protocol):
 
 
 class Tokeniser:
-    """``tokenise``: raw text → sentences of drafts with character offsets (stanza's tokenizer)."""
+    """``tokenise``: raw text → sentences of drafts with character offsets: koodari's rule-based tokeniser
+    (``koodari.nlp.tokeniser``; no model, no torch) when ``stanza`` is None, else stanza's tokenizer."""
 
     name = "tokenise"
 
-    def __init__(self, stanza: Callable[[], Any]) -> None:
+    def __init__(self, stanza: Callable[[], Any] | None) -> None:
         self.stanza = stanza
 
     def __call__(self, text: str) -> Sentences:
         if not text.strip():
             return []
+        if self.stanza is None:
+            return [[Draft(*span) for span in sentence] for sentence in rule_sentences(text)]
         doc = self.stanza()(text)
         return [[Draft(*part) for t in s.tokens for part in _split_blank(_written(text, t), t.start_char, t.end_char)]
                 for s in doc.sentences]
 
     def many(self, texts: list[str]) -> list[Sentences]:
-        """Each text's sentences, tokenised in one stanza call: the texts are joined by a blank line (stanza's
+        """Each text's sentences; stanza's in one call: the texts are joined by a blank line (stanza's
         paragraph break, which always ends a sentence) and the offsets mapped back into each text."""
+        if self.stanza is None:
+            return [self(text) for text in texts]
         starts, pos = [], 0
         for text in texts:
             starts.append(pos)
@@ -406,6 +413,7 @@ class FinnishPipeline:
         dictionary_backoff: bool = True,
         tagger: str | None = None,
         morphology: bool | None = None,
+        tokeniser: str | None = None,
     ) -> None:
         self.source = source or ModelSource.default()
         self.source.check()
@@ -420,7 +428,11 @@ class FinnishPipeline:
         self.morphology = voikko_available() if morphology is None else morphology
         self.calls = 0  # analyses run (tests use it to prove the cache works)
         self._lock = threading.RLock()  # stanza pipelines are shared by review's background retraining
-        self.tokeniser = Tokeniser(lambda: self._tokenizer)
+        if tokeniser is None:  # koodari's models: the rule-based tokeniser; a user's own stanza models: stanza's
+            tokeniser = "rules" if self.source.kind == "koodari" else "stanza"
+        if tokeniser not in ("rules", "stanza"):
+            raise KoodariError(f"unknown tokeniser {tokeniser!r} (rules or stanza)")
+        self.tokeniser = Tokeniser(None if tokeniser == "rules" else lambda: self._tokenizer)
         self.stages: list[Stage] = [
             SentenceNormaliser((lambda: self.normaliser) if normalise else None),
             TaggerLemmatiser(lambda: self._tagger, self._spacy_upos if tagger == "spacy" else None,
@@ -446,6 +458,8 @@ class FinnishPipeline:
         flags = f"norm:{norm}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1"
         if self.morphology:
             flags += "+voikko:1"
+        if self.tokeniser.stanza is None:  # the rule-based tokeniser: analyses of stanza's tokens are stale
+            flags += "+tok:rules"
         return f"stanza:{self.source.fingerprint()}+{flags}"
 
     def _stanza(self, processors: str, pretokenized: bool) -> Any:
