@@ -1,5 +1,6 @@
-"""One interview end to end through the CLI: after `koodari analyse`, `suggest --file` and `search` on the units'
-texts take every analysis from the study's cache and never load the Finnish models."""
+"""One interview end to end through the CLI: `koodari analyse` loads the Finnish models but not the suggestion
+model's libraries, and after it `suggest --file` and `search` on the units' texts take every analysis from the
+study's cache and never load the Finnish models."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ H: Entä terveys?
 V: Selkä on ollut kipeä pitkään ja lääkäriin on vaikee päästä.
 """
 
-# runs one `koodari` command in a fresh process and reports, on stderr's last line, which model libraries it loaded
+# runs one `koodari` command in a fresh process and reports, on stderr's last line, which of the Finnish models'
+# libraries (torch, stanza, spaCy) and the suggestion model's (scikit-learn) it imported
 RUN_AND_REPORT = """
 import json, sys
 from koodari.cli import app
@@ -43,13 +45,13 @@ try:
     app(sys.argv[1:], prog_name="koodari")
 except SystemExit as exc:
     code = exc.code
-print(json.dumps(sorted(m for m in ("torch", "stanza", "spacy") if m in sys.modules)), file=sys.stderr)
+print(json.dumps(sorted(m for m in ("torch", "stanza", "spacy", "sklearn") if m in sys.modules)), file=sys.stderr)
 sys.exit(code)
 """
 
 
 def koodari_in_fresh_process(*args: str | Path) -> tuple[str, list[str]]:
-    """stdout of `koodari ARGS` run in a new Python process, and the model libraries that process imported."""
+    """stdout of `koodari ARGS` run in a new Python process, and the libraries that process imported."""
     result = subprocess.run([sys.executable, "-c", RUN_AND_REPORT, *map(str, args)], capture_output=True, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -69,7 +71,8 @@ def test_suggest_and_search_after_analyse_take_every_analysis_from_the_cache(cli
     src.backup(dst)
     src.close()
     dst.close()
-    assert cli("analyse", analysed).exit_code == 0
+    _, loaded = koodari_in_fresh_process("analyse", analysed)
+    assert loaded == ["spacy", "stanza", "torch"]  # torch's import walks sys.modules: it must not import the rest
     with Study.open(analysed) as study:
         texts = [row.text for row in study.units_for_search()]
     assert len(texts) == 4  # the interviewee's units (the first turn is two sentences)
@@ -79,9 +82,9 @@ def test_suggest_and_search_after_analyse_take_every_analysis_from_the_cache(cli
 
     suggest = ("suggest", "--file", utterances, "--question", "T1", "--json")
     cached, loaded = koodari_in_fresh_process(suggest[0], analysed, *suggest[1:])
-    assert loaded == []  # every analysis came from the cache: no Finnish model was loaded
+    assert loaded == ["sklearn"]  # every analysis came from the cache: no Finnish model was loaded
     found, loaded = koodari_in_fresh_process("search", analysed, texts[2], "--json", "--top", "2")
-    assert loaded == []
+    assert loaded == ["sklearn"]
     assert json.loads(found)[0]["text"] == texts[2]
     assert fingerprint(analysed) == before  # reading the cache writes nothing
 
