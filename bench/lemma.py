@@ -1,6 +1,7 @@
 """Lemmatisation and dialect-normalisation benchmark, written to BENCHMARKS.md.
 
     python bench/lemma.py [--ud ../shared/ud-finnish] [--skn ../shared/dialect-skn] [--skip-speed]
+    python bench/lemma.py --speed-only --baseline COMMIT   # the CLI timings alone, into their own section
 
 * UD Finnish-TDT *test* (never trained or tuned on): lemma accuracy with gold tokenisation (with and
   without the `#` compound boundary) and UPOS accuracy per system: the new tagger (spaCy-fi's morphologizer)
@@ -246,15 +247,42 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# runs one `koodari` command and writes, to the file named first, the CPU seconds its start-up took (Python and
+# importing the CLI), all its CPU seconds, and which of the heavy libraries it imported
+CLI = """
+import json, resource, sys
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+report, args = sys.argv[1], sys.argv[2:]
+from koodari.cli import app
+startup, code = cpu(), 0
+try:
+    app(args, prog_name="koodari")
+except SystemExit as exc:
+    code = exc.code or 0
+libraries = [m for m in ("torch", "stanza", "spacy", "sklearn", "pyvoikko") if m in sys.modules]
+with open(report, "w", encoding="utf-8") as fh:
+    json.dump({"startup": startup, "cpu": cpu(), "libraries": libraries}, fh)
+sys.exit(code)
+"""
+
+
 def cli_seconds(*args: str, env: dict, into: dict | None = None, key: str = "") -> float:
-    """Wall seconds of one koodari command; with INTO, also its CPU seconds and the load average after it."""
+    """Wall seconds of one koodari command; with INTO, also its CPU seconds (of which start-up: Python and the
+    CLI's imports), the heavy libraries it loaded and the load average after it. (``python -P``: without it, ``-c``
+    puts the working directory, this checkout, before PYTHONPATH, and the baseline would run this code.)"""
     start, cpu = time.perf_counter(), _child_cpu()
-    subprocess.run([str(Path(sys.executable).with_name("koodari")), *args], check=True, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wall = time.perf_counter() - start
+    with tempfile.NamedTemporaryFile(suffix=".json") as report:
+        subprocess.run([sys.executable, "-P", "-c", CLI, report.name, *args], check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - start
+        probe = json.loads(Path(report.name).read_text(encoding="utf-8"))
     if into is not None:
         into[key] = wall
         into[f"{key}:cpu"] = _child_cpu() - cpu
+        into[f"{key}:startup"] = probe["startup"]
+        into[f"{key}:libraries"] = probe["libraries"]
         into[f"{key}:load"] = os.getloadavg()[0]
     return wall
 
@@ -280,7 +308,7 @@ print(json.dumps(out))
 
 def probe(env: dict, turns: list[str]) -> dict:
     """Models loaded + first sentence in a fresh process, then the interview's turns through analyse_many."""
-    out = subprocess.run([sys.executable, "-c", PROBE], input=json.dumps(turns), check=True, env=env,
+    out = subprocess.run([sys.executable, "-P", "-c", PROBE], input=json.dumps(turns), check=True, env=env,
                          capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["probe:load"] = os.getloadavg()[0]
@@ -310,6 +338,8 @@ def speed_results(skn: Path, root: Path) -> dict:
         out["utterances"] = len(texts)
         cli_seconds("suggest", study, "--file", str(folder / "utterances.txt"), "--question", "T8", "--json",
                     env=env, into=out, key="suggest")
+        with contextlib.suppress(subprocess.CalledProcessError):  # a baseline may have no `koodari search`
+            cli_seconds("search", study, texts[0], "--json", env=env, into=out, key="search")  # a unit's text
         for run in ("b", "c"):
             cli_seconds("import", str(folder / f"{run}.koodari"), str(folder / "interview.txt"), env=env)
         # one `koodari analyse` alone, then two at once (two coders on one laptop)
@@ -325,6 +355,62 @@ def speed_results(skn: Path, root: Path) -> dict:
     return out
 
 
+def speed_lines(speed: dict, baseline: dict, baseline_name: str) -> list[str]:
+    """The speed table: this checkout against the baseline's code, measured in the same run."""
+
+    def cell(r: dict, key: str) -> str:
+        cpu = f" / {r[key + ':cpu']:.1f}" if key + ":cpu" in r else ""
+        return f"{r[key]:.1f}{cpu} (load {r.get(key + ':load', r.get('probe:load', 0)):.1f})"
+
+    def total(r: dict) -> str:
+        wall = r["import"] + r["analyse"] + r["suggest"]
+        cpu = r["import:cpu"] + r["analyse:cpu"] + r["suggest:cpu"]
+        return f"**{wall:.1f}** / {cpu:.1f}"
+
+    def split(r: dict, key: str) -> str:
+        if f"{key}:startup" not in r:
+            return "–"
+        libraries = ", ".join(r[f"{key}:libraries"]) or "none"
+        return f"{r[f'{key}:startup']:.2f} + {r[f'{key}:cpu'] - r[f'{key}:startup']:.2f} ({libraries})"
+
+    commands = [("import", "`koodari import`"), ("analyse", "`koodari analyse`"),
+                ("suggest", f"`koodari suggest --file` on the interviewee's {speed['utterances']} units"),
+                ("search", "`koodari search` with a unit's text as the query")]
+    return [
+        f"Speed (`OMP_NUM_THREADS=1`; a generated dialect interview of {speed['words']:,} words in"
+        f" {speed['units']} turns from SKN held-out utterances, on a study with the seed corpus trained)."
+        " Each cell: wall seconds / CPU seconds of the process (load average after it). The machine's 2 cores"
+        " are shared with other jobs, so wall time swells with the load; CPU seconds are what a quiet machine's"
+        f" wall time would be (one thread). Baseline: the code of commit {baseline_name}, exported and run in the"
+        " same session.",
+        "",
+        "| measure | this commit | baseline |",
+        "|---|---:|---:|",
+        "| models loaded + first sentence (fresh process, imports included; best of 2) |"
+        f" {cell(speed, 'load')} | {cell(baseline, 'load')} |",
+        "| warm `analyse_many` on the interview's turns, tokens/s (wall / CPU; after a dialect sentence that"
+        " loads every lazy part: Voikko, the learned normaliser, simplemma) |"
+        f" {speed['tokens'] / speed['warm']:,.0f} / {speed['tokens'] / speed['warm:cpu']:,.0f}"
+        f" (load {speed['probe:load']:.1f}) | {baseline['tokens'] / baseline['warm']:,.0f} /"
+        f" {baseline['tokens'] / baseline['warm:cpu']:,.0f} (load {baseline['probe:load']:.1f}) |",
+        *(f"| {name} | {cell(speed, key)} | {cell(baseline, key) if key in baseline else '–'} |"
+          for key, name in commands if key in speed),
+        f"| import + analyse + suggest | {total(speed)} | {total(baseline)} |",
+        "| two `koodari analyse` at once (wall, both done) vs one alone |"
+        f" {speed['analyse_two']:.1f} vs {speed['analyse_alone']:.1f} (load {speed['analyse_two:load']:.1f}) |"
+        f" {baseline['analyse_two']:.1f} vs {baseline['analyse_alone']:.1f}"
+        f" (load {baseline['analyse_two:load']:.1f}) |",
+        "",
+        "Where each command's CPU seconds go: start-up (Python and importing the CLI) + the command's work, and the"
+        " heavy libraries the process imported (torch, stanza and spaCy are the Finnish models; sklearn the"
+        " suggestion model; pyvoikko Voikko's morphology):",
+        "",
+        "| command | this commit | baseline |",
+        "|---|---|---|",
+        *(f"| {name} | {split(speed, key)} | {split(baseline, key)} |" for key, name in commands if key in speed),
+    ]
+
+
 def baseline_root(commit: str, folder: Path) -> Path:
     """The koodari code and models of COMMIT, exported (git archive) into FOLDER."""
     archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
@@ -338,7 +424,18 @@ def main() -> None:
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
     parser.add_argument("--skip-speed", action="store_true", help="leave out the CLI timings (minutes)")
     parser.add_argument("--baseline", default=OLD_LEMMATIZER, help="the commit whose code is the speed baseline")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only the CLI timings, against --baseline, into their own section (e2e)")
     args = parser.parse_args()
+    if args.speed_only:
+        speed = speed_results(args.skn, ROOT)
+        with tempfile.TemporaryDirectory() as tmp:
+            baseline = speed_results(args.skn, baseline_root(args.baseline, Path(tmp)))
+        lines = ["## One interview through the CLI: import, analyse, suggest (issue 13)", "",
+                 *speed_lines(speed, baseline, args.baseline)]
+        write_section("e2e", "\n".join(lines))
+        print("\n".join(lines))
+        return
     test = read_conllu(args.ud / "fi_tdt-ud-test.conllu")
     threads = os.environ.get("OMP_NUM_THREADS", "torch default")
 
@@ -432,43 +529,7 @@ def main() -> None:
         *location_table(norm_rows),
     ]
     if speed and baseline:
-        def cell(r: dict, key: str) -> str:
-            cpu = f" / {r[key + ':cpu']:.1f}" if key + ":cpu" in r else ""
-            return f"{r[key]:.1f}{cpu} (load {r.get(key + ':load', r.get('probe:load', 0)):.1f})"
-
-        def total(r: dict) -> str:
-            wall = r["import"] + r["analyse"] + r["suggest"]
-            cpu = r["import:cpu"] + r["analyse:cpu"] + r["suggest:cpu"]
-            return f"**{wall:.1f}** / {cpu:.1f}"
-
-        lines += [
-            "",
-            f"Speed (`OMP_NUM_THREADS=1`; a generated dialect interview of {speed['words']:,} words in"
-            f" {speed['units']} turns from SKN held-out utterances, on a study with the seed corpus trained)."
-            " Each cell: wall seconds / CPU seconds of the process (load average after it). The machine's 2 cores"
-            " are shared with other jobs, so wall time swells with the load; CPU seconds are what a quiet machine's"
-            f" wall time would be (one thread). Baseline: the code of commit {args.baseline}, exported and run in the"
-            " same session.",
-            "",
-            "| measure | this commit | baseline |",
-            "|---|---:|---:|",
-            "| models loaded + first sentence (fresh process, imports included; best of 2) |"
-            f" {cell(speed, 'load')} | {cell(baseline, 'load')} |",
-            "| warm `analyse_many` on the interview's turns, tokens/s (wall / CPU; after a dialect sentence that"
-            " loads every lazy part: Voikko, the learned normaliser, simplemma) |"
-            f" {speed['tokens'] / speed['warm']:,.0f} / {speed['tokens'] / speed['warm:cpu']:,.0f}"
-            f" (load {speed['probe:load']:.1f}) | {baseline['tokens'] / baseline['warm']:,.0f} /"
-            f" {baseline['tokens'] / baseline['warm:cpu']:,.0f} (load {baseline['probe:load']:.1f}) |",
-            f"| `koodari import` | {cell(speed, 'import')} | {cell(baseline, 'import')} |",
-            f"| `koodari analyse` | {cell(speed, 'analyse')} | {cell(baseline, 'analyse')} |",
-            f"| `koodari suggest --file` on the interviewee's {speed['utterances']} units |"
-            f" {cell(speed, 'suggest')} | {cell(baseline, 'suggest')} |",
-            f"| import + analyse + suggest | {total(speed)} | {total(baseline)} |",
-            "| two `koodari analyse` at once (wall, both done) vs one alone |"
-            f" {speed['analyse_two']:.1f} vs {speed['analyse_alone']:.1f} (load {speed['analyse_two:load']:.1f}) |"
-            f" {baseline['analyse_two']:.1f} vs {baseline['analyse_alone']:.1f}"
-            f" (load {baseline['analyse_two:load']:.1f}) |",
-        ]
+        lines += ["", *speed_lines(speed, baseline, args.baseline)]
     lines += [
         "",
         f"Seed quotes ({len(quotes)} quotes, {n_quote_tokens:,} tokens): the normaliser changes {len(changed)} tokens"

@@ -45,3 +45,21 @@ def test_an_unknown_export_format_lists_every_format(study_path, cli, tmp_path):
     for kind in ("qdpx", "qdc", "csv", "xlsx", "tree-md", "tree-docx"):
         assert kind in result.output
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_code_that_walks_sys_modules_imports_no_lazily_bound_module():
+    """The CLI binds the scikit-learn-heavy core lazily; code that reads every module's attributes in sys.modules
+    (inspect.getmodule, which importing torch runs hundreds of times) must not import them: that cost every
+    `koodari analyse` about a second of CPU."""
+    import subprocess
+    import sys
+
+    code = ("import inspect, sys, koodari.cli; inspect.getmodule(inspect.currentframe()); "
+            "from koodari.app import model; "
+            "print(sorted(m for m in ('sklearn', 'koodari.suggest') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    code = ("import sys, koodari.cli; from koodari.app import model; model._suggest.Tree; "
+            "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"  # ...and the first use imports it
