@@ -36,11 +36,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-import simplemma
-
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import AnalysedText, AnalysedToken
 from koodari.nlp.dialect_model import EXPORTED_NAME as DIALECT_MODEL
+from koodari.nlp.dictionary import finnish_dictionary
 from koodari.nlp.loader import (
     spacy_available,
     spacy_docs,
@@ -365,9 +364,10 @@ class DictionaryBackoff:
             return word.lemma
         if word.upos not in BACKOFF_UPOS or in_training(trainer, word.text, word.upos):
             return word.lemma
-        if not simplemma.is_known(word.text, lang="fi", low_memory=True):  # see resources.load_normaliser_resources
+        dictionary = finnish_dictionary()
+        if not dictionary.is_known(word.text):
             return word.lemma
-        known = simplemma.lemmatize(word.text, lang="fi", low_memory=True)
+        known = dictionary.lemmatize(word.text)
         if word.upos != "PROPN" and known[:1].isupper() and not word.text[:1].isupper():
             known = known.lower()
         return self._compounds.get(known.lower(), known) if "#" not in known else known
