@@ -19,6 +19,7 @@ The original token is always kept by callers; this module only proposes.
 
 from __future__ import annotations
 
+import gzip
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -26,16 +27,18 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from koodari.nlp.dialect_model import DialectModel, shipped_model
+from koodari.nlp.dialect_beam import BeamModel
+from koodari.nlp.dialect_model import MODEL_NAME, DialectModel, shipped_model
 from koodari.nlp.loader import voikko_analyser, voikko_available
 from koodari.nlp.resources import load_normaliser_resources, normaliser_dir, stanza_dir
 
-# changes whenever the normaliser's output may change (second pass: Voikko, δ/ə, open diphthongs); an analysis
+# changes whenever the normaliser's output may change (third pass: the learned model's n-best reranked); an analysis
 # cache keyed by the pipeline should include it
-VERSION = "2"
+VERSION = "3"
 VOWELS = "aeiouyäö"
 BACK = set("aou")
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
+GENERAL_FREQUENCY = "general-frequency.tsv.gz"  # models/build_normaliser.py --general-frequency
 WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜüδə-]+$")
 PHONETIC = re.compile("[δə]")  # SKN's phonetic letters: δ (a spirant, standard d or t), ə (a reduced vowel)
 
@@ -224,16 +227,42 @@ class Normaliser:
     spoken_counts: dict[str, int] = field(default_factory=dict)  # how often SKN's speakers said each lexicon form
     # SKN's phonetic letters (δ, ə), the eastern open diphthongs (`tuassa`) and Ostrobothnian `th` (`kupathin`)
     dialect_rules: bool = True
+    # the learned model's n-best (``beam``, ``beam_size`` forms) and the rules' rewrites (up to ``rerank_rule_cost``)
+    # compete on one score for a form nothing else resolves (a noisy channel): the model's log-probability of the
+    # form, plus ``rerank_general`` × its Zipf frequency in general Finnish (``general_frequency``, wordfreq), minus
+    # ``rerank_unknown`` when general Finnish never uses it; for a rule rewrite minus ``rerank_rule_weight`` × its
+    # cost, plus ``rerank_cheap_rule`` for a one-step rewrite and ``rerank_agree`` when the model proposes it too.
+    # Only standard forms compete; the best is kept when it scores above ``rerank_floor`` (else the word stays as
+    # spoken). When the model would rather keep
+    # the word as spoken (its edit classifier's 'keep' within ``rerank_keep_margin`` of its best standard form)
+    # and a one-step rule rewrite exists, that rewrite is taken (`pitäski` → `pitäisikin`). All chosen on SKN's
+    # development pseudo-locations (bench/normaliser.py).
+    beam: BeamModel | None = None
+    beam_size: int = 5
+    general_frequency: Path | None = None
+    rerank_rule_cost: float = 3.0
+    rerank_general: float = 1.0
+    rerank_unknown: float = 6.0
+    rerank_cheap_rule: float = 2.0
+    rerank_rule_weight: float = 0.5
+    rerank_agree: float = 1.0
+    rerank_keep_margin: float = 2.0
+    rerank_floor: float = -12.0
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
         """The shipped normaliser (or one built from the resources in ``folder``)."""
         folder = folder or normaliser_dir()
         model = shipped_model(folder, stanza_dir()) if learned else None
-        return cls(**load_normaliser_resources(folder, use_simplemma), model=model, voikko=voikko_available())
+        beam = BeamModel(folder / MODEL_NAME) if learned and (folder / MODEL_NAME).is_file() else None
+        general = folder / GENERAL_FREQUENCY
+        return cls(**load_normaliser_resources(folder, use_simplemma), model=model, voikko=voikko_available(),
+                   beam=beam, general_frequency=general if general.is_file() else None)
 
     def normalise(self, token: str) -> str:
         """The standard form of one token (the token itself when it is standard or unknown)."""
+        if self.beam is not None:
+            return self.normalise_sentences([[token]])[0][0]
         return _normalise_cached(self, token)
 
     def normalise_tokens(self, tokens: Iterable[str]) -> list[str]:
@@ -243,7 +272,7 @@ class Normaliser:
     def normalise_sentences(self, sentences: list[list[str]]) -> list[list[str]]:
         """Normalise sentences; forms that nothing else resolves are guessed by the learned model in one batch."""
         out = [self._normalise_sentence(tokens) for tokens in sentences]
-        if self.model is None:
+        if self.model is None and self.beam is None:
             return out
         unresolved = {
             t.lower()
@@ -252,6 +281,14 @@ class Normaliser:
             if (n == t or self.model_first) and self._guessable(t.lower())
         }
         wanted = sorted(w for w in unresolved if w not in self.guesses)
+        if self.beam is not None:
+            self._rerank(wanted)
+            for tokens, norms in zip(sentences, out, strict=True):
+                for i, t in enumerate(tokens):
+                    if t.lower() in self.guesses:
+                        guess = self.guesses[t.lower()]
+                        norms[i] = _restore_case(t, guess) if guess else t
+            return out
         for word, guess in zip(wanted, self.model.guess(wanted), strict=True):
             if guess == word:
                 self.guesses[word] = None
@@ -274,6 +311,61 @@ class Normaliser:
                 if guess:
                     norms[i] = _restore_case(t, guess)
         return out
+
+    def _rerank(self, words: list[str]) -> None:
+        """The best standard form for each word among the learned model's n-best and the rules' rewrites (see
+        ``beam``), or None (the word stays as spoken), into ``guesses``."""
+        assert self.beam is not None
+        nbest = self.beam.nbest(words, self.beam_size)
+        options: dict[str, dict[str, list]] = {}  # word -> form -> [log-probability, rule cost, in the n-best]
+        for word in words:
+            found: dict[str, list] = {}
+            for form, log_prob in nbest.get(word, ()):
+                if form != word and self.is_standard(form):
+                    found[form] = [log_prob, None, True]
+            for cost, form in self.candidates(word):
+                if cost > self.rerank_rule_cost:
+                    break
+                if form in found or self.is_standard(form):
+                    found.setdefault(form, [None, None, False])[1] = cost
+            options[word] = found
+        unscored = [(w, f) for w, found in options.items() for f, (log_prob, _, _) in found.items() if log_prob is None]
+        for (word, form), log_prob in zip(unscored, self.beam.score(unscored), strict=True):
+            options[word][form][0] = log_prob
+        for word, found in options.items():
+            best, best_score = None, self.rerank_floor
+            model_best, cheapest = -math.inf, None
+            for form, (log_prob, cost, in_nbest) in found.items():
+                zipf = self.zipf(form)
+                score = log_prob + self.rerank_general * zipf - (self.rerank_unknown if zipf == 0 else 0.0)
+                if in_nbest:
+                    model_best = max(model_best, log_prob)
+                if cost is not None:
+                    score += (self.rerank_cheap_rule if cost <= 1.0 else 0.0) + (self.rerank_agree if in_nbest else 0.0)
+                    score -= self.rerank_rule_weight * cost
+                    if cost <= 1.0 and (cheapest is None or (cost, -zipf) < cheapest[0]):
+                        cheapest = ((cost, -zipf), form)
+                if score > best_score:
+                    best, best_score = form, score
+            keep = dict(nbest.get(word, ())).get(word, -math.inf)
+            if cheapest is not None and keep + self.rerank_keep_margin >= model_best:
+                best = cheapest[1]
+            self.guesses[word] = best
+
+    def zipf(self, form: str) -> float:
+        """How common a form is in general Finnish (wordfreq's Zipf frequency; a phrase: its rarest word; 0: never
+        seen)."""
+        table = self._general
+        return min((table.get(w, 0.0) for w in form.split()), default=0.0)
+
+    @cached_property
+    def _general(self) -> dict[str, float]:
+        """The general frequencies, read on first use (a quarter of a second)."""
+        if self.general_frequency is None:
+            return {}
+        with gzip.open(self.general_frequency, "rt", encoding="utf-8") as fh:
+            rows = (line.rstrip("\n").split("\t") for line in fh if not line.startswith("#"))
+            return {word: int(n) / 10 for word, n in rows}
 
     def _guessable(self, lower: str) -> bool:
         """A word form the lexicon, the standard vocabulary and the rules all leave as spoken."""
@@ -315,17 +407,19 @@ class Normaliser:
                 chosen = self.context.get(("prev", out[i - 1].lower(), lower[i]))
             if chosen is None and lower[i] in COMPARISON_PARTICLES and i > 0 and COMPARATIVE.search(out[i - 1].lower()):
                 chosen = "kuin"  # isompi ko minä: a comparative before `ko` makes it `kuin`
-            out.append(_restore_case(token, chosen) if chosen else self.normalise(token))
+            out.append(_restore_case(token, chosen) if chosen else _normalise_cached(self, token))
         return connegatives(tokens, out)
 
-    def _normalise(self, token: str) -> str:
+    def _normalise(self, token: str, defer: bool = True) -> str:
+        """The lexicon's and the rules' standard form of a token; with ``defer`` a form that only the rules would
+        rewrite is left for ``_rerank`` (when the learned model's n-best is there)."""
         if not WORD_RE.match(token):
             return token
         lower = token.lower()
         mapped = self.lexicon.get(lower)
         if mapped is None and self.dialect_rules and PHONETIC.search(lower):
             # δ and ə: the first standard-letter spelling whose normalisation is a standard word, else the first
-            variants = [self._normalise(v) for v in phonetic_variants(lower)]
+            variants = [self._normalise(v, defer=False) for v in phonetic_variants(lower)]
             return _restore_case(token, next((v for v in variants if self.is_standard(v)), variants[0]))
         # a standard word that SKN speakers also used for another word (`sano` for `sanoi`): only frequent
         # evidence rewrites it
@@ -352,6 +446,8 @@ class Normaliser:
             mapped = self._candidate(lower, max_cost=1.0, strict=True)
             if mapped is None:
                 return token
+        if mapped is None and defer and self.beam is not None and len(lower) > 1:
+            return token  # the reranker weighs the rules' rewrites against the learned model's n-best
         if mapped is None:
             mapped = self._candidate(lower)
         elif self.lexicon_counts.get(lower, 2) < 2 and mapped != lower:
