@@ -127,21 +127,28 @@ def _pair_counts(train) -> dict[str, Counter]:
 
 
 def learn_context(
-    train, lexicon: dict[str, tuple[str, int]], min_count: int = 2
+    train, lexicon: dict[str, tuple[str, int]], min_count: int = 2, min_share: float = 0.75
 ) -> list[tuple[str, str, str, str, int]]:
-    """Pairs (previous or next spoken word, word) whose standard form differs from the word's usual one."""
+    """Pairs (previous or next spoken word, word) whose standard form differs from the word's usual one (sides
+    ``prev``/``next``); and the same by standard forms (sides ``prevstd``/``nextstd``: the neighbour's standard
+    form and the word's usual reading, so that *ennen ko*, *ennen ku* and *ennen kon* teach one row: after
+    *ennen*, a word usually read *kun* is *kuin*)."""
     counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     for utterance in train:
         words = [(d.lower(), s.lower()) for d, s in utterance]
         for i, (dialect, standard) in enumerate(words):
+            usual = lexicon[dialect][0]
             if i > 0:
                 counts[("prev", words[i - 1][0], dialect)][standard] += 1
+                counts[("prevstd", words[i - 1][1], usual)][standard] += 1
             if i + 1 < len(words):
                 counts[("next", words[i + 1][0], dialect)][standard] += 1
+                counts[("nextstd", words[i + 1][1], usual)][standard] += 1
     rules = []
     for (side, context, dialect), c in counts.items():
         standard, n = c.most_common(1)[0]
-        if n >= min_count and n / sum(c.values()) >= 0.75 and standard != lexicon[dialect][0]:
+        usual = dialect if side.endswith("std") else lexicon[dialect][0]
+        if n >= min_count and n / sum(c.values()) >= min_share and standard != usual:
             rules.append((side, context, dialect, standard, n))
     return sorted(rules)
 

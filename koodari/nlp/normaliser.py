@@ -237,6 +237,7 @@ class Normaliser:
     # the word as spoken (its edit classifier's 'keep' within ``rerank_keep_margin`` of its best standard form)
     # and a one-step rule rewrite exists, that rewrite is taken (`pitäski` → `pitäisikin`). All chosen on SKN's
     # development pseudo-locations (bench/normaliser.py).
+    standard_context: bool = True  # the context table's rows by standard forms (``prevstd``/``nextstd``)
     beam: BeamModel | None = None
     beam_size: int = 5
     general_frequency: Path | None = None
@@ -323,11 +324,16 @@ class Normaliser:
             for form, log_prob in nbest.get(word, ()):
                 if form != word and self.is_standard(form):
                     found[form] = [log_prob, None, True]
-            for cost, form in self.candidates(word):
-                if cost > self.rerank_rule_cost:
-                    break
-                if form in found or self.is_standard(form):
-                    found.setdefault(form, [None, None, False])[1] = cost
+            phonetic = self.dialect_rules and PHONETIC.search(word) is not None
+            for source in phonetic_variants(word) if phonetic else [word]:
+                # a δ/ə word: each standard-letter spelling (and its lexicon reading) as a zero-cost rewrite
+                spelt = [(0.0, source), (0.0, self.lexicon.get(source, source))] if phonetic else []
+                for cost, form in spelt + self.candidates(source):
+                    if cost > self.rerank_rule_cost:
+                        break
+                    if form in found or self.is_standard(form):
+                        entry = found.setdefault(form, [None, None, False])
+                        entry[1] = cost if entry[1] is None else min(cost, entry[1])
             options[word] = found
         unscored = [(w, f) for w, found in options.items() for f, (log_prob, _, _) in found.items() if log_prob is None]
         for (word, form), log_prob in zip(unscored, self.beam.score(unscored), strict=True):
@@ -348,7 +354,7 @@ class Normaliser:
                 if score > best_score:
                     best, best_score = form, score
             keep = dict(nbest.get(word, ())).get(word, -math.inf)
-            if cheapest is not None and keep + self.rerank_keep_margin >= model_best:
+            if cheapest is not None and keep + self.rerank_keep_margin >= model_best and not PHONETIC.search(word):
                 best = cheapest[1]
             self.guesses[word] = best
 
@@ -372,7 +378,7 @@ class Normaliser:
         return (
             len(lower) > 1
             and WORD_RE.match(lower) is not None
-            and (PHONETIC.search(lower) is None or not self.dialect_rules)
+            and (PHONETIC.search(lower) is None or not self.dialect_rules or self.beam is not None)
             and lower not in self.lexicon
             and lower not in self.standard
             and not (self.voikko and voikko_accepts(lower))
@@ -405,6 +411,12 @@ class Normaliser:
             if chosen is None and i > 0 and out[i - 1].lower() != lower[i - 1]:
                 # the neighbour's standard form decides when its spoken form is not in the table (mä oon: minä → olen)
                 chosen = self.context.get(("prev", out[i - 1].lower(), lower[i]))
+            usual = self.lexicon.get(lower[i]) if chosen is None and self.standard_context else None
+            if usual is not None and i > 0:
+                # by standard forms: after `ennen`, a word usually read `kun` (ko, ku, kon) is `kuin`
+                chosen = self.context.get(("prevstd", out[i - 1].lower(), usual))
+            if usual is not None and chosen is None and i + 1 < len(tokens):
+                chosen = self.context.get(("nextstd", self.lexicon.get(lower[i + 1], lower[i + 1]), usual))
             if chosen is None and lower[i] in COMPARISON_PARTICLES and i > 0 and COMPARATIVE.search(out[i - 1].lower()):
                 chosen = "kuin"  # isompi ko minä: a comparative before `ko` makes it `kuin`
             out.append(_restore_case(token, chosen) if chosen else _normalise_cached(self, token))
@@ -419,6 +431,9 @@ class Normaliser:
         mapped = self.lexicon.get(lower)
         if mapped is None and self.dialect_rules and PHONETIC.search(lower):
             # δ and ə: the first standard-letter spelling whose normalisation is a standard word, else the first
+            # (with the learned model's n-best: those spellings compete in ``_rerank``)
+            if defer and self.beam is not None and len(lower) > 1:
+                return token
             variants = [self._normalise(v, defer=False) for v in phonetic_variants(lower)]
             return _restore_case(token, next((v for v in variants if self.is_standard(v)), variants[0]))
         # a standard word that SKN speakers also used for another word (`sano` for `sanoi`): only frequent
