@@ -349,7 +349,7 @@ class Normaliser:
                 if cost is not None:
                     score += (self.rerank_cheap_rule if cost <= 1.0 else 0.0) + (self.rerank_agree if in_nbest else 0.0)
                     score -= self.rerank_rule_weight * cost
-                    if cost <= 1.0 and (cheapest is None or (cost, -zipf) < cheapest[0]):
+                    if cost <= 1.0 and zipf > 0 and (cheapest is None or (cost, -zipf) < cheapest[0]):
                         cheapest = ((cost, -zipf), form)
                 if score > best_score:
                     best, best_score = form, score
@@ -360,9 +360,17 @@ class Normaliser:
 
     def zipf(self, form: str) -> float:
         """How common a form is in general Finnish (wordfreq's Zipf frequency; a phrase: its rarest word; 0: never
-        seen)."""
+        seen; a clitic form wordfreq lacks: its base word's, one lower)."""
+        return min((self._zipf_word(w) for w in form.split()), default=0.0)
+
+    def _zipf_word(self, word: str) -> float:
         table = self._general
-        return min((table.get(w, 0.0) for w in form.split()), default=0.0)
+        if word in table:
+            return table[word]
+        for clitic in CLITICS:  # wordfreq lacks many clitic forms (`kauppahan`): the base word's, one lower
+            if word.endswith(clitic) and len(word) > len(clitic) + 2 and word[: -len(clitic)] in table:
+                return max(0.1, table[word[: -len(clitic)]] - 1.0)
+        return 0.0
 
     @cached_property
     def _general(self) -> dict[str, float]:
