@@ -237,6 +237,8 @@ class Normaliser:
     # the word as spoken (its edit classifier's 'keep' within ``rerank_keep_margin`` of its best standard form)
     # and a one-step rule rewrite exists, that rewrite is taken (`pitäski` → `pitäisikin`). All chosen on SKN's
     # development pseudo-locations (bench/normaliser.py).
+    weak_pair_count: int = 2  # a pair heard fewer times is weak evidence: a cheap rule rewrite may win over it
+    weak_pair_margin: float = 1.0
     standard_context: bool = True  # the context table's rows by standard forms (``prevstd``/``nextstd``)
     beam: BeamModel | None = None
     beam_size: int = 5
@@ -356,6 +358,8 @@ class Normaliser:
             keep = dict(nbest.get(word, ())).get(word, -math.inf)
             if cheapest is not None and keep + self.rerank_keep_margin >= model_best and not PHONETIC.search(word):
                 best = cheapest[1]
+            if best is None and PHONETIC.search(word):  # never left with δ or ə: the standard-letter spelling
+                best = self._normalise(word, defer=False).lower()
             self.guesses[word] = best
 
     def zipf(self, form: str) -> float:
@@ -473,9 +477,12 @@ class Normaliser:
             return token  # the reranker weighs the rules' rewrites against the learned model's n-best
         if mapped is None:
             mapped = self._candidate(lower)
-        elif self.lexicon_counts.get(lower, 2) < 2 and mapped != lower:
-            # a pair seen once is weak evidence: a cheap rule rewrite to a known word wins over it
-            mapped = self._candidate(lower, max_cost=1.0) or mapped
+        elif self.lexicon_counts.get(lower, 2) < self.weak_pair_count and mapped != lower:
+            # a pair seen once is weak evidence: a cheap rule rewrite to a known word wins over it when general
+            # Finnish uses that word clearly more (``weak_pair_margin`` on wordfreq's Zipf scale)
+            rewrite = self._candidate(lower, max_cost=1.0)
+            if rewrite is not None and self.zipf(rewrite) >= self.zipf(mapped) + self.weak_pair_margin:
+                mapped = rewrite
         if mapped is None or mapped == lower:
             return token
         return _restore_case(token, mapped)
