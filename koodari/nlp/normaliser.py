@@ -251,6 +251,7 @@ class Normaliser:
     rerank_agree: float = 1.0
     rerank_keep_margin: float = 2.0
     rerank_floor: float = -12.0
+    rerank_unknown_rules: bool = False  # rule rewrites general Finnish never uses compete too (costs Voikko look-ups)
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
@@ -333,7 +334,7 @@ class Normaliser:
                 for cost, form in spelt + self.candidates(source):
                     if cost > self.rerank_rule_cost:
                         break
-                    if form in found or self.is_standard(form):
+                    if form in found or ((self.rerank_unknown_rules or self.zipf(form) > 0) and self.is_standard(form)):
                         entry = found.setdefault(form, [None, None, False])
                         entry[1] = cost if entry[1] is None else min(cost, entry[1])
             options[word] = found
