@@ -249,3 +249,14 @@ def test_reranker_prefers_common_words_and_keeps_cheap_rewrites(normaliser):
     without = Normaliser.load()
     without.beam = None  # the design before: the model's greedy guess wins over the rules
     assert without.normalise_tokens(["oikeestaan"]) == ["oikeistaan"]
+
+
+@pytest.mark.slow
+def test_lemmatise_cli_et_before_a_third_person_is_etta(cli):
+    """`et` is the negative verb only before a second-person pronoun or a spoken connegative (`et sä oo`, `et
+    oo`); before a third person it is `että`, and the verb stays as it is (`et se om paha`: että se on paha)."""
+    result = cli("lemmatise", "--text", "Se sano et se om paha. Et sä oo nähny sitä.", "--json")
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line)["tokens"] for line in result.output.splitlines()[:2])
+    assert [t["normalised"] for t in first][2:5] == ["että", "se", "on"]
+    assert [t["normalised"] for t in second][:3] == ["Et", "sinä", "ole"]

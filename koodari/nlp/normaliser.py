@@ -264,10 +264,9 @@ class Normaliser:
                    beam=beam, general_frequency=general if general.is_file() else None)
 
     def normalise(self, token: str) -> str:
-        """The standard form of one token (the token itself when it is standard or unknown)."""
-        if self.beam is not None:
-            return self.normalise_sentences([[token]])[0][0]
-        return _normalise_cached(self, token)
+        """The lexicon's and the rules' standard form of one token (the token itself when it is standard or
+        unknown); the learned model and the context take part in ``normalise_tokens``/``normalise_sentences``."""
+        return _normalise_cached(self, token, False)
 
     def normalise_tokens(self, tokens: Iterable[str]) -> list[str]:
         """Normalise a sentence; a neighbouring word may decide between readings (`ko` → `kun`/`kuin`)."""
@@ -591,6 +590,8 @@ def connegatives(spoken: list[str], normalised: list[str], window: int = 2) -> l
             if not WORD_CHARS.search(lower[j]):
                 break  # punctuation ends the clause
             if lower[j] in NEGATIVE_VERBS or normalised[j].lower().split()[:1] in (["ei"], ["en"], ["et"]):
+                if lower[j] == "et" and not _second_person_negation(lower, j, i):
+                    break  # `et` is mostly `että` (et se om: että se on)
                 out[i] = _restore_case(form, wanted)
                 if lower[j] == "et" and out[j].lower() == "että":  # "et sä oo": the negative verb, not `että`
                     out[j] = spoken[j]
@@ -598,12 +599,22 @@ def connegatives(spoken: list[str], normalised: list[str], window: int = 2) -> l
     return out
 
 
+SECOND_PERSON = frozenset({"sä", "sää", "sie", "sinä", "sinää", "säkään", "säkin", "siekään", "sinäkään", "te"})
+
+
+def _second_person_negation(lower: list[str], j: int, i: int) -> bool:
+    """`et` at ``j`` is the negative verb for the word at ``i``: a second-person pronoun stands between them (`et
+    sä oo`), or the spoken connegative follows at once (`et oo`)."""
+    between = lower[j + 1 : i]
+    return any(w in SECOND_PERSON for w in between) or (not between and lower[i] in SPOKEN_CONNEGATIVE)
+
+
 CLITICS = ("kaan", "kään", "kin", "han", "hän", "pa", "pä", "ko", "kö", "s")
 
 
 @lru_cache(maxsize=200_000)
-def _normalise_cached(normaliser: Normaliser, token: str) -> str:
-    return normaliser._normalise(token)
+def _normalise_cached(normaliser: Normaliser, token: str, defer: bool = True) -> str:
+    return normaliser._normalise(token, defer)
 
 
 def _restore_case(original: str, mapped: str) -> str:
