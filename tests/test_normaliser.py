@@ -260,3 +260,16 @@ def test_lemmatise_cli_et_before_a_third_person_is_etta(cli):
     first, second = (json.loads(line)["tokens"] for line in result.output.splitlines()[:2])
     assert [t["normalised"] for t in first][2:5] == ["että", "se", "on"]
     assert [t["normalised"] for t in second][:3] == ["Et", "sinä", "ole"]
+
+
+def test_dropped_final_vowel_is_a_candidate(normaliser):
+    """The west drops a final vowel after a consonant cluster (`huusholl`, `kulk`): the rules put the vowel back as
+    candidates for the reranker (the learned suffix rules do not); a word ending in a vowel gets none."""
+    for spoken, standard in (("huusholl", "huusholli"), ("kulk", "kulki")):
+        assert standard in {form for _, form in normaliser.candidates(spoken)}, spoken
+        normaliser.apocope = False
+        try:
+            assert standard not in {form for _, form in normaliser.candidates(spoken)}, spoken
+        finally:
+            normaliser.apocope = True
+    assert "kalai" not in {form for _, form in normaliser.candidates("kala")}

@@ -190,6 +190,16 @@ def _ostrobothnian_h(word: str) -> Iterable[tuple[str, float]]:
             yield word[: m.start()] + m.group(1) * 2 + "n", 1.2
 
 
+def _apocope(word: str) -> Iterable[tuple[str, float]]:
+    # the west and south-west drop a final vowel after a consonant cluster: varmast -> varmasti, tamperelt ->
+    # tampereelta (with the rules above), meinink -> meininki
+    if len(word) > 3 and word[-1] in CONSONANTS and word[-2] in CONSONANTS:
+        a = harmony(word)
+        yield word + "i", 1.0
+        yield word + a, 1.0
+        yield word + "e", 1.2
+
+
 RULES = [_open_diphthong, _ostrobothnian_h, *FIRST_PASS_RULES]
 
 
@@ -239,6 +249,7 @@ class Normaliser:
     # development pseudo-locations (bench/normaliser.py).
     weak_pair_count: int = 2  # a pair heard fewer times is weak evidence: a cheap rule rewrite may win over it
     weak_pair_margin: float = 1.0
+    apocope: bool = True  # the rule for a dropped final vowel (`varmast`)
     standard_context: bool = True  # the context table's rows by standard forms (``prevstd``/``nextstd``)
     beam: BeamModel | None = None
     beam_size: int = 5
@@ -494,7 +505,7 @@ class Normaliser:
         for _ in range(2):
             nxt = []
             for cost, form in frontier:
-                for rule in RULES if self.dialect_rules else FIRST_PASS_RULES:
+                for rule in (RULES + [_apocope] if self.apocope else RULES) if self.dialect_rules else FIRST_PASS_RULES:
                     for cand, c in rule(form):
                         total = cost + c
                         if cand != word and total < seen.get(cand, 99):
