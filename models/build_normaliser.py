@@ -10,10 +10,10 @@
 * standard-vocabulary.txt.gz: standard word forms: UD Finnish-TDT dev and -FTB dev/test forms
   (tokens marked Style=Coll left out; never TDT test), SKN's standard side, and the lemmas of simplemma's
   Finnish dictionary.
-* general-frequency.tsv.gz: how common each Finnish word form is in general use (wordfreq's Zipf frequency × 10,
-  forms at Zipf ≥ 1.5; wordfreq's data: CC BY-SA 4.0, from Wikipedia, subtitles, web text and more): the learned
-  normaliser's candidates are weighed by it (``--general-frequency``; the one resource not learned from SKN, so
-  the benchmark's copy is this file too).
+* general-frequency.tsv.gz: how common each Finnish word form is in general use: per line a Zipf level × 10 and
+  wordfreq's forms with it (Zipf ≥ 1.5; wordfreq's data: CC BY-SA 4.0, from Wikipedia, subtitles, web text and
+  more). The learned normaliser's candidates are weighed by it (``--general-frequency``; the one resource not
+  learned from SKN, so the benchmark's copy is this file too).
 * colloquial.tsv is hand-written and not touched here.
 """
 
@@ -245,17 +245,18 @@ def write_general_frequency(out: Path = OUT) -> str:
     """wordfreq's Finnish word forms with their Zipf frequency (× 10, rounded), the commonest first."""
     import wordfreq  # a build-time dependency only (pip install wordfreq)
 
-    rows = []
+    levels: dict[int, list[str]] = defaultdict(list)
     for word in wordfreq.top_n_list("fi", 2_000_000):
         zipf = wordfreq.zipf_frequency(word, "fi")
         if zipf < GENERAL_MIN_ZIPF:
             break
         if WORD.match(word):
-            rows.append(f"{word}\t{round(zipf * 10)}")
+            levels[round(zipf * 10)].append(word)
+    lines = [f"{level}\t{' '.join(sorted(words))}" for level, words in sorted(levels.items(), reverse=True)]
     with gzip.GzipFile(out / GENERAL_FREQUENCY, "wb", mtime=0) as gz:
-        gz.write(("# word form\tZipf frequency x 10 - wordfreq (CC BY-SA 4.0), Finnish\n" + "\n".join(rows) + "\n")
-                 .encode("utf-8"))
-    return f"{len(rows)} general word frequencies"
+        gz.write(("# Zipf frequency x 10\tthe Finnish word forms with it - wordfreq (CC BY-SA 4.0)\n"
+                  + "\n".join(lines) + "\n").encode("utf-8"))
+    return f"{sum(map(len, levels.values()))} general word frequencies"
 
 
 WORD = re.compile(r"^[a-zåäöéü-]+$")
