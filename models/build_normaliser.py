@@ -10,6 +10,10 @@
 * standard-vocabulary.txt.gz: standard word forms: UD Finnish-TDT dev and -FTB dev/test forms
   (tokens marked Style=Coll left out; never TDT test), SKN's standard side, and the lemmas of simplemma's
   Finnish dictionary.
+* general-frequency.tsv.gz: how common each Finnish word form is in general use: per line a Zipf level × 10 and
+  wordfreq's forms with it (Zipf ≥ 1.5; wordfreq's data: CC BY-SA 4.0, from Wikipedia, subtitles, web text and
+  more). The learned normaliser's candidates are weighed by it (``--general-frequency``; the one resource not
+  learned from SKN, so the benchmark's copy is this file too).
 * colloquial.tsv is hand-written and not touched here.
 """
 
@@ -19,6 +23,7 @@ import argparse
 import difflib
 import gzip
 import random
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -122,21 +127,28 @@ def _pair_counts(train) -> dict[str, Counter]:
 
 
 def learn_context(
-    train, lexicon: dict[str, tuple[str, int]], min_count: int = 2
+    train, lexicon: dict[str, tuple[str, int]], min_count: int = 2, min_share: float = 0.75
 ) -> list[tuple[str, str, str, str, int]]:
-    """Pairs (previous or next spoken word, word) whose standard form differs from the word's usual one."""
+    """Pairs (previous or next spoken word, word) whose standard form differs from the word's usual one (sides
+    ``prev``/``next``); and the same by standard forms (sides ``prevstd``/``nextstd``: the neighbour's standard
+    form and the word's usual reading, so that *ennen ko*, *ennen ku* and *ennen kon* teach one row: after
+    *ennen*, a word usually read *kun* is *kuin*)."""
     counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     for utterance in train:
         words = [(d.lower(), s.lower()) for d, s in utterance]
         for i, (dialect, standard) in enumerate(words):
+            usual = lexicon[dialect][0]
             if i > 0:
                 counts[("prev", words[i - 1][0], dialect)][standard] += 1
+                counts[("prevstd", words[i - 1][1], usual)][standard] += 1
             if i + 1 < len(words):
                 counts[("next", words[i + 1][0], dialect)][standard] += 1
+                counts[("nextstd", words[i + 1][1], usual)][standard] += 1
     rules = []
     for (side, context, dialect), c in counts.items():
         standard, n = c.most_common(1)[0]
-        if n >= min_count and n / sum(c.values()) >= 0.75 and standard != lexicon[dialect][0]:
+        usual = dialect if side.endswith("std") else lexicon[dialect][0]
+        if n >= min_count and n / sum(c.values()) >= min_share and standard != usual:
             rules.append((side, context, dialect, standard, n))
     return sorted(rules)
 
@@ -218,17 +230,48 @@ def write_resources(
     standard = ud_forms(ud, ud_files) | {s.lower() for u in train for _, s in u for s in s.split()} | simplemma_lemmas()
     with gzip.GzipFile(out / "standard-vocabulary.txt.gz", "wb", mtime=0) as gz:
         gz.write("\n".join(sorted(w for w in standard if w)).encode("utf-8") + b"\n")
-    if out != OUT:  # the hand-written list travels with every copy
+    if out != OUT:  # the hand-written list and the general frequencies travel with every copy
         (out / "colloquial.tsv").write_text((OUT / "colloquial.tsv").read_text(encoding="utf-8"), encoding="utf-8")
+        if (OUT / GENERAL_FREQUENCY).is_file():
+            (out / GENERAL_FREQUENCY).write_bytes((OUT / GENERAL_FREQUENCY).read_bytes())
     return f"lexicon {len(lexicon)} pairs, {len(rules)} suffix rules, {len(standard)} standard forms"
+
+
+GENERAL_FREQUENCY = "general-frequency.tsv.gz"
+GENERAL_MIN_ZIPF = 1.5
+
+
+def write_general_frequency(out: Path = OUT) -> str:
+    """wordfreq's Finnish word forms with their Zipf frequency (× 10, rounded), the commonest first."""
+    import wordfreq  # a build-time dependency only (pip install wordfreq)
+
+    levels: dict[int, list[str]] = defaultdict(list)
+    for word in wordfreq.top_n_list("fi", 2_000_000):
+        zipf = wordfreq.zipf_frequency(word, "fi")
+        if zipf < GENERAL_MIN_ZIPF:
+            break
+        if WORD.match(word):
+            levels[round(zipf * 10)].append(word)
+    lines = [f"{level}\t{' '.join(sorted(words))}" for level, words in sorted(levels.items(), reverse=True)]
+    with gzip.GzipFile(out / GENERAL_FREQUENCY, "wb", mtime=0) as gz:
+        gz.write(("# Zipf frequency x 10\tthe Finnish word forms with it - wordfreq (CC BY-SA 4.0)\n"
+                  + "\n".join(lines) + "\n").encode("utf-8"))
+    return f"{sum(map(len, levels.values()))} general word frequencies"
+
+
+WORD = re.compile(r"^[a-zåäöéü-]+$")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
     parser.add_argument("--ud", type=Path, default=ROOT.parent / "shared" / "ud-finnish")
+    parser.add_argument("--general-frequency", action="store_true",
+                        help="also rewrite general-frequency.tsv.gz from wordfreq (pip install wordfreq)")
     args = parser.parse_args()
     print(write_resources(read_skn(args.skn / "skn3a-dev.norm"), args.ud, OUT, note="every utterance"))
+    if args.general_frequency:
+        print(write_general_frequency(OUT))
 
 
 if __name__ == "__main__":

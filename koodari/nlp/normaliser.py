@@ -19,6 +19,7 @@ The original token is always kept by callers; this module only proposes.
 
 from __future__ import annotations
 
+import gzip
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -26,16 +27,18 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from koodari.nlp.dialect_model import DialectModel, shipped_model
+from koodari.nlp.dialect_beam import BeamModel
+from koodari.nlp.dialect_model import MODEL_NAME, DialectModel, shipped_model
 from koodari.nlp.loader import voikko_analyser, voikko_available
 from koodari.nlp.resources import load_normaliser_resources, normaliser_dir, stanza_dir
 
-# changes whenever the normaliser's output may change (second pass: Voikko, δ/ə, open diphthongs); an analysis
+# changes whenever the normaliser's output may change (third pass: the learned model's n-best reranked); an analysis
 # cache keyed by the pipeline should include it
-VERSION = "2"
+VERSION = "3"
 VOWELS = "aeiouyäö"
 BACK = set("aou")
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
+GENERAL_FREQUENCY = "general-frequency.tsv.gz"  # models/build_normaliser.py --general-frequency
 WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜüδə-]+$")
 PHONETIC = re.compile("[δə]")  # SKN's phonetic letters: δ (a spirant, standard d or t), ə (a reduced vowel)
 
@@ -187,6 +190,16 @@ def _ostrobothnian_h(word: str) -> Iterable[tuple[str, float]]:
             yield word[: m.start()] + m.group(1) * 2 + "n", 1.2
 
 
+def _apocope(word: str) -> Iterable[tuple[str, float]]:
+    # the west and south-west drop a final vowel after a consonant cluster: varmast -> varmasti, tamperelt ->
+    # tampereelta (with the rules above), meinink -> meininki
+    if len(word) > 3 and word[-1] in CONSONANTS and word[-2] in CONSONANTS:
+        a = harmony(word)
+        yield word + "i", 1.0
+        yield word + a, 1.0
+        yield word + "e", 1.2
+
+
 RULES = [_open_diphthong, _ostrobothnian_h, *FIRST_PASS_RULES]
 
 
@@ -224,17 +237,47 @@ class Normaliser:
     spoken_counts: dict[str, int] = field(default_factory=dict)  # how often SKN's speakers said each lexicon form
     # SKN's phonetic letters (δ, ə), the eastern open diphthongs (`tuassa`) and Ostrobothnian `th` (`kupathin`)
     dialect_rules: bool = True
+    # the learned model's n-best (``beam``, ``beam_size`` forms) and the rules' rewrites (up to ``rerank_rule_cost``)
+    # compete on one score for a form nothing else resolves (a noisy channel): the model's log-probability of the
+    # form, plus ``rerank_general`` × its Zipf frequency in general Finnish (``general_frequency``, wordfreq), minus
+    # ``rerank_unknown`` when general Finnish never uses it; for a rule rewrite minus ``rerank_rule_weight`` × its
+    # cost, plus ``rerank_cheap_rule`` for a one-step rewrite and ``rerank_agree`` when the model proposes it too.
+    # Only standard forms compete; the best is kept when it scores above ``rerank_floor`` (else the word stays as
+    # spoken). When the model would rather keep
+    # the word as spoken (its edit classifier's 'keep' within ``rerank_keep_margin`` of its best standard form)
+    # and a one-step rule rewrite exists, that rewrite is taken (`pitäski` → `pitäisikin`). All chosen on SKN's
+    # development pseudo-locations (bench/normaliser.py).
+    weak_pair_count: int = 2  # a pair heard fewer times is weak evidence: a cheap rule rewrite may win over it
+    weak_pair_margin: float = 1.0
+    apocope: bool = True  # the rule for a dropped final vowel (`varmast`)
+    standard_context: bool = True  # the context table's rows by standard forms (``prevstd``/``nextstd``)
+    beam: BeamModel | None = None
+    beam_size: int = 5
+    general_frequency: Path | None = None
+    rerank_rule_cost: float = 3.0
+    rerank_general: float = 1.0
+    rerank_unknown: float = 6.0
+    rerank_cheap_rule: float = 2.0
+    rerank_rule_weight: float = 0.5
+    rerank_agree: float = 1.0
+    rerank_keep_margin: float = 2.0
+    rerank_floor: float = -12.0
+    rerank_unknown_rules: bool = False  # rule rewrites general Finnish never uses compete too (costs Voikko look-ups)
 
     @classmethod
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
         """The shipped normaliser (or one built from the resources in ``folder``)."""
         folder = folder or normaliser_dir()
         model = shipped_model(folder, stanza_dir()) if learned else None
-        return cls(**load_normaliser_resources(folder, use_simplemma), model=model, voikko=voikko_available())
+        beam = BeamModel(folder / MODEL_NAME) if learned and (folder / MODEL_NAME).is_file() else None
+        general = folder / GENERAL_FREQUENCY
+        return cls(**load_normaliser_resources(folder, use_simplemma), model=model, voikko=voikko_available(),
+                   beam=beam, general_frequency=general if general.is_file() else None)
 
     def normalise(self, token: str) -> str:
-        """The standard form of one token (the token itself when it is standard or unknown)."""
-        return _normalise_cached(self, token)
+        """The lexicon's and the rules' standard form of one token (the token itself when it is standard or
+        unknown); the learned model and the context take part in ``normalise_tokens``/``normalise_sentences``."""
+        return _normalise_cached(self, token, False)
 
     def normalise_tokens(self, tokens: Iterable[str]) -> list[str]:
         """Normalise a sentence; a neighbouring word may decide between readings (`ko` → `kun`/`kuin`)."""
@@ -243,7 +286,7 @@ class Normaliser:
     def normalise_sentences(self, sentences: list[list[str]]) -> list[list[str]]:
         """Normalise sentences; forms that nothing else resolves are guessed by the learned model in one batch."""
         out = [self._normalise_sentence(tokens) for tokens in sentences]
-        if self.model is None:
+        if self.model is None and self.beam is None:
             return out
         unresolved = {
             t.lower()
@@ -252,6 +295,14 @@ class Normaliser:
             if (n == t or self.model_first) and self._guessable(t.lower())
         }
         wanted = sorted(w for w in unresolved if w not in self.guesses)
+        if self.beam is not None:
+            self._rerank(wanted)
+            for tokens, norms in zip(sentences, out, strict=True):
+                for i, t in enumerate(tokens):
+                    if t.lower() in self.guesses:
+                        guess = self.guesses[t.lower()]
+                        norms[i] = _restore_case(t, guess) if guess else t
+            return out
         for word, guess in zip(wanted, self.model.guess(wanted), strict=True):
             if guess == word:
                 self.guesses[word] = None
@@ -275,12 +326,86 @@ class Normaliser:
                     norms[i] = _restore_case(t, guess)
         return out
 
+    def _rerank(self, words: list[str]) -> None:
+        """The best standard form for each word among the learned model's n-best and the rules' rewrites (see
+        ``beam``), or None (the word stays as spoken), into ``guesses``."""
+        assert self.beam is not None
+        nbest = self.beam.nbest(words, self.beam_size)
+        options: dict[str, dict[str, list]] = {}  # word -> form -> [log-probability, rule cost, in the n-best]
+        for word in words:
+            found: dict[str, list] = {}
+            for form, log_prob in nbest.get(word, ()):
+                if form != word and self.is_standard(form):
+                    found[form] = [log_prob, None, True]
+            phonetic = self.dialect_rules and PHONETIC.search(word) is not None
+            for source in phonetic_variants(word) if phonetic else [word]:
+                # a δ/ə word: each standard-letter spelling (and its lexicon reading) as a zero-cost rewrite
+                spelt = [(0.0, source), (0.0, self.lexicon.get(source, source))] if phonetic else []
+                for cost, form in spelt + self.candidates(source):
+                    if cost > self.rerank_rule_cost:
+                        break
+                    if form in found or ((self.rerank_unknown_rules or self.zipf(form) > 0) and self.is_standard(form)):
+                        entry = found.setdefault(form, [None, None, False])
+                        entry[1] = cost if entry[1] is None else min(cost, entry[1])
+            options[word] = found
+        unscored = [(w, f) for w, found in options.items() for f, (log_prob, _, _) in found.items() if log_prob is None]
+        for (word, form), log_prob in zip(unscored, self.beam.score(unscored), strict=True):
+            options[word][form][0] = log_prob
+        for word, found in options.items():
+            best, best_score = None, self.rerank_floor
+            model_best, cheapest = -math.inf, None
+            for form, (log_prob, cost, in_nbest) in found.items():
+                zipf = self.zipf(form)
+                score = log_prob + self.rerank_general * zipf - (self.rerank_unknown if zipf == 0 else 0.0)
+                if in_nbest:
+                    model_best = max(model_best, log_prob)
+                if cost is not None:
+                    score += (self.rerank_cheap_rule if cost <= 1.0 else 0.0) + (self.rerank_agree if in_nbest else 0.0)
+                    score -= self.rerank_rule_weight * cost
+                    if cost <= 1.0 and zipf > 0 and (cheapest is None or (cost, -zipf) < cheapest[0]):
+                        cheapest = ((cost, -zipf), form)
+                if score > best_score:
+                    best, best_score = form, score
+            keep = dict(nbest.get(word, ())).get(word, -math.inf)
+            if cheapest is not None and keep + self.rerank_keep_margin >= model_best and not PHONETIC.search(word):
+                best = cheapest[1]
+            if best is None and PHONETIC.search(word):  # never left with δ or ə: the standard-letter spelling
+                best = self._normalise(word, defer=False).lower()
+            self.guesses[word] = best
+
+    def zipf(self, form: str) -> float:
+        """How common a form is in general Finnish (wordfreq's Zipf frequency; a phrase: its rarest word; 0: never
+        seen; a clitic form wordfreq lacks: its base word's, one lower)."""
+        return min((self._zipf_word(w) for w in form.split()), default=0.0)
+
+    def _zipf_word(self, word: str) -> float:
+        table = self._general
+        if word in table:
+            return table[word]
+        for clitic in CLITICS:  # wordfreq lacks many clitic forms (`kauppahan`): the base word's, one lower
+            if word.endswith(clitic) and len(word) > len(clitic) + 2 and word[: -len(clitic)] in table:
+                return max(0.1, table[word[: -len(clitic)]] - 1.0)
+        return 0.0
+
+    @cached_property
+    def _general(self) -> dict[str, float]:
+        """The general frequencies, read on first use (≈ 0.1 s)."""
+        if self.general_frequency is None:
+            return {}
+        table: dict[str, float] = {}
+        with gzip.open(self.general_frequency, "rt", encoding="utf-8") as fh:
+            for line in fh:  # a Zipf level × 10, then its word forms
+                if not line.startswith("#"):
+                    level, words = line.rstrip("\n").split("\t")
+                    table.update(dict.fromkeys(words.split(" "), int(level) / 10))
+        return table
+
     def _guessable(self, lower: str) -> bool:
         """A word form the lexicon, the standard vocabulary and the rules all leave as spoken."""
         return (
             len(lower) > 1
             and WORD_RE.match(lower) is not None
-            and (PHONETIC.search(lower) is None or not self.dialect_rules)
+            and (PHONETIC.search(lower) is None or not self.dialect_rules or self.beam is not None)
             and lower not in self.lexicon
             and lower not in self.standard
             and not (self.voikko and voikko_accepts(lower))
@@ -313,19 +438,30 @@ class Normaliser:
             if chosen is None and i > 0 and out[i - 1].lower() != lower[i - 1]:
                 # the neighbour's standard form decides when its spoken form is not in the table (mä oon: minä → olen)
                 chosen = self.context.get(("prev", out[i - 1].lower(), lower[i]))
+            usual = self.lexicon.get(lower[i]) if chosen is None and self.standard_context else None
+            if usual is not None and i > 0:
+                # by standard forms: after `ennen`, a word usually read `kun` (ko, ku, kon) is `kuin`
+                chosen = self.context.get(("prevstd", out[i - 1].lower(), usual))
+            if usual is not None and chosen is None and i + 1 < len(tokens):
+                chosen = self.context.get(("nextstd", self.lexicon.get(lower[i + 1], lower[i + 1]), usual))
             if chosen is None and lower[i] in COMPARISON_PARTICLES and i > 0 and COMPARATIVE.search(out[i - 1].lower()):
                 chosen = "kuin"  # isompi ko minä: a comparative before `ko` makes it `kuin`
-            out.append(_restore_case(token, chosen) if chosen else self.normalise(token))
+            out.append(_restore_case(token, chosen) if chosen else _normalise_cached(self, token))
         return connegatives(tokens, out)
 
-    def _normalise(self, token: str) -> str:
+    def _normalise(self, token: str, defer: bool = True) -> str:
+        """The lexicon's and the rules' standard form of a token; with ``defer`` a form that only the rules would
+        rewrite is left for ``_rerank`` (when the learned model's n-best is there)."""
         if not WORD_RE.match(token):
             return token
         lower = token.lower()
         mapped = self.lexicon.get(lower)
         if mapped is None and self.dialect_rules and PHONETIC.search(lower):
             # δ and ə: the first standard-letter spelling whose normalisation is a standard word, else the first
-            variants = [self._normalise(v) for v in phonetic_variants(lower)]
+            # (with the learned model's n-best: those spellings compete in ``_rerank``)
+            if defer and self.beam is not None and len(lower) > 1:
+                return token
+            variants = [self._normalise(v, defer=False) for v in phonetic_variants(lower)]
             return _restore_case(token, next((v for v in variants if self.is_standard(v)), variants[0]))
         # a standard word that SKN speakers also used for another word (`sano` for `sanoi`): only frequent
         # evidence rewrites it
@@ -352,11 +488,16 @@ class Normaliser:
             mapped = self._candidate(lower, max_cost=1.0, strict=True)
             if mapped is None:
                 return token
+        if mapped is None and defer and self.beam is not None and len(lower) > 1:
+            return token  # the reranker weighs the rules' rewrites against the learned model's n-best
         if mapped is None:
             mapped = self._candidate(lower)
-        elif self.lexicon_counts.get(lower, 2) < 2 and mapped != lower:
-            # a pair seen once is weak evidence: a cheap rule rewrite to a known word wins over it
-            mapped = self._candidate(lower, max_cost=1.0) or mapped
+        elif self.lexicon_counts.get(lower, 2) < self.weak_pair_count and mapped != lower:
+            # a pair seen once is weak evidence: a cheap rule rewrite to a known word wins over it when general
+            # Finnish uses that word clearly more (``weak_pair_margin`` on wordfreq's Zipf scale)
+            rewrite = self._candidate(lower, max_cost=1.0)
+            if rewrite is not None and self.zipf(rewrite) >= self.zipf(mapped) + self.weak_pair_margin:
+                mapped = rewrite
         if mapped is None or mapped == lower:
             return token
         return _restore_case(token, mapped)
@@ -368,7 +509,7 @@ class Normaliser:
         for _ in range(2):
             nxt = []
             for cost, form in frontier:
-                for rule in RULES if self.dialect_rules else FIRST_PASS_RULES:
+                for rule in (RULES + [_apocope] if self.apocope else RULES) if self.dialect_rules else FIRST_PASS_RULES:
                     for cand, c in rule(form):
                         total = cost + c
                         if cand != word and total < seen.get(cand, 99):
@@ -464,6 +605,8 @@ def connegatives(spoken: list[str], normalised: list[str], window: int = 2) -> l
             if not WORD_CHARS.search(lower[j]):
                 break  # punctuation ends the clause
             if lower[j] in NEGATIVE_VERBS or normalised[j].lower().split()[:1] in (["ei"], ["en"], ["et"]):
+                if lower[j] == "et" and not _second_person_negation(lower, j, i):
+                    break  # `et` is mostly `että` (et se om: että se on)
                 out[i] = _restore_case(form, wanted)
                 if lower[j] == "et" and out[j].lower() == "että":  # "et sä oo": the negative verb, not `että`
                     out[j] = spoken[j]
@@ -471,12 +614,22 @@ def connegatives(spoken: list[str], normalised: list[str], window: int = 2) -> l
     return out
 
 
+SECOND_PERSON = frozenset({"sä", "sää", "sie", "sinä", "sinää", "säkään", "säkin", "siekään", "sinäkään", "te"})
+
+
+def _second_person_negation(lower: list[str], j: int, i: int) -> bool:
+    """`et` at ``j`` is the negative verb for the word at ``i``: a second-person pronoun stands between them (`et
+    sä oo`), or the spoken connegative follows at once (`et oo`)."""
+    between = lower[j + 1 : i]
+    return any(w in SECOND_PERSON for w in between) or (not between and lower[i] in SPOKEN_CONNEGATIVE)
+
+
 CLITICS = ("kaan", "kään", "kin", "han", "hän", "pa", "pä", "ko", "kö", "s")
 
 
 @lru_cache(maxsize=200_000)
-def _normalise_cached(normaliser: Normaliser, token: str) -> str:
-    return normaliser._normalise(token)
+def _normalise_cached(normaliser: Normaliser, token: str, defer: bool = True) -> str:
+    return normaliser._normalise(token, defer)
 
 
 def _restore_case(original: str, mapped: str) -> str:
