@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 WORDS = ["talossa", "koirat", "menin", "Helsingissä", "poikkeuslupahakemukset", "katotaan", "hirveen", "xyzzyä",
-         "työvalmentajan", "kävin", "lapsille", "ÄITI"]
+         "työvalmentajan", "kävin", "lapsille", "ÄITI", "\x00nolla", "a\x00", "\x00", "nolla\x07"]
 
 PROBE = """
 import json, sys

@@ -38,15 +38,28 @@ def finnish_dictionary() -> FinnishDictionary:
 
         factory = TrieDictionaryFactory(disk_cache_dir=os.environ.get(ENV_CACHE) or None)
     except (ImportError, AttributeError):  # marisa-trie missing, or another simplemma layout: the stream
-        return FinnishDictionary(
-            lambda word: simplemma.is_known(word, lang=LANG, low_memory=True),
-            lambda word: simplemma.lemmatize(word, lang=LANG, low_memory=True),
-            "stream",
-        )
+        return FinnishDictionary(_stream_is_known, _stream_lemmatize, "stream")
     lookup = DictionaryLookupStrategy(factory)
     lemmatizer = simplemma.Lemmatizer(lemmatization_strategy=DefaultStrategy(dictionary_factory=factory))
 
     def is_known(word: str) -> bool:  # as simplemma.is_known
+        if "\x00" in word:  # the trie's C++ keys end at a NUL (a crash or a wrong match): the stream answers
+            return _stream_is_known(word)
         return lookup.get_lemma(normalize_token(word), LANG) is not None
 
-    return FinnishDictionary(is_known, lambda word: lemmatizer.lemmatize(word, lang=LANG), "trie")
+    def lemmatize(word: str) -> str:
+        return _stream_lemmatize(word) if "\x00" in word else lemmatizer.lemmatize(word, lang=LANG)
+
+    return FinnishDictionary(is_known, lemmatize, "trie")
+
+
+def _stream_is_known(word: str) -> bool:
+    import simplemma
+
+    return simplemma.is_known(word, lang=LANG, low_memory=True)
+
+
+def _stream_lemmatize(word: str) -> str:
+    import simplemma
+
+    return simplemma.lemmatize(word, lang=LANG, low_memory=True)
