@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,17 @@ def _lstm_step(x_gates: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh: np.ndarr
     i, f, g, o = np.split(gates, 4, axis=1)
     c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
     return _sigmoid(o) * np.tanh(c), c
+
+
+def _top(x: np.ndarray, k: int) -> np.ndarray:
+    """The column indices of each row's ``k`` largest values, largest first (equal values: the lower index first)."""
+    if k < x.shape[1]:
+        part = np.argpartition(-x, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(x.shape[1]), x.shape)
+    values = np.take_along_axis(x, part, axis=1)
+    order = np.lexsort((part, -values), axis=1)
+    return np.take_along_axis(part, order, axis=1)
 
 
 class Seq2SeqLemmatiser:
@@ -226,13 +238,24 @@ class Seq2SeqLemmatiser:
         edit_logits = hidden_edit @ w["edit_clf.2.weight"].T + w["edit_clf.2.bias"]
         return src, ctx, mask, h, c, edit_logits
 
-    def _step(self, token: np.ndarray, h: np.ndarray, c: np.ndarray, src: np.ndarray, ctx: np.ndarray,
-              mask: np.ndarray, vocab_ext: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One decoder step for each row (stanza's ``Seq2SeqModel.decode`` with the copy mechanism): the
-        log-probabilities of the next character (``vocab_ext`` columns) and the new state (h, c)."""
+    def _input_gates(self, token: np.ndarray) -> np.ndarray:
+        """The decoder LSTM's input share of the gates for each row's previous character (an unseen one as
+        ``<UNK>``)."""
         w = self.w
-        x = w["embedding.weight"][np.where(token >= self.vocab_size, UNK_ID, token)]  # unseen: decoded as <UNK>
-        x_gates = x @ w["decoder.lstm_cell.weight_ih"].T + w["decoder.lstm_cell.bias_ih"]
+        x = w["embedding.weight"][np.where(token >= self.vocab_size, UNK_ID, token)]
+        return x @ w["decoder.lstm_cell.weight_ih"].T + w["decoder.lstm_cell.bias_ih"]
+
+    @cached_property
+    def _gate_table(self) -> np.ndarray:
+        """``_input_gates`` of every character id, computed once (the beam and forced paths index it)."""
+        return self._input_gates(np.arange(self.vocab_size))
+
+    def _step(self, x_gates: np.ndarray, h: np.ndarray, c: np.ndarray, src: np.ndarray, ctx: np.ndarray,
+              mask: np.ndarray, vocab_ext: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One decoder step for each row (stanza's ``Seq2SeqModel.decode`` with the copy mechanism) given the
+        input's share of the gates: the log-probabilities of the next character (``vocab_ext`` columns) and the
+        new state (h, c)."""
+        w = self.w
         h, c = _lstm_step(x_gates, h, c, w["decoder.lstm_cell.weight_hh"], w["decoder.lstm_cell.bias_hh"])
         target = h @ w["decoder.attention_layer.linear_in.weight"].T
         scores = (ctx @ target[:, :, None])[:, :, 0]
@@ -247,7 +270,7 @@ class Seq2SeqLemmatiser:
         log_copy = (np.minimum(copy_logit, 0) - np.log1p(np.exp(-np.abs(copy_logit)))) + log_attn
         top = log_copy.max(axis=-1, keepdims=True)
         copy_prob = np.exp(log_copy - top)
-        n = len(token)
+        n = len(x_gates)
         copied = np.zeros((n, vocab_ext), np.float32)
         rows = np.arange(n)
         for j in range(src.shape[1]):
@@ -273,7 +296,7 @@ class Seq2SeqLemmatiser:
         for _ in range(self.max_len):
             if not len(active):
                 break
-            final, h, c = self._step(token, h, c, src[active], ctx[active], mask[active], vocab_ext)
+            final, h, c = self._step(self._input_gates(token), h, c, src[active], ctx[active], mask[active], vocab_ext)
             pred = final.argmax(axis=1)
             going = pred != EOS_ID
             for row, tok, on in zip(active.tolist(), pred.tolist(), going.tolist(), strict=True):
@@ -302,7 +325,7 @@ class Seq2SeqLemmatiser:
         return out
 
     def _beam(self, words: list[str], k: int) -> dict[str, list[tuple[str, float]]]:
-        """Beam search for one batch: row ``b * k + j`` is word ``b``'s ``j``-th open hypothesis."""
+        """Beam search for one batch: row ``b * k + j`` is the ``b``-th searching word's ``j``-th open hypothesis."""
         seqs = [[SOS_ID, *self._char_ids(w), EOS_ID] for w in words]
         order = sorted(range(len(words)), key=lambda i: -len(seqs[i]))  # longest first, as the reference
         src, ctx, mask, h, c, edit_logits = self._prepare([seqs[i] for i in order], [UNK_ID] * len(words))
@@ -315,29 +338,40 @@ class Seq2SeqLemmatiser:
         history = np.zeros((b, k, 0), np.int64)
         done_scores: list[np.ndarray] = []  # per step: (b, k) scores of hypotheses that end there, their tokens
         done_steps: list[np.ndarray] = []
-        base = np.arange(b)[:, None] * k
+        # The words still searching. The reference searches on until no word's open hypothesis can enter its k
+        # best (scores only fall); a word for which that holds already cannot change, so it stops here at once.
+        alive = np.arange(b)
         for _ in range(src.shape[1] + 8):
-            log_probs, h, c = self._step(tokens, h, c, src, ctx, mask, vocab)
+            log_probs, h, c = self._step(self._gate_table[tokens], h, c, src, ctx, mask, vocab)
+            n = len(alive)
             total = scores.reshape(-1, 1) + log_probs
-            done_scores.append(total[:, EOS_ID].reshape(b, k).copy())
+            done = np.full((b, k), NEG, np.float32)
+            done[alive] = total[:, EOS_ID].reshape(n, k)
+            done_scores.append(done)
             done_steps.append(history)
             total[:, EOS_ID] = NEG
             total[:, PAD_ID] = NEG
-            flat = total.reshape(b, k * vocab)
-            index = np.argsort(-flat, axis=1, kind="stable")[:, :k]
+            flat = total.reshape(n, k * vocab)
+            index = _top(flat, k)
             scores = np.take_along_axis(flat, index, axis=1)
             origin, token = index // vocab, index % vocab
-            tokens = token.reshape(-1)
-            history = np.concatenate([np.take_along_axis(history, origin[:, :, None], axis=1), token[:, :, None]], 2)
-            pick = (base + origin).reshape(-1)
-            h, c = h[pick], c[pick]
-            finished = np.concatenate(done_scores, axis=1)
-            n = finished.shape[1]
-            kth = np.partition(finished, n - min(k, n), axis=1)[:, n - min(k, n)]  # each word's k-th best ended
-            if bool((scores.max(axis=1) < kth).all()):
-                break  # no open hypothesis can enter any word's k best: scores only fall
+            history = np.zeros((b, k, history.shape[2] + 1), np.int64)
+            history[alive] = np.concatenate([np.take_along_axis(done_steps[-1][alive], origin[:, :, None], axis=1),
+                                             token[:, :, None]], 2)
+            pick = (np.arange(n)[:, None] * k + origin).reshape(-1)
+            h, c, tokens = h[pick], c[pick], token.reshape(-1)
+            finished = np.concatenate(done_scores, axis=1)[alive]
+            m = finished.shape[1]
+            kth = np.partition(finished, m - min(k, m), axis=1)[:, m - min(k, m)]  # each word's k-th best ended
+            going = scores.max(axis=1) >= kth
+            if not going.any():
+                break
+            if not going.all():
+                rows = np.repeat(going, k)
+                alive, scores = alive[going], scores[going]
+                h, c, tokens, src, ctx, mask = h[rows], c[rows], tokens[rows], src[rows], ctx[rows], mask[rows]
         finished = np.concatenate(done_scores, axis=1)
-        where = np.argsort(-finished, axis=1, kind="stable")[:, : min(k, finished.shape[1])]
+        where = _top(finished, min(k, finished.shape[1]))
         best = np.take_along_axis(finished, where, axis=1)
         out: dict[str, list[tuple[str, float]]] = {}
         for row, i in enumerate(order):
@@ -382,7 +416,8 @@ class Seq2SeqLemmatiser:
         token = np.full(len(pairs), SOS_ID, np.int64)
         for t in range(picked.shape[1]):
             n = int((lengths > t).sum())
-            log_probs, h, c = self._step(token[:n], h[:n], c[:n], src[:n], ctx[:n], mask[:n], self.vocab_size)
+            log_probs, h, c = self._step(self._gate_table[token[:n]], h[:n], c[:n], src[:n], ctx[:n], mask[:n],
+                                         self.vocab_size)
             token = np.asarray([g[t] for g in gold[:n]], np.int64)
             picked[:n, t] = log_probs[np.arange(n), token]
         return (picked.sum(axis=1) + edit[:, 0]).tolist()
