@@ -8,6 +8,10 @@ lemmatizer checkpoint (stanza 1.15: ``models/lemma/trainer.py``, ``models/common
 LSTM decoder with soft dot attention, greedy decoding, a copy gate, and an edit classifier that may say
 "the word itself" or "the word lower-cased"). ``caseless`` models look words up and decode them lower-cased.
 
+For the dialect normaliser (``koodari.nlp.dialect_beam``) it also gives a word's n-best forms by beam search
+(``nbest``) and the log-probability of a given form by teacher forcing (``score``), as the torch version over stanza's
+model did (bench/dialect_beam.py compares them).
+
 The weights, vocabularies and dictionary come from a ``.npz`` written by ``models/export_seq2seq.py`` from the
 stanza checkpoint (arrays, and one JSON document as bytes; never pickle). Arithmetic is float32 as in torch, so
 the lemmas are stanza's (bench/seq2seq.py compares them on every distinct word of TDT dev).
@@ -63,7 +67,8 @@ def _lstm_step(x_gates: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh: np.ndarr
 
 
 def _top(x: np.ndarray, k: int) -> np.ndarray:
-    """The column indices of each row's ``k`` largest values, largest first (equal values: the lower index first)."""
+    """The column indices of each row's ``k`` largest values, largest first (equal values: the lower index first;
+    which of several equal values at the ``k``-th place is kept is unspecified, as with torch's ``topk``)."""
     if k < x.shape[1]:
         part = np.argpartition(-x, k - 1, axis=1)[:, :k]
     else:
@@ -328,6 +333,7 @@ class Seq2SeqLemmatiser:
         """Beam search for one batch: row ``b * k + j`` is the ``b``-th searching word's ``j``-th open hypothesis."""
         seqs = [[SOS_ID, *self._char_ids(w), EOS_ID] for w in words]
         order = sorted(range(len(words)), key=lambda i: -len(seqs[i]))  # longest first, as the reference
+        # no UPOS: a model that wants one gets <UNK>'s (the reference runs only models without)
         src, ctx, mask, h, c, edit_logits = self._prepare([seqs[i] for i in order], [UNK_ID] * len(words))
         edit = _log_softmax(edit_logits)
         b, vocab = len(words), self.vocab_size
