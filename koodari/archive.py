@@ -308,7 +308,9 @@ def _run_on_cluster(study: Study, pipeline: FinnishPipeline, client: Any, batche
 def _cluster_problem(exc: BaseException, report: AnalysisReport) -> str:
     from concurrent.futures import CancelledError
 
-    if isinstance(exc, CancelledError):
+    from distributed.comm.core import CommClosedError
+
+    if isinstance(exc, CancelledError | CommClosedError | ConnectionError):  # killed or unreachable scheduler
         what = "lost the connection to the Dask scheduler"
     else:
         reason = " ".join(str(exc).split())[:200]
