@@ -60,7 +60,8 @@ def studies(tmp_path_factory) -> tuple[Path, Path]:
     shutil.copy(path, without)
     result = run("train", path, "--folds", "0", "--json")
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.output)["metrics"]["block_weights"]) == 10  # + the sentence encoder's score
+    weights = json.loads(result.output)["metrics"]["block_weights"]
+    assert len(weights) == 13  # + the sentence encoder's scores: names, descriptions, coded examples, all
     return without, path
 
 
@@ -133,3 +134,32 @@ def test_retraining_embeds_only_new_evidence(studies, tmp_path, monkeypatch):
     monkeypatch.setattr(sentences, "_cache", {kind: {} for kind in sentences.KINDS})  # as in a fresh process
     assert run("train", path, "--folds", "0").exit_code == 0
     assert seen == []
+
+
+def test_encoder_scores_are_standardised_within_each_question(studies):
+    """Each of the four encoder scores is a z-score among the classes of one research question, so a question
+    with many categories does not crowd out a small one; a class without a text of a kind sits at the
+    question's floor."""
+    import numpy as np
+
+    from koodari import app as actions
+    from koodari.nlp.analysed import AnalysedText
+    from koodari.semantic import ENCODER_GROUPS
+    from koodari.suggest import latest_model
+
+    _, with_encoder = studies
+    block = latest_model(actions.open_study(with_encoder))[1].semantic
+    assert block.class_question is not None and block.passages is not None
+    doc = AnalysedText.from_json([], text=LONELY)
+    scores = block.encoder_scores([doc])
+    assert len(scores) == len(ENCODER_GROUPS)
+    for kind, score in zip(ENCODER_GROUPS, scores, strict=True):
+        for question in np.unique(block.class_question):
+            cols = np.flatnonzero(block.class_question == question)
+            has = [c for c in cols if np.isin(block.text_group[block.text_class == c], kind).any()]
+            if len(has) < 2:
+                continue
+            z = score[0, has]
+            assert abs(z.mean()) < 1e-6 and abs(z.std() - 1) < 1e-6
+            others = [c for c in cols if c not in has]
+            assert all(score[0, c] == z.min() for c in others)
