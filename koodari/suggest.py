@@ -179,10 +179,12 @@ def train(
             "the study has no coded material yet (import reductions or code units in review)", study.path
         )
     _reuse_embeddings(study)
-    started = time.perf_counter()
+    started, embedded = time.perf_counter(), sentences.embedding_seconds()
     model = SuggestionModel.fit(examples, always, kind=kind, blocks=blocks)
     seconds = time.perf_counter() - started
-    metrics: dict[str, Any] = {"train_seconds": round(seconds, 3), "temperature": model.estimator.temperature_}
+    metrics: dict[str, Any] = {"train_seconds": round(seconds, 3), "temperature": model.estimator.temperature_,
+                               # of which embedding new texts with the sentence encoder (once per text)
+                               "embed_seconds": round(sentences.embedding_seconds() - embedded, 3)}
     if model.weights is not None:
         metrics["block_weights"] = [round(float(w), 4) for w in model.weights]
     if evaluate_folds:

@@ -160,6 +160,6 @@ def test_encoder_scores_are_standardised_within_each_question(studies):
             if len(has) < 2:
                 continue
             z = score[0, has]
-            assert abs(z.mean()) < 1e-6 and abs(z.std() - 1) < 1e-6
+            assert abs(z.mean()) < 1e-4 and abs(z.std() - 1) < 1e-4
             others = [c for c in cols if c not in has]
             assert all(score[0, c] == z.min() for c in others)
