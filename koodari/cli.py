@@ -305,8 +305,8 @@ def train(
     study: StudyArg,
     kind: Annotated[str, typer.Option(help="neighbours (default) or linear.")] = "neighbours",
     folds: Annotated[int, typer.Option(help="Also cross-validate with this many folds (0: skip).")] = 3,
-    blocks: Annotated[str, typer.Option(help="both (words and meaning, default), lexical (no word vectors) or "
-                                        "semantic (meaning only).")] = "both",
+    blocks: Annotated[str, typer.Option(help="both (words and meaning, default), lexical (no word vectors), "
+                                        "semantic (meaning only) or sentence (the sentence encoder alone).")] = "both",
     as_json: JsonOpt = False,
 ) -> None:
     """Train the suggestion model on all coded material and record it as a new model version."""

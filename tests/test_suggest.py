@@ -51,7 +51,9 @@ def test_train_records_a_model_version(trained_seed, seed_data):
     path, record = trained_seed
     assert record["version"] == 1
     assert record["examples"] == len(seed_data.examples) == 144 and record["classes"] > 300
-    assert record["metrics"]["train_seconds"] < 30
+    # a first training embeds the 1,909 evidence texts and 144 examples with the sentence encoder (once a process)
+    assert record["metrics"]["train_seconds"] - record["metrics"]["embed_seconds"] < 30
+    assert 0 <= record["metrics"]["embed_seconds"] <= record["metrics"]["train_seconds"]
     evaluation = cross_validate(seed_data.examples, seed_data.always, seed_data.tree, folds=3)
     summary = evaluation.summary()
     assert {key: record["metrics"][key] for key in summary} == summary
@@ -108,7 +110,7 @@ def held_out_log_loss(data, blocks: str) -> tuple[float, float, list[float]]:
     """Mean log loss, among each example's own question's categories, of models trained without the example:
     (calibrated, uncalibrated, the fitted temperatures). Uncalibrated: T = 1 (lexical) or the default block
     weights (lexical and semantic)."""
-    from koodari.classify import DEFAULT_WEIGHTS, softmax
+    from koodari.classify import default_weights, softmax
     from koodari.crossfit import fold_of
 
     examples = data.examples
@@ -128,7 +130,8 @@ def held_out_log_loss(data, blocks: str) -> tuple[float, float, list[float]]:
             scores = {"calibrated": components[0] / model.estimator.temperature_, "plain": components[0]}
         else:
             scores = {"calibrated": sum(w * c for w, c in zip(model.weights, components, strict=True)),
-                      "plain": sum(w * c for w, c in zip(DEFAULT_WEIGHTS, components, strict=True))}
+                      "plain": sum(w * c for w, c in zip(default_weights(len(components) > 9, blocks), components,
+                                                          strict=True))}
         for name, out in (("calibrated", calibrated), ("plain", plain)):
             p = softmax(np.where(allowed, scores[name], -np.inf))[np.arange(len(test)), truth]
             out += list(-np.log(np.clip(p, 1e-12, 1)))
