@@ -18,6 +18,7 @@ abbreviation's period ends one only for abbreviations that close a list (*jne.*,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 Span = tuple[str, int, int]
 
@@ -98,16 +99,25 @@ def _colon_split(text: str, start: int, end: int) -> list[Span]:
 
 def _attach_periods(text: str, spans: list[Span]) -> list[Span]:
     """An abbreviation's or an ordinal's period joins the word before it (no space between them)."""
+
+    def joins(out: list[Span], i: int) -> bool:
+        after = spans[i + 2][0] if i + 2 < len(spans) else ""
+        return _takes_period(spans[i][0], after) or _list_number(spans[i][0], out[-1][0] if out else "", after)
+
+    return _join_with_next(text, spans, ".", joins)
+
+
+def _join_with_next(text: str, spans: list[Span], mark: str, joins: Callable[[list[Span], int], bool]) -> list[Span]:
+    """Spans where span ``i`` and a ``mark`` right after it (no space between) become one token when
+    ``joins(tokens so far, i)`` says so."""
     out: list[Span] = []
     i = 0
     while i < len(spans):
         tok, start, end = spans[i]
-        if i + 1 < len(spans) and spans[i + 1][0] == "." and spans[i + 1][1] == end:
-            after = spans[i + 2][0] if i + 2 < len(spans) else ""
-            if _takes_period(tok, after) or _list_number(tok, out[-1][0] if out else "", after):
-                out.append((text[start : end + 1], start, end + 1))
-                i += 2
-                continue
+        if i + 1 < len(spans) and spans[i + 1][:2] == (mark, end) and joins(out, i):
+            out.append((text[start : end + 1], start, end + 1))
+            i += 2
+            continue
         out.append((tok, start, end))
         i += 1
     return out
@@ -145,19 +155,13 @@ SPEAKER = re.compile(r"[A-ZÅÄÖ][A-Za-zÅÄÖåäö]{0,2}\d{0,2}")
 
 def _attach_labels(text: str, spans: list[Span]) -> list[Span]:
     """A speaker label or question id at the start of a line (*H:*, *P1:*, *T8:*) is one token with its colon."""
-    out: list[Span] = []
-    i = 0
-    while i < len(spans):
-        tok, start, end = spans[i]
-        if (i + 1 < len(spans) and spans[i + 1][:2] == (":", end) and SPEAKER.fullmatch(tok)
-                and not text[text.rfind("\n", 0, start) + 1 : start].strip()
-                and (end + 1 == len(text) or text[end + 1].isspace())):
-            out.append((text[start : end + 1], start, end + 1))
-            i += 2
-            continue
-        out.append((tok, start, end))
-        i += 1
-    return out
+
+    def joins(_out: list[Span], i: int) -> bool:
+        _, start, end = spans[i]
+        return bool(SPEAKER.fullmatch(spans[i][0]) and not text[text.rfind("\n", 0, start) + 1 : start].strip()
+                    and (end + 1 == len(text) or text[end + 1].isspace()))
+
+    return _join_with_next(text, spans, ":", joins)
 
 
 def split(text: str, spans: list[Span]) -> list[list[Span]]:
