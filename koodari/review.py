@@ -179,6 +179,7 @@ class ReviewSession:
         if not queue:
             return None
         if self.order == "uncertain":
+            self._suggest_many(queue)  # one batch: the sentence encoder and the model run once for the queue
             margins = {}
             for unit in queue:
                 ranked = self.suggestions(unit)
@@ -232,6 +233,16 @@ class ReviewSession:
         question = self.study.segment(unit_id).question_id
         ranked = self.suggester.suggest_docs([self.analysis(unit_id)], [question], top=top)[0]
         return prefer_split_options(self.study, self.suggester.tree, unit_id, self.coder, ranked)[:top]
+
+    def _suggest_many(self, units: list[int], top: int = 9) -> None:
+        """Suggestions for the units not yet in the session's cache, in one batch."""
+        todo = [u for u in units if u not in self._cache]
+        if not todo or type(self)._model_suggestions is not ReviewSession._model_suggestions:
+            return  # a session that suggests otherwise (resolving) goes unit by unit
+        docs = [self.analysis(u) for u in todo]
+        questions = [self.study.segment(u).question_id for u in todo]
+        for unit, ranked in zip(todo, self.suggester.suggest_docs(docs, questions, top=top), strict=True):
+            self._cache[unit] = prefer_split_options(self.study, self.suggester.tree, unit, self.coder, ranked)[:top]
 
     def draft_reduction(self, unit_id: int) -> str:
         """A first draft of a reduction: the normalised text without fillers such as 'niinku', 'tuota'."""

@@ -285,6 +285,23 @@ def test_uncertain_order_and_multiple_codes(study, pipeline):
         assert len(session.view(unit).codes) == 2
 
 
+def test_uncertain_order_suggests_the_queue_in_one_batch_as_unit_by_unit(study, pipeline):
+    with Study.open(study) as s:
+        batch = ReviewSession(s, "anna", pipeline, order="uncertain")
+        calls = []
+        original = batch.suggester.suggest_docs
+        batch.suggester.suggest_docs = lambda docs, *a, **k: calls.append(len(docs)) or original(docs, *a, **k)
+        shown = batch.next_unit()
+        queue = batch.uncoded()
+        assert calls == [len(queue)]  # the whole queue at once (the sentence encoder runs once)
+        single = ReviewSession(s, "anna", pipeline, order="uncertain")
+        for unit in queue:
+            one = single._model_suggestions(unit, 9)
+            assert [x.category_id for x in batch.suggestions(unit)] == [x.category_id for x in one]
+            assert [x.probability for x in batch.suggestions(unit)] == pytest.approx([x.probability for x in one], abs=1e-6)
+        assert shown == single.next_unit()
+
+
 def test_blind_model_excludes_other_coders(study, pipeline):
     with Study.open(study) as s:
         ben = ReviewSession(s, "ben", pipeline)
