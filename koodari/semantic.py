@@ -39,7 +39,7 @@ EXPLAIN_MIN = 0.45  # a word pair shown as "≈" in a reason is at least this si
 QUERY_FORMS = ("spoken", "normalised", "both")
 QUERY_FORM = "spoken"  # what ``fit`` records
 # the encoder reads at most this many words of an utterance (None: all, as models saved before it did): a 96-word
-# dialect turn costs ≈ 230 ms CPU to embed whole, ≈ 105 ms cut to 48 words (bench/encoder_query.py)
+# dialect turn costs ≈ 230–290 ms CPU to embed whole, ≈ 105–130 ms cut to 48 words (bench/encoder_query.py)
 QUERY_WORDS: int | None = 48
 
 
