@@ -234,7 +234,7 @@ class SemanticBlock:
         if flat is None:
             return None
         width = len(texts[0]) if texts else 1  # every doc has as many texts as the form names
-        rows = flat.reshape(len(docs), width, -1).mean(axis=1)
+        rows = flat.reshape(len(docs), width, flat.shape[1]).mean(axis=1)
         if width > 1:
             rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
         return rows.astype(np.float32)
