@@ -22,14 +22,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._report import seed_study, write_section  # noqa: E402
 from bench.suggest import quote_paraphrases  # noqa: E402
 from koodari import app as actions  # noqa: E402
-from koodari import classify  # noqa: E402
+from koodari import classify, semantic  # noqa: E402
 from koodari.agreement import add_model_coder, agreement, coding_table  # noqa: E402
 
 THESIS = "Similä & Valtanen 2012"
-# (blocks, Voikko's compound parts in the lexical features, the sentence encoder's score, label)
-MODELS = [("lexical", False, False, "words only (before word vectors)"),
-          ("both", True, False, "words + meaning + compound parts (before the sentence encoder)"),
-          ("both", True, True, "**words + meaning + compound parts + sentence encoder (kept)**")]
+# (blocks, Voikko's compound parts in the lexical features, the sentence encoder's score, words of an utterance it
+# reads (None: all), label)
+MODELS = [("lexical", False, False, None, "words only (before word vectors)"),
+          ("both", True, False, None, "words + meaning + compound parts (before the sentence encoder)"),
+          ("both", True, True, None, "words + meaning + compound parts + sentence encoder reading the whole utterance"),
+          ("both", True, True, 48, "**words + meaning + compound parts + sentence encoder reading the first 48 words "
+                                   "(kept)**")]
 
 
 def main() -> None:
@@ -47,9 +50,9 @@ def main() -> None:
     pipeline = actions.pipeline()
     tree = actions.tree_as_of(study, None)[1]
     rows = []
-    kept = classify.COMPOUNDS, classify.SENTENCES
-    for blocks, compounds, sentences, label in MODELS:
-        classify.COMPOUNDS, classify.SENTENCES = compounds, sentences
+    kept = classify.COMPOUNDS, classify.SENTENCES, semantic.QUERY_WORDS
+    for blocks, compounds, sentences, words, label in MODELS:
+        classify.COMPOUNDS, classify.SENTENCES, semantic.QUERY_WORDS = compounds, sentences, words
         try:
             for level in ("sub", "upper", "combining"):
                 table = coding_table(study, [THESIS], level)
@@ -57,7 +60,7 @@ def main() -> None:
                 result = agreement(table, tree)
                 rows.append((f"{level}, {label}", result))
         finally:
-            classify.COMPOUNDS, classify.SENTENCES = kept
+            classify.COMPOUNDS, classify.SENTENCES, semantic.QUERY_WORDS = kept
     study.close()
     lines = [
         "## Model as a coder: agreement with the thesis's codes (issue 6)",

@@ -24,6 +24,7 @@ from koodari.nlp.analysed import AnalysedText
 from koodari.nlp.cache import analyse_texts, analyse_units, ensure_analysed
 from koodari.nlp.pipeline import FinnishPipeline
 from koodari.search import MeaningIndex, closest_uncoded
+from koodari.semantic import query_texts
 from koodari.store import Study
 from koodari.suggest import Suggester, Suggestion, latest_model, load_model, train
 from koodari.treeops import recode, split_into, undo_recode
@@ -446,8 +447,15 @@ class ReviewSession:
         semantic = getattr(self.suggester.model, "semantic", None)
         if not unit_ids or getattr(semantic, "passages", None) is None:
             return
-        try:  # the text the suggester embeds: the analysed unit's text, which is the unit's own
-            texts = [self._analyses[u].text if u in self._analyses else self.study.segment(u).text for u in unit_ids]
+        form, words = semantic.query_form, semantic.query_words
+        texts: list[str] = []
+        try:  # what the suggester embeds (``query_texts``): the unit's text as spoken (cut), or its analysis
+            for unit in unit_ids:
+                doc = self._analyses.get(unit)
+                if doc is None and form == "spoken":  # the analysed text is the unit's own text
+                    doc = AnalysedText(self.study.segment(unit).text, ())
+                if doc is not None:
+                    texts += query_texts(doc, form, words)
         except KoodariError:
             return
         with self._prefetch_lock:

@@ -34,6 +34,23 @@ GROUPS = (0, 1, 2, 3)  # category names, description sentences, coded examples, 
 # the sentence encoder's scores: names, descriptions, coded examples, and the three together (profiles not embedded)
 ENCODER_GROUPS = ((0,), (1,), (2,), (0, 1, 2))
 EXPLAIN_MIN = 0.45  # a word pair shown as "≈" in a reason is at least this similar
+# what the sentence encoder reads of an utterance (recorded per model; a model saved without it reads "spoken"):
+# the text as spoken, its normalised tokens joined (dialect → standard Finnish), or the mean of the two embeddings
+QUERY_FORMS = ("spoken", "normalised", "both")
+QUERY_FORM = "spoken"  # what ``fit`` records
+# the encoder reads at most this many words of an utterance (None: all, as models saved before it did): a 96-word
+# dialect turn costs ≈ 230–290 ms CPU to embed whole, ≈ 145–170 ms cut to 64 words (bench/encoder_query.py); 64
+# words ranked the seed quotes exactly as whole utterances did (48 lost one subcategory quote)
+QUERY_WORDS: int | None = 64
+
+
+def query_texts(doc: AnalysedText, form: str = "spoken", words: int | None = None) -> list[str]:
+    """The texts the sentence encoder embeds for an utterance (their embeddings are averaged): the spoken text,
+    the normalised tokens joined, or both; each cut to its first ``words`` words."""
+    spoken = doc.text
+    normalised = " ".join(t.normalised or t.spoken for t in doc.tokens) or spoken
+    texts = {"spoken": [spoken], "normalised": [normalised], "both": [spoken, normalised]}[form]
+    return [" ".join(t.split()[:words]) if words else t for t in texts]
 
 
 def _forms(doc: AnalysedText) -> list[str]:
@@ -64,6 +81,8 @@ class SemanticBlock:
     passages: np.ndarray | None = None
     passage_texts: list[str] | None = None  # the texts embedded ("" for a profile: not embedded, a zero row)
     class_question: np.ndarray | None = None  # classes: the research question of each (the scores' standardising)
+    query_form: str = "spoken"  # what the encoder reads of an utterance (``query_texts``)
+    query_words: int | None = None
 
     def __post_init__(self) -> None:
         self.vectors = load_vectors()
@@ -120,6 +139,7 @@ class SemanticBlock:
                 block.passage_texts = passage_texts
                 if class_question is not None:
                     block.class_question = np.asarray(class_question, dtype=np.int64)
+                block.query_form, block.query_words = QUERY_FORM, QUERY_WORDS
         return block
 
     def _raw_sentences(self, docs: list[AnalysedText]) -> np.ndarray:
@@ -196,7 +216,7 @@ class SemanticBlock:
         of the kind scores as its question's worst class. Zeros (no effect on the ranking) when the encoder
         cannot load."""
         kinds = len(ENCODER_GROUPS)
-        queries = sentence_embeddings.encode([d.text for d in docs], "query")
+        queries = self.queries(docs) if self.passages is not None else None
         if queries is None or self.passages is None:
             return [np.zeros((len(docs), self.n_classes)) for _ in range(kinds)]
         cos = queries @ self.passages.T
@@ -207,6 +227,18 @@ class SemanticBlock:
             visible = np.isin(self.text_group, groups)[None, :]
             out.append(self._standardised(self._per_class(np.where(visible, cos, -np.inf), -np.inf)))
         return out
+
+    def queries(self, docs: list[AnalysedText]) -> np.ndarray | None:
+        """The docs' E5 query embeddings as this model reads them (``query_texts``); None without the encoder."""
+        texts = [query_texts(d, self.query_form, self.query_words) for d in docs]
+        flat = sentence_embeddings.encode([t for ts in texts for t in ts], "query")
+        if flat is None:
+            return None
+        width = len(texts[0]) if texts else 1  # every doc has as many texts as the form names
+        rows = flat.reshape(len(docs), width, flat.shape[1]).mean(axis=1)
+        if width > 1:
+            rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+        return rows.astype(np.float32)
 
     def _standardised(self, per: np.ndarray) -> np.ndarray:
         """Scores (−inf: no text) standardised within each question's classes (all classes as one question in
@@ -274,6 +306,8 @@ class SemanticBlock:
             meta["passage_texts"] = self.passage_texts
             if self.class_question is not None:
                 arrays["sem_class_question"] = self.class_question
+            if (self.query_form, self.query_words) != ("spoken", None):
+                meta["query_form"], meta["query_words"] = self.query_form, self.query_words
         return meta, arrays
 
     @classmethod
@@ -285,7 +319,8 @@ class SemanticBlock:
         return cls(meta["vocab"], arrays["sem_idf"], float(meta["default_idf"]), recall,
                    arrays["sem_sentences"].astype(np.float32), arrays["sem_common"], arrays["sem_class"],
                    int(meta["n_classes"]), list(meta["texts"]), arrays["sem_group"], arrays.get("sem_e5"),
-                   meta.get("passage_texts"), arrays.get("sem_class_question"))
+                   meta.get("passage_texts"), arrays.get("sem_class_question"), meta.get("query_form", "spoken"),
+                   meta.get("query_words"))
 
 
 def _short(text: str, limit: int = 50) -> str:

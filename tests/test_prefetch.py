@@ -95,3 +95,25 @@ def test_a_failing_prefetch_leaves_the_review_alone(study, pipeline, fresh_cache
     assert [r[0] for r in rows] == coded
     conn.close()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_prefetch_embeds_what_the_model_reads(study, pipeline, fresh_cache, monkeypatch):
+    """A model that reads only the first words of an utterance gets those prefetched, so the suggestion for the
+    next unit finds its query embedded and never calls the encoder."""
+    with Study.open(study) as s:
+        session = ReviewSession(s, "anna", pipeline, background=False)
+        block = session.suggester.model.semantic
+        monkeypatch.setattr(block, "query_words", 3)
+        session.wait_for_prefetch()
+        fresh_cache["query"].clear()
+        unit = session.next_unit()
+        rest = [u for u in session.uncoded() if u != unit]
+        cut = {u: " ".join(s.segment(u).text.split()[:3]) for u in rest}
+        assert embedded(fresh_cache, list(cut.values()))
+        session.wait_for_prefetch()
+        calls = []
+        encoder = sentences.sentence_encoder()
+        original = encoder.query
+        monkeypatch.setattr(encoder, "query", lambda texts: (calls.append(texts), original(texts))[1])
+        session.suggestions(rest[0])
+        assert calls == []

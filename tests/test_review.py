@@ -298,7 +298,8 @@ def test_uncertain_order_suggests_the_queue_in_one_batch_as_unit_by_unit(study, 
         for unit in queue:
             one = single._model_suggestions(unit, 9)
             assert [x.category_id for x in batch.suggestions(unit)] == [x.category_id for x in one]
-            assert [x.probability for x in batch.suggestions(unit)] == pytest.approx([x.probability for x in one], abs=1e-6)
+            expected = pytest.approx([x.probability for x in one], abs=1e-6)
+            assert [x.probability for x in batch.suggestions(unit)] == expected
         assert shown == single.next_unit()
 
 

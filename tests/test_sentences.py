@@ -163,3 +163,50 @@ def test_encoder_scores_are_standardised_within_each_question(studies):
             assert abs(z.mean()) < 1e-4 and abs(z.std() - 1) < 1e-4
             others = [c for c in cols if c not in has]
             assert all(score[0, c] == z.min() for c in others)
+
+
+# a 74-word dialect turn: the sentence encoder reads only its first 64 words, as spoken (bench/encoder_query.py)
+LONG_TURN = " ".join(["no", "kyllä", "se", "semmonen", "yksinäisyys", "vaivaa", "ku", "ei", "oo", "ketään",
+                      "kenen", "kans", "puhua", "iltasin"] * 5 + ["eikä", "kukaan", "soita", "mulle"])
+
+
+def test_the_encoder_reads_the_first_64_spoken_words(studies, monkeypatch):
+    """`koodari suggest` on a long turn embeds, as the E5 query, its first 64 words as spoken (not the whole turn,
+    not its normalised form); the model records what it reads."""
+    from koodari import app as actions
+    from koodari.sentences import sentence_encoder
+    from koodari.suggest import latest_model
+
+    _, with_encoder = studies
+    block = latest_model(actions.open_study(with_encoder))[1].semantic
+    assert (block.query_form, block.query_words) == ("spoken", 64)
+    encoder = sentence_encoder()
+    seen: list[str] = []
+    original = encoder.query
+    monkeypatch.setattr(encoder, "query", lambda texts: (seen.extend(texts), original(texts))[1])
+    assert len(LONG_TURN.split()) == 74
+    suggest(with_encoder, LONG_TURN)
+    assert seen == [" ".join(LONG_TURN.split()[:64])]
+
+
+def test_a_model_saved_before_reads_the_whole_spoken_text(studies, monkeypatch):
+    """A model whose file does not record the query text (saved before it was recorded) keeps reading the whole
+    utterance as spoken."""
+    from koodari import app as actions
+    from koodari.nlp.analysed import AnalysedText, AnalysedToken
+    from koodari.semantic import SemanticBlock
+    from koodari.sentences import sentence_encoder
+    from koodari.suggest import latest_model
+
+    _, with_encoder = studies
+    meta, arrays = latest_model(actions.open_study(with_encoder))[1].semantic.to_arrays()
+    assert meta.pop("query_form") == "spoken" and meta.pop("query_words") == 64
+    old = SemanticBlock.from_arrays(meta, arrays)
+    encoder = sentence_encoder()
+    seen: list[str] = []
+    original = encoder.query
+    monkeypatch.setattr(encoder, "query", lambda texts: (seen.extend(texts), original(texts))[1])
+    text = LONG_TURN + " ÷ vanha malli"
+    doc = AnalysedText(text, tuple(AnalysedToken(w, "NORMALISED", w, "NOUN") for w in text.split()))
+    old.encoder_scores([doc])
+    assert seen == [text]
