@@ -32,7 +32,7 @@ from sklearn.model_selection import KFold
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import write_section  # noqa: E402
-from bench.suggest import LEVELS, content_terms, model_rank, quote_paraphrases  # noqa: E402
+from bench.suggest import LEVELS, model_rank, quote_paraphrases, word_overlap  # noqa: E402
 from koodari import app as actions  # noqa: E402
 from koodari import semantic  # noqa: E402
 from koodari import sentences as sentence_embeddings  # noqa: E402
@@ -85,19 +85,7 @@ def main() -> None:
     quotes = [e for e in examples if e.unit and e.unit.startswith("Q")]
     others = [e for e in examples if not (e.unit and e.unit.startswith("Q"))]
 
-    everything = [(e, content_terms(e)) for e in always + examples]  # the no-shared-word quotes, as bench/suggest.py
-    common = {t for t, _ in Counter(t for _, terms in everything for t in terms).most_common(40)}
-    no_shared = set()
-    for q in quotes:
-        gold = tree.ancestor(q.label, "sub")
-        if gold is None:
-            continue
-        evidence: set[str] = set()
-        for e, terms in everything:
-            if tree.ancestor(e.label, "sub") == gold and e.unit != q.unit and e.text not in paraphrases.get(q.unit, ()):
-                evidence |= terms
-        if not (content_terms(q) - common) & evidence:
-            no_shared.add(q.unit)
+    no_shared = set(word_overlap(quotes, always + examples, tree, paraphrases)[False])  # as bench/suggest.py
 
     variants = [(form, None) for form in FORMS] + [(form, n) for form in FORMS for n in WORDS]
     folds = list(KFold(args.folds, shuffle=True, random_state=0).split(quotes))

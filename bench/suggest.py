@@ -108,6 +108,24 @@ def content_terms(example) -> set[str]:
     return {t for t in lemma_analyzer(example.doc.lemma_text) if " " not in t}
 
 
+def word_overlap(quotes: list, evidence_examples: list, tree, paraphrases: dict) -> dict[bool, list[str]]:
+    """Quotes (units) that share a content word with their subcategory's other evidence (True) and those that
+    share none (False); the 40 commonest terms don't count, nor the quote's own paraphrases."""
+    everything = [(e, content_terms(e)) for e in evidence_examples]  # analysed once, used per quote
+    common = {t for t, _ in Counter(t for _, terms in everything for t in terms).most_common(40)}
+    overlap: dict[bool, list[str]] = {True: [], False: []}
+    for q in quotes:
+        gold = tree.ancestor(q.label, "sub")
+        if gold is None:
+            continue
+        evidence: set[str] = set()
+        for e, terms in everything:
+            if tree.ancestor(e.label, "sub") == gold and e.unit != q.unit and e.text not in paraphrases.get(q.unit, ()):
+                evidence |= terms
+        overlap[bool((content_terms(q) - common) & evidence)].append(q.unit)
+    return overlap
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=10)
@@ -172,19 +190,7 @@ def main() -> None:
                         sub_hit[run][example.unit] = gold in r[:3]
 
     # how many held-out quotes share not one content word with their subcategory's evidence?
-    everything = [(e, content_terms(e)) for e in always + examples]  # analysed once, used per quote
-    document_frequency = Counter(t for _, terms in everything for t in terms)
-    common = {t for t, _ in document_frequency.most_common(40)}
-    overlap: dict[bool, list[str]] = {True: [], False: []}
-    for q in quotes:
-        gold = tree.ancestor(q.label, "sub")
-        if gold is None:
-            continue
-        evidence: set[str] = set()
-        for e, terms in everything:
-            if tree.ancestor(e.label, "sub") == gold and e.unit != q.unit and e.text not in paraphrases.get(q.unit, ()):
-                evidence |= terms
-        overlap[bool((content_terms(q) - common) & evidence)].append(q.unit)
+    overlap = word_overlap(quotes, always + examples, tree, paraphrases)
 
     # speed: training on everything, suggesting per utterance with the model loaded
     timings = {}
