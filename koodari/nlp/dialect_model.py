@@ -32,10 +32,9 @@ class DialectModel:
         return [lemma.lower() for lemma in self._model.lemmatise([(w, "X") for w in words])]
 
 
-def shipped_model(folder: Path, stanza_models: Path | None = None) -> DialectModel | None:
+def shipped_model(folder: Path) -> DialectModel | None:
     """The model in ``folder``, or None when the folder has none. A checkpoint without its export is refused in
-    one line naming the missing file. (``stanza_models`` is no longer needed: stanza wanted a tokenizer beside
-    the lemmatizer.)"""
+    one line naming the missing file."""
     export = folder / EXPORTED_NAME
     if export.is_file():
         return DialectModel(export)

@@ -28,9 +28,9 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 from koodari.nlp.dialect_beam import BeamModel
-from koodari.nlp.dialect_model import MODEL_NAME, DialectModel, shipped_model
+from koodari.nlp.dialect_model import DialectModel, shipped_model
 from koodari.nlp.loader import voikko_analyser, voikko_available
-from koodari.nlp.resources import load_normaliser_resources, normaliser_dir, stanza_dir
+from koodari.nlp.resources import load_normaliser_resources, normaliser_dir
 
 # changes whenever the normaliser's output may change (third pass: the learned model's n-best reranked); an analysis
 # cache keyed by the pipeline should include it
@@ -268,8 +268,8 @@ class Normaliser:
     def load(cls, folder: Path | None = None, use_simplemma: bool = True, learned: bool = True) -> Normaliser:
         """The shipped normaliser (or one built from the resources in ``folder``)."""
         folder = folder or normaliser_dir()
-        model = shipped_model(folder, stanza_dir()) if learned else None
-        beam = BeamModel(folder / MODEL_NAME) if learned and (folder / MODEL_NAME).is_file() else None
+        model = shipped_model(folder) if learned else None
+        beam = BeamModel(model.path) if model is not None else None  # the same export, n-best and scores
         general = folder / GENERAL_FREQUENCY
         return cls(**load_normaliser_resources(folder, use_simplemma), model=model, voikko=voikko_available(),
                    beam=beam, general_frequency=general if general.is_file() else None)
