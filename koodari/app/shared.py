@@ -8,9 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from koodari import sentences
 from koodari.lazy import load
 from koodari.nlp.pipeline import FinnishPipeline, ModelSource
 from koodari.store import Study
+from koodari.store.embeddings import EmbeddingCache
 from koodari.treeops import categories_as_of, parse_time
 
 _suggest = load("koodari.suggest")  # scikit-learn: loads on first use (koodari.lazy)
@@ -26,6 +28,8 @@ MODEL_KINDS = ("linear", "neighbours")
 
 _PIPELINES: dict[tuple, FinnishPipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
+# sentence embeddings are kept across processes in the user's cache folder (opened on first use)
+sentences.use_backing(EmbeddingCache.default())
 
 
 def pipeline(normalise: bool = True, dictionary_backoff: bool = True, tagger: str | None = None,
