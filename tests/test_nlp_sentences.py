@@ -146,3 +146,16 @@ def test_suggest_reuses_the_units_analysis(tmp_path, cli, pipeline):
         assert all(text[t.start : t.end] == t.spoken for text, a in zip(texts, analyses, strict=True) for t in a.tokens)
         analyse_texts(study, pipeline, ["Uusi lause, jota ei ole analysoitu."])
         assert pipeline.calls == calls + 1
+
+
+def test_acronyms_and_abbreviations_are_written_not_spoken(cli):
+    """Nursing notes and social-services talk: the dialect normaliser leaves acronyms and abbreviations alone, and
+    their lemmas follow UD (*EU:n* → *EU*, *Ks.* → *ks.*, *TE-toimiston* → *TE-toimisto*)."""
+    notes, office, words = lemmatise(cli, "Pot. voi hyvin, RR 120/80, EKG ja CRP ok, ks. EU:n ohje. "
+                                          "Kävin TE-toimistossa ja ATK-kurssilla. EI OLE TOTTA.")
+    by_text = {t["text"]: t for t in notes + office + words}
+    for text, lemma in [("Pot.", "pot."), ("RR", "RR"), ("EKG", "EKG"), ("CRP", "CRP"), ("ks.", "ks."),
+                        ("EU:n", "EU"), ("TE-toimistossa", "TE-toimisto"), ("ATK-kurssilla", "ATK-kurssi")]:
+        assert by_text[text]["normalised"] == text and by_text[text]["lemma"] == lemma, by_text[text]
+    assert notes[0]["text"] == "Pot." and notes[1]["text"] == "voi"  # one sentence: "Pot." is no sentence end
+    assert by_text["EI"]["lemma"] == "ei" and by_text["OLE"]["lemma"] == "olla"  # words in capitals stay words

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from koodari.errors import KoodariError
+from koodari.nlp import written
 from koodari.nlp.analysed import AnalysedText, AnalysedToken
 from koodari.nlp.dialect_model import EXPORTED_NAME as DIALECT_MODEL
 from koodari.nlp.dictionary import finnish_dictionary
@@ -244,15 +245,50 @@ class SentenceNormaliser:
 
     name = "normalise"
 
-    def __init__(self, normaliser: Callable[[], Normaliser] | None) -> None:
+    def __init__(self, normaliser: Callable[[], Normaliser] | None,
+                 is_word: Callable[[str], bool] = lambda word: True) -> None:
         self.normaliser = normaliser
+        self.is_word = is_word  # is a lower-cased word an ordinary word (then its capitals are no acronym)
 
     def __call__(self, sentences: Sentences) -> Sentences:
         spoken = [[d.spoken if len(d.spoken) <= MAX_WORD_LENGTH else PLACEHOLDER for d in s] for s in sentences]
         forms = self.normaliser().normalise_sentences(spoken) if self.normaliser is not None else spoken
         for sent, norms in zip(sentences, forms, strict=True):
             for draft, norm in zip(sent, norms, strict=True):
+                if norm != draft.spoken and written.written_as_is(draft.spoken, self.is_word):
+                    norm = draft.spoken  # an acronym or an abbreviation: written, not spoken
+                elif (head := written.acronym_head(draft.spoken)) is not None:
+                    norm = written.keep_head(head, norm)
                 draft.normalised = _as_words(norm, draft.spoken)
+        return sentences
+
+
+class WrittenForms:
+    """``written``: the lemmas of acronyms (*EU:n* → *EU*), acronym compounds (*TE-toimiston* → *TE-toimisto*,
+    whatever case or letters the lemmatizer gave the acronym) and abbreviations (*Ks.* → *ks.*), as UD writes
+    them (``koodari.nlp.written``). Words of the lemmatizer's training dictionary keep its lemma (*lat.* →
+    *latina*), and a proper noun's initial its capital (*S.*)."""
+
+    name = "written"
+
+    def __init__(self, trainer: Callable[[], Any], is_word: Callable[[str], bool]) -> None:
+        self.trainer = trainer
+        self.is_word = is_word
+
+    def __call__(self, sentences: Sentences) -> Sentences:
+        trainer = self.trainer()
+        for sent in sentences:
+            for draft in sent:
+                if len(draft.words) != 1:
+                    continue
+                word = draft.words[0]
+                if trainer is not None and in_training(trainer, word.text, word.upos):
+                    continue
+                abbreviation = written.abbreviation(word.text) if word.upos != "PROPN" else None
+                if (lemma := written.acronym(word.text, self.is_word) or abbreviation) is not None:
+                    word.lemma = lemma
+                elif (head := written.acronym_head(word.text)) is not None and word.lemma:
+                    word.lemma = written.keep_head(head, word.lemma)
         return sentences
 
 
@@ -434,7 +470,7 @@ class FinnishPipeline:
             raise KoodariError(f"unknown tokeniser {tokeniser!r} (rules or stanza)")
         self.tokeniser = Tokeniser(None if tokeniser == "rules" else lambda: self._tokenizer)
         self.stages: list[Stage] = [
-            SentenceNormaliser((lambda: self.normaliser) if normalise else None),
+            SentenceNormaliser((lambda: self.normaliser) if normalise else None, self._is_word),
             TaggerLemmatiser(lambda: self._tagger, self._spacy_upos if tagger == "spacy" else None,
                              self._sure_lemma if self.morphology else None, self._lemmatise),
         ]
@@ -442,6 +478,7 @@ class FinnishPipeline:
             self.stages.append(DictionaryBackoff(lambda: self._lemma_trainer))
         if self.morphology:
             self.stages.append(MorphologyCheck(lambda: self._lemma_trainer, lambda: self._voikko, self._as_written))
+        self.stages.append(WrittenForms(lambda: self._lemma_trainer, self._is_word))
 
     @property
     def pipe_names(self) -> list[str]:
@@ -455,7 +492,7 @@ class FinnishPipeline:
     @cached_property
     def id(self) -> str:
         norm = f"v{NORMALISER_VERSION}" if self.normalise else "0"  # a new normaliser: cached analyses are stale
-        flags = f"norm:{norm}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1"
+        flags = f"norm:{norm}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1+written:1"
         if self.morphology:
             flags += "+voikko:1"
         if self.tokeniser.stanza is None:  # the rule-based tokeniser: analyses of stanza's tokens are stale
@@ -505,6 +542,12 @@ class FinnishPipeline:
         nlp = self._spacy
         docs = nlp.pipe(spacy_docs(nlp, words), batch_size=256)
         return [[t.pos_ or "X" for t in doc] for doc in docs]
+
+    def _is_word(self, word: str) -> bool:
+        """Is WORD (lower case) an ordinary Finnish word form: Voikko's morphology, else simplemma's dictionary."""
+        if self.morphology:
+            return bool(voikko_analyser()(word))
+        return finnish_dictionary().is_known(word)
 
     def _sure_lemma(self, word: str, upos: str) -> str | None:
         """Voikko's lemma of a word the lemmatizer's training dictionary lacks, when it needs no seq2seq."""

@@ -29,6 +29,7 @@ _ABBREVIATIONS = """
     jap kesk kh kk klo kok kpl krs ks kts lat lis lk lkm lt läh lähist maks milj mk mlj mm mrd ms myöh mt
     n nk nro ns nyk oik os pj pkl pl prof ps puh psyk pvm rak ruots ry s sd sek skr suom synt tjs tjsp tk tms toim
     tri ts tv ukr ust v vas ven vihr vk vol vp vrt vs vt yl ym yms yo
+    as lääk pot sair vko vrk
 """
 ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
 # abbreviations that can close a sentence (a list's end): their period ends it when a capital follows

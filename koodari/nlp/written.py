@@ -1,0 +1,52 @@
+"""Tokens that are written, not spoken: acronyms (*EKG*, *EU:n*, *TE-toimiston*) and abbreviations with a period
+(*ks.*, *pot.*). No dialect normaliser or seq2seq lemmatizer should rewrite them: the normaliser read *RR* as
+*R* and *EKG* as *eikä*, the lemmatizer gave *ks.* the lemma *ks.dä* and *TE-toimiston* *tu-toimisto*. Nursing
+notes, reports and the social-services vocabulary of interviews (*TE-toimisto*, *Kela*) are full of them.
+
+UD Finnish's conventions: an acronym's lemma is the acronym (*EU:n* → *EU*), an abbreviation's its lower-cased
+self (*Esim.* → *esim.*), an acronym compound keeps the acronym as written (*EU-maan* → *EU-maa*).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from koodari.nlp.tokeniser import ABBREVIATIONS
+
+ACRONYM = re.compile(r"([A-ZÅÄÖ]{2,5})(?::[a-zåäö]{1,6})?")  # EKG, EU:n
+ACRONYM_COMPOUND = re.compile(r"([A-ZÅÄÖ]{2,5})-(?=[a-zåäö])")  # TE-toimiston, ATK-kurssilla
+ABBREVIATION = re.compile(r"([^\W\d_]+)\.")  # ks., Pot.
+
+
+def acronym(token: str, is_word: Callable[[str], bool]) -> str | None:
+    """The acronym TOKEN is (its lemma), or None: two to five capitals, perhaps with a case ending after a colon,
+    that are not an ordinary word in capitals (*ON*, *TÄMÄN*: IS_WORD tells, given the lower-cased letters)."""
+    match = ACRONYM.fullmatch(token)
+    if match is None or is_word(match.group(1).lower()):
+        return None
+    return match.group(1)
+
+
+def acronym_head(token: str) -> str | None:
+    """The acronym a hyphenated compound starts with (*TE* of *TE-toimiston*), or None."""
+    match = ACRONYM_COMPOUND.match(token)
+    return match.group(1) if match else None
+
+
+def abbreviation(token: str) -> str | None:
+    """The lemma of an abbreviation written with its period (*Esim.* → *esim.*), or None."""
+    match = ABBREVIATION.fullmatch(token)
+    return token.lower() if match and match.group(1).lower() in ABBREVIATIONS else None
+
+
+def written_as_is(token: str, is_word: Callable[[str], bool]) -> bool:
+    """True for a token the dialect normaliser must leave as it is (an acronym or an abbreviation)."""
+    return acronym(token, is_word) is not None or abbreviation(token) is not None
+
+
+def keep_head(head: str, form: str) -> str:
+    """FORM (a normalised form or a lemma of an acronym compound) with the acronym as written before its first
+    hyphen (*tu-toimisto* → *TE-toimisto*); FORM as it is when it has no hyphen."""
+    cut = form.find("-")
+    return head + form[cut:] if cut > 0 else form
