@@ -65,8 +65,9 @@ def test_old_cached_rows_still_load(cli, tmp_path):
 @pytest.mark.slow
 def test_the_pipeline_is_a_sequence_of_named_stages():
     pipeline = FinnishPipeline()
-    assert pipeline.pipe_names == ["tokenise", "normalise", "tag", "backoff", "morphology"]
-    assert FinnishPipeline(dictionary_backoff=False, morphology=False).pipe_names == ["tokenise", "normalise", "tag"]
+    assert pipeline.pipe_names == ["tokenise", "normalise", "tag", "backoff", "morphology", "written"]
+    assert FinnishPipeline(dictionary_backoff=False, morphology=False).pipe_names == ["tokenise", "normalise", "tag",
+                                                                                     "written"]
     texts = ["Mä oon hirveen tärkee.", "Niinku ei oo.", ""]
     analysed = pipeline.pipe(texts)
     assert [list(a.tokens) for a in analysed] == pipeline.analyse_many(texts)

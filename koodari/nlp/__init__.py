@@ -4,7 +4,7 @@ One shape of an analysed text, one way through the pipeline, one cache:
 
 * ``analysed``: ``AnalysedText`` (a text and its ``AnalysedToken``s: spoken, normalised, lemma, UPOS,
   offsets) with the views the features read; ``to_json``/``from_json`` are the cache's format;
-* ``pipeline``: ``FinnishPipeline``, named stages tokenise → normalise → tag → backoff;
+* ``pipeline``: ``FinnishPipeline``, named stages tokenise → normalise → tag → backoff → morphology → written;
   ``pipeline(text)``/``pipeline.pipe(texts)`` give ``AnalysedText``;
 * ``cache``: ``analyse_units``/``analyse_texts``, the only way the rest of koodari gets analyses of a study's
   texts (the SQL is in ``Study``);
