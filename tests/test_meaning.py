@@ -217,6 +217,29 @@ def test_a_lexical_model_still_works_without_the_vectors(small, tmp_path):
     assert json.loads(result.stdout)[0]["category"] == "taloudelliset vaikeudet"
 
 
+def test_vectors_package_not_installed(small, tmp_path):
+    """Without the package at all (no KOODARI_VECTORS, the module not importable): a command that needs the vectors
+    names the package and its install command in one line; a lexical model still suggests (with stanza's tagger in
+    place of the package's)."""
+    hidden = "import sys; sys.modules['spacy_fi_experimental_web_md'] = None; from koodari.cli import app; app()"
+    env = {k: v for k, v in os.environ.items() if k != "KOODARI_VECTORS"}
+
+    def koodari(*args: str | Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", hidden, *map(str, args)], capture_output=True, text=True,
+                              env={**env, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+    before = fingerprint(small)
+    found = koodari("search", small, "sairaus")
+    assert found.returncode != 0 and "Traceback" not in found.stderr
+    assert found.stderr.strip().splitlines() == [
+        "error: Finnish word vectors missing: the package spacy-fi-experimental-web-md is not installed "
+        "(pip install spacy-fi-experimental-web-md)"]
+    assert fingerprint(small) == before
+    lexical = koodari("suggest", copy_with_versions(small, tmp_path, 1), "--text", "rahat loppuu", "--json")
+    assert lexical.returncode == 0, lexical.stderr
+    assert json.loads(lexical.stdout)[0]["category"] == "taloudelliset vaikeudet"
+
+
 def test_vectors_are_spacys_floret_vectors_without_importing_spacy():
     """The loader reads the package's table itself (a fresh process: no spaCy, no torch, a few MB), and a word's
     vector is exactly the one spaCy's floret lookup gives (dialect spellings, ä/ö, hyphens, one letter)."""
@@ -251,17 +274,31 @@ def test_old_model_without_semantic_block_loads(small, tmp_path):
     assert model.semantic is None and model.weights is None
 
 
-def test_review_n_lists_the_closest_uncoded_units(small, tmp_path):
-    """`n` in a real terminal: the uncoded units closest to the one on screen come first, to code together."""
+def review(path: Path, **env: str):
+    """`koodari review PATH --coder anna` in a real terminal."""
     import pexpect
 
-    path = copy_with_versions(small, tmp_path, 2)
-    env = {**os.environ, "COLUMNS": "160", "LINES": "60", "TERM": "xterm", "OMP_NUM_THREADS": "1"}
-    child = pexpect.spawn(str(Path(sys.executable).with_name("koodari")), ["review", str(path), "--coder", "anna"],
-                          env=env, encoding="utf-8", timeout=120, dimensions=(60, 160))
+    env = {**os.environ, "COLUMNS": "160", "LINES": "60", "TERM": "xterm", "OMP_NUM_THREADS": "1", **env}
+    return pexpect.spawn(str(Path(sys.executable).with_name("koodari")), ["review", str(path), "--coder", "anna"],
+                         env=env, encoding="utf-8", timeout=120, dimensions=(60, 160))
+
+
+def test_review_slash_and_n_use_meaning(small, tmp_path):
+    """In a real terminal: `/` finds a category by meaning alone (*sairaus*: no word, lemma or letters shared with
+    *terveysongelmat*), and `n` lists the uncoded units closest to the one on screen first, to code together."""
+    import pexpect
+
+    child = review(copy_with_versions(small, tmp_path, 2))
     child.expect(r"unit (\d+) ·")
     unit = child.match.group(1)
     child.expect("q quit")
+    child.send("/")
+    child.expect("search the tree")
+    child.sendline("sairaus")
+    assert child.expect(["terveysongelmat", "no category matches"]) == 0
+    child.expect("number")
+    child.sendline("")
+    child.expect("search cancelled")
     child.send("n")
     child.expect(r"close \((\d\.\d\d)\), uncoded #(\d+):")
     assert child.match.group(2) != unit
@@ -270,6 +307,30 @@ def test_review_n_lists_the_closest_uncoded_units(small, tmp_path):
     child.expect("no new category")
     child.send("q")
     child.expect(pexpect.EOF)
+
+
+def test_review_n_without_the_vectors_creates_the_subcategory(small, tmp_path):
+    """A lexical model's review where the vectors package is missing: `n` lists no close units (they need the
+    vectors) but nothing stands in the way of the new subcategory."""
+    import pexpect
+
+    path = copy_with_versions(small, tmp_path, 1)
+    child = review(path, KOODARI_VECTORS=str(tmp_path / "nowhere"))
+    child.expect(r"unit (\d+) ·")
+    unit = int(child.match.group(1))
+    child.expect("q quit")
+    child.send("n")
+    assert child.expect(["new subcategory name:", "word vectors missing"]) == 0
+    child.sendline("yksin kotona")
+    child.expect("upper category")
+    child.sendline("")
+    child.expect(r"unit (\d+) ·")
+    child.send("q")
+    child.expect(pexpect.EOF)
+    with sqlite3.connect(path) as conn:
+        coded = conn.execute("SELECT r.segment_id FROM reductions r JOIN categories c ON c.id = r.category_id"
+                             " WHERE c.name = 'yksin kotona' AND r.coder = 'anna'").fetchall()
+    assert coded == [(unit,)]
 
 
 def test_hierarchy_lifts_a_category_whose_upper_category_is_likely():
