@@ -148,6 +148,28 @@ def test_search_bad_options(small):
     assert run("search", small, "sairaus", "--question", "T99").exit_code != 0
 
 
+def test_search_and_group_keep_to_the_question(small, tmp_path):
+    """--question narrows `search` and `group` to that research question's units and reductions."""
+    path = copy_with_versions(small, tmp_path, 2)
+    (tmp_path / "r2.csv").write_text("reduction;subcategory;upper;combining;question\n"
+                                     "sairaus vaivaa;sairastaminen;terveys2;elämä2;T2\n", encoding="utf-8")
+    (tmp_path / "t2.txt").write_text("V: Sairaus vaivaa ja selkä on kipeä.\n", encoding="utf-8")
+    assert run("reductions", "import", path, tmp_path / "r2.csv").exit_code == 0
+    assert run("import", path, tmp_path / "t2.txt", "--question", "T2").exit_code == 0
+
+    def units(*args: str) -> list[str]:
+        result = run("search", path, "sairaus", "--json", "--top", "20", *args)
+        assert result.exit_code == 0, result.output
+        return [h["document"] for h in json.loads(result.output)]
+
+    assert units()[0] == "t2.txt" and len(units()) == 6
+    assert units("--question", "T2") == ["t2.txt"]
+    assert "t2.txt" not in units("--question", "T1") and len(units("--question", "T1")) == 5
+    few = run("group", path, "--question", "T2")
+    assert few.exit_code != 0 and "grouping needs at least 3 reductions; found 1" in few.output
+    assert json.loads(run("group", path, "--question", "T1", "--json").output)["items"] == 12
+
+
 def test_group_reductions_structure_and_threshold(small):
     result = run("group", small, "--question", "T1", "--json", "--threshold", "0.9")
     assert result.exit_code == 0, result.output
@@ -181,6 +203,8 @@ def test_group_uncoded_units_and_too_few_items(small, tmp_path):
     assert run("reductions", "import", path, tmp_path / "r.csv").exit_code == 0
     few = run("group", path)
     assert few.exit_code != 0 and "grouping needs at least 3 reductions; found 2" in few.output
+    no_units = run("group", path, "--uncoded")
+    assert no_units.exit_code != 0 and "grouping needs at least 3 uncoded units; found 0" in no_units.output
     bad = run("group", small, "--threshold", "0")
     assert bad.exit_code != 0 and "--threshold" in bad.output
 
