@@ -264,6 +264,29 @@ def test_vectors_package_not_installed(small, tmp_path):
     assert json.loads(lexical.stdout)[0]["category"] == "taloudelliset vaikeudet"
 
 
+def test_a_damaged_package_names_it_and_its_install_command(small, tmp_path):
+    """The package importable but broken (its spaCy pipeline, the tagger, cannot load; no vector table): analysing
+    and searching each end in one line that names the package and how to reinstall it, the study unchanged."""
+    fake = tmp_path / "broken" / "spacy_fi_experimental_web_md"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("def load(**overrides):\n    raise OSError('[E050] model data truncated\\n"
+                                      "  at config.cfg line 3')\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "KOODARI_VECTORS"}
+    env = {**env, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(fake.parent), env.get("PYTHONPATH", "")])}
+    path = copy_with_versions(small, tmp_path, 2)
+    (tmp_path / "new.txt").write_text("V: Uusi vastaus jota ei ole analysoitu.\n", encoding="utf-8")
+    assert run("import", path, tmp_path / "new.txt", "--question", "T1").exit_code == 0
+    before = fingerprint(path)
+    for args in (["lemmatise", "--text", "Se on hyvä."], ["analyse", path], ["search", path, "sairaus"]):
+        result = subprocess.run([sys.executable, "-c", "from koodari.cli import app; app()", *map(str, args)],
+                                capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, args
+        message = result.stderr.strip()
+        assert len(message.splitlines()) == 1, message
+        assert "pip install spacy-fi-experimental-web-md --force-reinstall" in message, message
+    assert fingerprint(path) == before
+
+
 def test_vectors_are_spacys_floret_vectors_without_importing_spacy():
     """The loader reads the package's table itself (a fresh process: no spaCy, no torch, a few MB), and a word's
     vector is exactly the one spaCy's floret lookup gives (dialect spellings, ä/ö, hyphens, one letter)."""
