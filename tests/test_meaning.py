@@ -239,6 +239,10 @@ def test_a_lexical_model_still_works_without_the_vectors(small, tmp_path):
     result = koodari_without_vectors(tmp_path / "nowhere", "suggest", path, "--text", "rahat loppuu", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["category"] == "taloudelliset vaikeudet"
+    trained = koodari_without_vectors(tmp_path / "nowhere", "train", path, "--blocks", "lexical", "--folds", "0",
+                                      "--json")  # and a new lexical model trains without it
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["blocks"] == "lexical"
 
 
 def test_vectors_package_not_installed(small, tmp_path):
