@@ -21,6 +21,7 @@ from koodari.lazy import load
 from koodari.plots import line_plot
 from koodari.progress import run_analyse, run_import_each
 from koodari.store import DatabaseError
+from koodari.textio import argument_text
 from koodari.tree import to_csv, to_markdown, to_rich
 
 review_tui = load("koodari.review_tui")  # these two need scikit-learn: loaded by `review` and `serve` only
@@ -51,12 +52,20 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _as_typed(name: str, value: Any) -> Any:
+    """A text argument as typed (bytes that are not UTF-8 read as cp1252, or one line refusing them)."""
+    if isinstance(value, str):
+        return argument_text(value, f"the argument {name}")
+    return [_as_typed(name, v) for v in value] if isinstance(value, list) else value
+
+
 def guarded(fn: F) -> F:
     """Turn KoodariError into a one-line message and a non-zero exit."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            kwargs = {k: _as_typed(k, v) for k, v in kwargs.items()}
             return fn(*args, **kwargs)
         except KoodariError as exc:
             fail(str(exc))

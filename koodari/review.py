@@ -28,6 +28,7 @@ from koodari.semantic import query_texts
 from koodari.store import Study
 from koodari.suggest import Suggester, Suggestion, latest_model, load_model, train
 from koodari.treeops import recode, split_into, undo_recode
+from koodari.vectors import load_vectors
 
 FILLERS = frozenset(
     [
@@ -380,7 +381,12 @@ class ReviewSession:
         return [(cid, self.study.path_of(cid)) for score, cid in scored[:limit] if score >= 60]
 
     def closest_uncoded(self, unit_id: int, top: int = 5) -> list[tuple[int, str, float]]:
-        """The uncoded units closest to this one by meaning and words (to code together)."""
+        """The uncoded units closest to this one by meaning and words (to code together); none without the word
+        vectors, so that a lexical model's review still creates the new subcategory."""
+        try:
+            load_vectors()
+        except KoodariError:
+            return []
         return closest_uncoded(self.study, self.pipeline, unit_id, self.uncoded(), top)
 
     # -- the model ----------------------------------------------------------------------------

@@ -63,6 +63,21 @@ def decode(raw: bytes, path: Path) -> tuple[str, str]:
     return text, encoding
 
 
+def argument_text(value: str, name: str) -> str:
+    """A text given on the command line, as the user typed it. Python keeps argument bytes that are not UTF-8 (a
+    terminal set to latin-1 or cp1252) as lone surrogates, which no study, file or output can hold: such an
+    argument is read as cp1252, as a transcript line would be, or refused in one line."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("cp1252")
+    except UnicodeError as exc:
+        raise KoodariError(f"{name} is neither UTF-8 nor cp1252/latin-1 text; set the terminal to UTF-8") from exc
+
+
 def _per_line(raw: bytes, path: Path) -> tuple[str, str]:
     """Bytes that are not UTF-8 as a whole: each line as UTF-8 when it decodes, else as cp1252.
 

@@ -148,6 +148,28 @@ def test_search_bad_options(small):
     assert run("search", small, "sairaus", "--question", "T99").exit_code != 0
 
 
+def test_search_and_group_keep_to_the_question(small, tmp_path):
+    """--question narrows `search` and `group` to that research question's units and reductions."""
+    path = copy_with_versions(small, tmp_path, 2)
+    (tmp_path / "r2.csv").write_text("reduction;subcategory;upper;combining;question\n"
+                                     "sairaus vaivaa;sairastaminen;terveys2;elämä2;T2\n", encoding="utf-8")
+    (tmp_path / "t2.txt").write_text("V: Sairaus vaivaa ja selkä on kipeä.\n", encoding="utf-8")
+    assert run("reductions", "import", path, tmp_path / "r2.csv").exit_code == 0
+    assert run("import", path, tmp_path / "t2.txt", "--question", "T2").exit_code == 0
+
+    def units(*args: str) -> list[str]:
+        result = run("search", path, "sairaus", "--json", "--top", "20", *args)
+        assert result.exit_code == 0, result.output
+        return [h["document"] for h in json.loads(result.output)]
+
+    assert units()[0] == "t2.txt" and len(units()) == 6
+    assert units("--question", "T2") == ["t2.txt"]
+    assert "t2.txt" not in units("--question", "T1") and len(units("--question", "T1")) == 5
+    few = run("group", path, "--question", "T2")
+    assert few.exit_code != 0 and "grouping needs at least 3 reductions; found 1" in few.output
+    assert json.loads(run("group", path, "--question", "T1", "--json").output)["items"] == 12
+
+
 def test_group_reductions_structure_and_threshold(small):
     result = run("group", small, "--question", "T1", "--json", "--threshold", "0.9")
     assert result.exit_code == 0, result.output
@@ -181,6 +203,8 @@ def test_group_uncoded_units_and_too_few_items(small, tmp_path):
     assert run("reductions", "import", path, tmp_path / "r.csv").exit_code == 0
     few = run("group", path)
     assert few.exit_code != 0 and "grouping needs at least 3 reductions; found 2" in few.output
+    no_units = run("group", path, "--uncoded")
+    assert no_units.exit_code != 0 and "grouping needs at least 3 uncoded units; found 0" in no_units.output
     bad = run("group", small, "--threshold", "0")
     assert bad.exit_code != 0 and "--threshold" in bad.output
 
@@ -215,6 +239,56 @@ def test_a_lexical_model_still_works_without_the_vectors(small, tmp_path):
     result = koodari_without_vectors(tmp_path / "nowhere", "suggest", path, "--text", "rahat loppuu", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["category"] == "taloudelliset vaikeudet"
+    trained = koodari_without_vectors(tmp_path / "nowhere", "train", path, "--blocks", "lexical", "--folds", "0",
+                                      "--json")  # and a new lexical model trains without it
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["blocks"] == "lexical"
+
+
+def test_vectors_package_not_installed(small, tmp_path):
+    """Without the package at all (no KOODARI_VECTORS, the module not importable): a command that needs the vectors
+    names the package and its install command in one line; a lexical model still suggests (with stanza's tagger in
+    place of the package's)."""
+    hidden = "import sys; sys.modules['spacy_fi_experimental_web_md'] = None; from koodari.cli import app; app()"
+    env = {k: v for k, v in os.environ.items() if k != "KOODARI_VECTORS"}
+
+    def koodari(*args: str | Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", hidden, *map(str, args)], capture_output=True, text=True,
+                              env={**env, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+    before = fingerprint(small)
+    found = koodari("search", small, "sairaus")
+    assert found.returncode != 0 and "Traceback" not in found.stderr
+    assert found.stderr.strip().splitlines() == [
+        "error: Finnish word vectors missing: the package spacy-fi-experimental-web-md is not installed "
+        "(pip install spacy-fi-experimental-web-md)"]
+    assert fingerprint(small) == before
+    lexical = koodari("suggest", copy_with_versions(small, tmp_path, 1), "--text", "rahat loppuu", "--json")
+    assert lexical.returncode == 0, lexical.stderr
+    assert json.loads(lexical.stdout)[0]["category"] == "taloudelliset vaikeudet"
+
+
+def test_a_damaged_package_names_it_and_its_install_command(small, tmp_path):
+    """The package importable but broken (its spaCy pipeline, the tagger, cannot load; no vector table): analysing
+    and searching each end in one line that names the package and how to reinstall it, the study unchanged."""
+    fake = tmp_path / "broken" / "spacy_fi_experimental_web_md"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("def load(**overrides):\n    raise OSError('[E050] model data truncated\\n"
+                                      "  at config.cfg line 3')\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "KOODARI_VECTORS"}
+    env = {**env, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(fake.parent), env.get("PYTHONPATH", "")])}
+    path = copy_with_versions(small, tmp_path, 2)
+    (tmp_path / "new.txt").write_text("V: Uusi vastaus jota ei ole analysoitu.\n", encoding="utf-8")
+    assert run("import", path, tmp_path / "new.txt", "--question", "T1").exit_code == 0
+    before = fingerprint(path)
+    for args in (["analyse", path], ["search", path, "sairaus"]):
+        result = subprocess.run([sys.executable, "-c", "from koodari.cli import app; app()", *map(str, args)],
+                                capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, args
+        message = result.stderr.strip()
+        assert len(message.splitlines()) == 1, message
+        assert "pip install spacy-fi-experimental-web-md --force-reinstall" in message, message
+    assert fingerprint(path) == before
 
 
 def test_vectors_are_spacys_floret_vectors_without_importing_spacy():
@@ -251,17 +325,31 @@ def test_old_model_without_semantic_block_loads(small, tmp_path):
     assert model.semantic is None and model.weights is None
 
 
-def test_review_n_lists_the_closest_uncoded_units(small, tmp_path):
-    """`n` in a real terminal: the uncoded units closest to the one on screen come first, to code together."""
+def review(path: Path, **env: str):
+    """`koodari review PATH --coder anna` in a real terminal."""
     import pexpect
 
-    path = copy_with_versions(small, tmp_path, 2)
-    env = {**os.environ, "COLUMNS": "160", "LINES": "60", "TERM": "xterm", "OMP_NUM_THREADS": "1"}
-    child = pexpect.spawn(str(Path(sys.executable).with_name("koodari")), ["review", str(path), "--coder", "anna"],
-                          env=env, encoding="utf-8", timeout=120, dimensions=(60, 160))
+    env = {**os.environ, "COLUMNS": "160", "LINES": "60", "TERM": "xterm", "OMP_NUM_THREADS": "1", **env}
+    return pexpect.spawn(str(Path(sys.executable).with_name("koodari")), ["review", str(path), "--coder", "anna"],
+                         env=env, encoding="utf-8", timeout=120, dimensions=(60, 160))
+
+
+def test_review_slash_and_n_use_meaning(small, tmp_path):
+    """In a real terminal: `/` finds a category by meaning alone (*sairaus*: no word, lemma or letters shared with
+    *terveysongelmat*), and `n` lists the uncoded units closest to the one on screen first, to code together."""
+    import pexpect
+
+    child = review(copy_with_versions(small, tmp_path, 2))
     child.expect(r"unit (\d+) ·")
     unit = child.match.group(1)
     child.expect("q quit")
+    child.send("/")
+    child.expect("search the tree")
+    child.sendline("sairaus")
+    assert child.expect(["terveysongelmat", "no category matches"]) == 0
+    child.expect("number")
+    child.sendline("")
+    child.expect("search cancelled")
     child.send("n")
     child.expect(r"close \((\d\.\d\d)\), uncoded #(\d+):")
     assert child.match.group(2) != unit
@@ -270,6 +358,30 @@ def test_review_n_lists_the_closest_uncoded_units(small, tmp_path):
     child.expect("no new category")
     child.send("q")
     child.expect(pexpect.EOF)
+
+
+def test_review_n_without_the_vectors_creates_the_subcategory(small, tmp_path):
+    """A lexical model's review where the vectors package is missing: `n` lists no close units (they need the
+    vectors) but nothing stands in the way of the new subcategory."""
+    import pexpect
+
+    path = copy_with_versions(small, tmp_path, 1)
+    child = review(path, KOODARI_VECTORS=str(tmp_path / "nowhere"))
+    child.expect(r"unit (\d+) ·")
+    unit = int(child.match.group(1))
+    child.expect("q quit")
+    child.send("n")
+    assert child.expect(["new subcategory name:", "word vectors missing"]) == 0
+    child.sendline("yksin kotona")
+    child.expect("upper category")
+    child.sendline("")
+    child.expect(r"unit (\d+) ·")
+    child.send("q")
+    child.expect(pexpect.EOF)
+    with sqlite3.connect(path) as conn:
+        coded = conn.execute("SELECT r.segment_id FROM reductions r JOIN categories c ON c.id = r.category_id"
+                             " WHERE c.name = 'yksin kotona' AND r.coder = 'anna'").fetchall()
+    assert coded == [(unit,)]
 
 
 def test_hierarchy_lifts_a_category_whose_upper_category_is_likely():

@@ -159,3 +159,37 @@ def test_acronyms_and_abbreviations_are_written_not_spoken(cli):
         assert by_text[text]["normalised"] == text and by_text[text]["lemma"] == lemma, by_text[text]
     assert notes[0]["text"] == "Pot." and notes[1]["text"] == "voi"  # one sentence: "Pot." is no sentence end
     assert by_text["EI"]["lemma"] == "ei" and by_text["OLE"]["lemma"] == "olla"  # words in capitals stay words
+
+
+def test_bad_input_in_a_study_keeps_every_token(cli, tmp_path):
+    """Through `koodari import` and `koodari analyse` (the batched path, not one text at a time): a transcript with
+    empty lines, control characters, mixed scripts, emoji and a 10,000-character turn has no failed unit, and every
+    cached token keeps its spoken form at its offsets in the document, each visible character in one token."""
+    from koodari import app as actions
+    from koodari.nlp.cache import analyse_units
+    from koodari.store import Study
+
+    long_turn = ("mä oon sitä mieltä että tää on hirveen tärkee asia " * 250)[:10_000].strip()
+    transcript = ("H: Miten menee?\n\n\n   \nP1: Tässä on nolla\x07 ja \x1bescape ja \u200bleveydetön väli.\n\n"
+                  "P2: Mixed скрипты 混合 and emoji 😀👍🏽 mä oon 🇫🇮 kotona\nP1: Tab\tja ei-katkeava\u00a0väli\n"
+                  f"P2: {long_turn}\n")
+    path = tmp_path / "s.koodari"
+    (tmp_path / "h.txt").write_text(transcript, encoding="utf-8")
+    for args in (("init", path), ("import", path, tmp_path / "h.txt")):
+        assert cli(*args).exit_code == 0
+    result = cli("analyse", path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["failed"] == []
+    nlp = actions.pipeline()
+    with Study.open(path) as study:
+        document = study.documents()[0].text
+        units = study.segments()
+        calls = nlp.calls
+        analyses = analyse_units(study, nlp, [u.id for u in units])
+        assert nlp.calls == calls  # every analysis from the study's cache
+    assert "".join(u.text for u in units if u.speaker != "H").replace(" ", "").count("😀👍🏽") == 1
+    assert sum(len(u.text) for u in units if u.text.startswith("mä oon")) >= 9_900  # the long turn is analysed
+    for unit, analysed in zip(units, analyses, strict=True):
+        assert analysed.tokens
+        assert all(document[t.start : t.end] == t.spoken for t in analysed.tokens)
+        assert "".join(t.spoken for t in analysed.tokens) == "".join(unit.text.split())

@@ -285,3 +285,33 @@ def test_zip_entry_name_that_is_not_the_utf8_it_claims(cli, study_path, tmp_path
     path = tmp_path / "names.qdpx"
     path.write_bytes(data)
     refused(cli, study_path, path, "zip")
+
+
+@pytest.mark.slow
+def test_arguments_typed_in_a_latin1_terminal(study_path):
+    """Argument bytes that are not UTF-8 (a terminal in latin-1 or cp1252) are read as cp1252, as a transcript line
+    is; bytes that are neither are refused in one line. Both once ended in a UnicodeEncodeError traceback."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    koodari = str(Path(sys.executable).with_name("koodari"))
+
+    def run(*args: str | bytes) -> subprocess.CompletedProcess:
+        return subprocess.run([koodari, *args], capture_output=True, timeout=300,
+                              env={**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1"})
+
+    lemmas = run("lemmatise", "--text", b"\xe4iti on kotona", "--json")
+    assert lemmas.returncode == 0, lemmas.stderr.decode()
+    assert json.loads(lemmas.stdout)["tokens"][0]["text"] == "äiti"
+    before = fingerprint(study_path)
+    question = run("tree", str(study_path), "--question", b"T\xe4")
+    assert question.returncode != 0 and "Traceback" not in question.stderr.decode()
+    assert "'Tä'" in question.stderr.decode("utf-8")
+    neither = run("search", str(study_path), b"sairaus \x81\x8d")
+    message = neither.stderr.decode("utf-8").strip()
+    assert neither.returncode != 0 and len(message.splitlines()) == 1, message
+    assert "query is neither UTF-8 nor cp1252/latin-1" in message
+    assert fingerprint(study_path) == before

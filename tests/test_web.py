@@ -233,6 +233,8 @@ def test_keys_plus_skip_new_reduction_search_and_undo(open_client, study):
     assert third != second
     uppers = client.get(f"/review/new?unit={third}").text  # n: upper categories suggested
     assert "työn kuormitus" in uppers
+    close = [int(u) for u in re.findall(r"uncoded #(\d+):</span>", uppers)]  # n: the closest uncoded units first
+    assert close and int(third) not in close and not {u for u, *_ in codes(study)} & set(close)
     fourth = unit_on(act(client, token, third, "new", name="kiireen tunne", upper="työn kuormitus").text)
     assert codes(study)[-1][:2] == (int(third), "kiireen tunne")
     hits = client.get(f"/review/search?unit={fourth}&q=työkavereilta").text  # /: by an inflected form

@@ -66,6 +66,7 @@ MODEL_FILES = {
 EXPORTED_FILES = {"lemma": "fi_koodari_lemmatizer.npz"}
 ENV_OFFICIAL = "KOODARI_STANZA_DIR"
 SPACY_MODEL = "spacy_fi_experimental_web_md"
+SPACY_PACKAGE = "spacy-fi-experimental-web-md"  # its name on PyPI, for the reinstall command
 SPACY_EXCLUDE = ["tagger", "attribute_ruler", "lemmatizer", "parser", "ner"]
 # also skip the vocabulary's lookup tables (word probabilities, 9 MB: 6 s of a cold start; the morphologizer
 # never reads them, its UPOS on all of TDT dev is identical without them)
@@ -534,8 +535,9 @@ class FinnishPipeline:
         try:
             return spacy_load(SPACY_MODEL, SPACY_LOAD_EXCLUDE)
         except Exception as exc:  # a broken install: name the package and the reason
-            reason = f"{type(exc).__name__}: {exc}"
-            raise KoodariError(f"cannot load spaCy's Finnish tagger {SPACY_MODEL} ({reason})") from exc
+            reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"  # one line, as every error
+            raise KoodariError(f"cannot load spaCy's Finnish tagger from the package {SPACY_PACKAGE} ({reason}); "
+                               f"reinstall it (pip install {SPACY_PACKAGE} --force-reinstall)") from exc
 
     def _spacy_upos(self, words: list[list[str]]) -> list[list[str]]:
         """UPOS of pretokenized sentences from spaCy's Finnish morphologizer, in one batch."""

@@ -99,7 +99,7 @@ def create_app(workspace: Workspace, token: str | None = None, allowed_hosts: li
 
     async def new_form(request: Request) -> Response:
         unit = ws.unit(request.query_params.get("unit"))
-        return render(request, "new.html", unit=unit, uppers=ws.uppers(unit))
+        return render(request, "new.html", unit=unit, uppers=ws.uppers(unit), close=ws.session.closest_uncoded(unit))
 
     async def reduction_form(request: Request) -> Response:
         unit = ws.unit(request.query_params.get("unit"))
