@@ -193,3 +193,12 @@ def test_bad_input_in_a_study_keeps_every_token(cli, tmp_path):
         assert analysed.tokens
         assert all(document[t.start : t.end] == t.spoken for t in analysed.tokens)
         assert "".join(t.spoken for t in analysed.tokens) == "".join(unit.text.split())
+
+
+def test_tokens_without_latin_letters_are_their_own_lemma(cli):
+    """Another script, an emoji, a flag or a number is never given a Finnish lemmatizer's guess (*汉字* was
+    *汉mmä*)."""
+    tokens = [t for s in lemmatise(cli, "mixed Русский 🇫🇮 text 汉字 ja 3. kerta 145/90") for t in s]
+    for token in tokens:
+        if token["text"] in ("Русский", "🇫🇮", "汉字", "3.", "145/90"):
+            assert token["lemma"] == token["text"], token

@@ -265,7 +265,8 @@ class SentenceNormaliser:
 
 
 class WrittenForms:
-    """``written``: the lemmas of acronyms (*EU:n* → *EU*), acronym compounds (*TE-toimiston* → *TE-toimisto*,
+    """``written``: a token with no Latin letter (a number, an emoji, another script) is its own lemma; the
+    lemmas of acronyms (*EU:n* → *EU*), acronym compounds (*TE-toimiston* → *TE-toimisto*,
     whatever case or letters the lemmatizer gave the acronym) and abbreviations (*Ks.* → *ks.*), as UD writes
     them (``koodari.nlp.written``). Words of the lemmatizer's training dictionary keep its lemma (*lat.* →
     *latina*), and a proper noun's initial its capital (*S.*)."""
@@ -283,6 +284,9 @@ class WrittenForms:
                 if len(draft.words) != 1:
                     continue
                 word = draft.words[0]
+                if not written.latin(word.text):
+                    word.lemma = word.text
+                    continue
                 if trainer is not None and in_training(trainer, word.text, word.upos):
                     continue
                 abbreviation = written.abbreviation(word.text) if word.upos != "PROPN" else None

@@ -10,6 +10,7 @@ self (*Esim.* → *esim.*), an acronym compound keeps the acronym as written (*E
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 from koodari.nlp.tokeniser import ABBREVIATIONS
@@ -50,3 +51,9 @@ def keep_head(head: str, form: str) -> str:
     hyphen (*tu-toimisto* → *TE-toimisto*); FORM as it is when it has no hyphen."""
     cut = form.find("-")
     return head + form[cut:] if cut > 0 else form
+
+
+def latin(token: str) -> bool:
+    """True when TOKEN has a letter of the Latin script; a token without one (digits, punctuation, emoji, another
+    script: *汉字*, *мир*) is its own lemma, as UD writes it, never a guess of the Finnish lemmatizer."""
+    return any(ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN") for ch in token)
