@@ -346,6 +346,8 @@ def suggest(
     """Suggest categories for new utterances, with calibrated probabilities and reasons."""
     if (text is None) == (file is None):
         raise KoodariError("give exactly one of --text or --file")
+    if text is not None and not text.strip():
+        raise KoodariError("--text is empty: give the utterance to suggest categories for")
     found = (actions.suggest_texts(study, [text], question, level, top) if text is not None
              else actions.suggest_file(study, file, question, level, top))
     utterances, results = found.texts, found.results

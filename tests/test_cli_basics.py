@@ -47,6 +47,13 @@ def test_an_unknown_export_format_lists_every_format(study_path, cli, tmp_path):
     assert not (tmp_path / "x.pdf").exists()
 
 
+def test_suggest_for_an_empty_text_is_refused_in_one_line(study_path, cli):
+    for text in ("", "   \t"):
+        result = cli("suggest", study_path, "--text", text)
+        assert result.exit_code != 0
+        assert result.output.strip() == "error: --text is empty: give the utterance to suggest categories for"
+
+
 def test_code_that_walks_sys_modules_imports_no_lazily_bound_module():
     """The CLI binds the scikit-learn-heavy core lazily; code that reads every module's attributes in sys.modules
     (inspect.getmodule, which importing torch runs hundreds of times) must not import them: that cost every
