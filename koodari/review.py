@@ -14,6 +14,7 @@ import re
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from koodari import sentences
@@ -310,7 +311,11 @@ class ReviewSession:
         self._cache.clear()
         return changed
 
-    def new_subcategory(self, unit_id: int, name: str, upper: str | None = None) -> int:
+    def new_subcategory(self, unit_id: int, name: str, upper: str | None = None,
+                        together: Sequence[int] = ()) -> int:
+        """Create a subcategory (under UPPER, made if new) and code the unit with it; then each of the units
+        TOGETHER (the close uncoded units the coder chose to code with it), each its own decision, so that a
+        crash keeps those already made and `u` undoes them one by one. Returns the unit's decision."""
         seg = self.study.segment(unit_id)
         if self.needs_question(unit_id):
             raise KoodariError("choose the unit's research question first")
@@ -319,6 +324,10 @@ class ReviewSession:
         with self.study.transaction():
             category_id = self.study.ensure_path(question_id, name, upper or None, created_by=self.coder)
             decision = self.code(unit_id, category_id, "new")
+        still_uncoded = set(self.uncoded())
+        for other in dict.fromkeys(together):
+            if other != unit_id and other in still_uncoded:
+                self.code(other, category_id, "new")
         self.suggester = self._make_suggester(reuse=True)  # the new category is in the tree now
         return decision
 

@@ -264,8 +264,9 @@ def handle(key: str, session: ReviewSession, unit: int, console: Console, keys: 
             return "search cancelled"
         session.code(unit, hits[int(choice) - 1][0], "search")
     elif key == "n":
-        for other, text, score in session.closest_uncoded(unit):
-            console.print(f"  [dim]close ({score:.2f}), uncoded #{other}:[/] {text}", highlight=False)
+        close = session.closest_uncoded(unit)
+        for i, (other, text, score) in enumerate(close, 1):
+            console.print(f"  [dim]{i}. close ({score:.2f}), uncoded #{other}:[/] {text}", highlight=False)
         name = keys.line("new subcategory name: ")
         if not name or not name.strip():
             return "no new category"
@@ -276,7 +277,12 @@ def handle(key: str, session: ReviewSession, unit: int, console: Console, keys: 
         answer = keys.line("upper category (number, a new name, or Enter for none): ") or ""
         upper = uppers[int(answer) - 1].category if answer.strip().isdigit() and \
             1 <= int(answer) <= len(uppers) else answer.strip() or None
-        session.new_subcategory(unit, name.strip(), upper)
+        together = []
+        if close:
+            picked = keys.line("code the close units above with it too (their numbers, e.g. 1 3; Enter: none): ") or ""
+            together = [close[int(n) - 1][0] for n in picked.replace(",", " ").split()
+                        if n.isdigit() and 1 <= int(n) <= len(close)]
+        session.new_subcategory(unit, name.strip(), upper, together)
     elif key == "r":
         text = keys.line("reduction: ", prefill=session.draft_reduction(unit))
         if text and text.strip():

@@ -360,6 +360,36 @@ def test_review_slash_and_n_use_meaning(small, tmp_path):
     child.expect(pexpect.EOF)
 
 
+def test_review_n_codes_the_close_units_the_coder_picks(small, tmp_path):
+    """In a real terminal: `n` numbers the closest uncoded units; the numbers given after the upper category are
+    coded with the new subcategory too, each its own decision."""
+    import pexpect
+
+    path = copy_with_versions(small, tmp_path, 2)
+    child = review(path)
+    child.expect(r"unit (\d+) ·")
+    unit = int(child.match.group(1))
+    child.expect("q quit")
+    child.send("n")
+    child.expect(r"1\. close \((\d\.\d\d)\), uncoded #(\d+):")
+    first_close = int(child.match.group(2))
+    child.expect("new subcategory name:")
+    child.sendline("yksin kotona")
+    child.expect("upper category")
+    child.sendline("")
+    child.expect("code the close units above with it too")
+    child.sendline("1")
+    child.expect(r"unit (\d+) ·")
+    assert int(child.match.group(1)) not in (unit, first_close)  # both coded: the next uncoded unit
+    child.send("q")
+    child.expect(pexpect.EOF)
+    with sqlite3.connect(path) as conn:
+        coded = conn.execute("SELECT r.segment_id FROM reductions r JOIN categories c ON c.id = r.category_id"
+                             " WHERE c.name = 'yksin kotona' AND r.coder = 'anna' ORDER BY r.id").fetchall()
+        actions = conn.execute("SELECT action FROM decisions WHERE coder = 'anna' ORDER BY id").fetchall()
+    assert coded == [(unit,), (first_close,)] and actions == [("new",), ("new",)]
+
+
 def test_review_n_without_the_vectors_creates_the_subcategory(small, tmp_path):
     """A lexical model's review where the vectors package is missing: `n` lists no close units (they need the
     vectors) but nothing stands in the way of the new subcategory."""

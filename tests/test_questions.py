@@ -76,6 +76,8 @@ def test_review_asks_for_the_question_and_new_categories_go_there(seed_study, cl
     child.sendline("te-toimiston tiivis yhteistyö")
     child.expect("upper category")
     child.sendline("")
+    child.expect("code the close units above with it too")
+    child.sendline("")
     child.expect(r"unit \d+ · P2 · T8")  # the second unit shares the theme: no second question asked
     child.send("q")
     child.expect(pexpect.EOF)

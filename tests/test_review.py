@@ -86,6 +86,8 @@ def test_new_category_with_upper_suggestions(study):
     child.expect(r"1\. ")  # the upper categories suggested for this unit
     child.expect("upper category")
     child.sendline("työn kuormitus")
+    child.expect("code the close units above with it too")  # Enter: none of them
+    child.sendline("")
     screen(child, 1)
     child.send("q")
     child.expect(pexpect.EOF)

@@ -254,6 +254,23 @@ def test_keys_plus_skip_new_reduction_search_and_undo(open_client, study):
     assert actions == ["accept", "pick", "skip", "new", "search", "undo"]
 
 
+def test_new_subcategory_codes_the_close_units_the_coder_ticks(open_client, study):
+    """n: the close uncoded units are listed with a box each; those ticked are coded with the new subcategory
+    too, each its own decision (u undoes the last of them first)."""
+    client = open_client()
+    token = csrf(client)
+    unit = unit_on(client.get("/review").text)
+    dialog = client.get(f"/review/new?unit={unit}").text
+    close = [int(u) for u in re.findall(r'name="together_(\d+)"', dialog)]
+    assert len(close) >= 2
+    act(client, token, unit, "new", name="kiireen tunne", upper="työn kuormitus", **{f"together_{close[1]}": "1"})
+    assert [(u, name) for u, name, _ in codes(study)] == [(int(unit), "kiireen tunne"), (close[1], "kiireen tunne")]
+    assert rows(study, "SELECT segment_id, action FROM decisions WHERE coder = 'anna' ORDER BY id") == [
+        (int(unit), "new"), (close[1], "new")]
+    act(client, token, unit, "undo")
+    assert [u for u, *_ in codes(study)] == [int(unit)]
+
+
 def test_plain_form_posts_work_without_javascript(open_client, study):
     client = open_client()
     token = csrf(client)

@@ -158,7 +158,9 @@ class Workspace:
             if not name:
                 raise KoodariError("no new category: give the subcategory a name")
             upper = form.get("upper_other", "").strip() or form.get("upper", "").strip() or None
-            self.session.new_subcategory(unit, name, upper)
+            together = [int(key.removeprefix("together_")) for key, value in form.items()
+                        if key.startswith("together_") and key.removeprefix("together_").isdigit() and value]
+            self.session.new_subcategory(unit, name, upper, together)
 
     def _say(self, message: str) -> Screen:
         return Screen(self.current, message, recoding=self.recoding)
