@@ -19,7 +19,7 @@ from koodari.demo import run_demo
 from koodari.errors import KoodariError
 from koodari.lazy import load
 from koodari.plots import line_plot
-from koodari.progress import run_analyse, run_import_each
+from koodari.progress import run_analyse, run_import_each, run_suggest_file
 from koodari.store import DatabaseError
 from koodari.textio import argument_text
 from koodari.tree import to_csv, to_markdown, to_rich
@@ -349,7 +349,7 @@ def suggest(
     if text is not None and not text.strip():
         raise KoodariError("--text is empty: give the utterance to suggest categories for")
     found = (actions.suggest_texts(study, [text], question, level, top) if text is not None
-             else actions.suggest_file(study, file, question, level, top))
+             else run_suggest_file(study, file, question, level, top, err_console))
     utterances, results = found.texts, found.results
     if as_json:
         if text is not None:

@@ -1,5 +1,6 @@
-"""The terminal side of long runs (analysing an archive, importing a folder): rich progress bars on stderr and
-the summary of what was refused. The work itself is in ``app.analyse`` and ``app.import_folder``."""
+"""The terminal side of long runs (analysing an archive, importing a folder, suggesting for a file of
+utterances): rich progress bars on stderr and the summary of what was refused. The work itself is in
+``app.analyse``, ``app.import_folder`` and ``app.suggest_file``."""
 
 from __future__ import annotations
 
@@ -35,6 +36,16 @@ def run_analyse(path: Path, workers: int | None, scheduler: str | None, batch_to
     for failure in report.failed:
         console.print(f"[yellow]skipped[/] {failure}", highlight=False, soft_wrap=True)
     return report
+
+
+def run_suggest_file(path: Path, file: Path, question: str | None, level: str, top: int,
+                     console: Console) -> actions.Suggestions:
+    """`koodari suggest --file`: the sentence encoder's progress through the utterances on ``console``."""
+    with _progress(console) as bar:
+        task = bar.add_task("embedding utterances (sentence encoder)", total=None, note="")
+        found = actions.suggest_file(path, file, question, level, top,
+                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
+    return found
 
 
 def run_import_each(path: Path, files: list[Path], question: str | None, console: Console) -> FolderImportSummary:

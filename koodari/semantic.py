@@ -19,6 +19,7 @@ The block is pure numpy on plain arrays: saved in the model's .npz, never pickle
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,6 +228,20 @@ class SemanticBlock:
             visible = np.isin(self.text_group, groups)[None, :]
             out.append(self._standardised(self._per_class(np.where(visible, cos, -np.inf), -np.inf)))
         return out
+
+    def embed_queries(self, docs: list[AnalysedText], progress: Callable[[int, int], None] | None = None,
+                      chunk: int = 8) -> None:
+        """Embed the docs' E5 queries now, CHUNK texts at a time, reporting (done, total) after each chunk (a long
+        ``suggest --file`` shows its progress); the suggestions then find them cached. Nothing to do in a model
+        without the encoder's scores."""
+        if self.passages is None:
+            return
+        texts = list(dict.fromkeys(t for d in docs for t in query_texts(d, self.query_form, self.query_words)))
+        for start in range(0, len(texts), chunk):
+            if sentence_embeddings.encode(texts[start : start + chunk], "query") is None:
+                return
+            if progress is not None:
+                progress(min(start + chunk, len(texts)), len(texts))
 
     def queries(self, docs: list[AnalysedText]) -> np.ndarray | None:
         """The docs' E5 query embeddings as this model reads them (``query_texts``); None without the encoder."""

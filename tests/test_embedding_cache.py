@@ -107,3 +107,22 @@ def test_the_cache_keeps_rows_exactly_and_apart_by_kind_and_encoder(tmp_path):
     cache.close()
     again = EmbeddingCache(tmp_path / "e.sqlite3")  # another process, later
     assert np.array_equal(again.get("query", "enc 1", ["Mä oon kotona. 😀"])["Mä oon kotona. 😀"], row)
+
+
+def test_suggest_file_shows_the_encoders_progress_in_a_terminal(study, tmp_path):
+    """In a real terminal, a long `suggest --file` shows how far the sentence encoder has got (on stderr), then the
+    suggestions of every utterance."""
+    import pexpect
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KOODARI_EMBEDDING_CACHE": str(tmp_path / "e.sqlite3"),
+           "COLUMNS": "150"}
+    child = pexpect.spawn(sys.executable, ["-c", "from koodari.cli import app; app()", "suggest", str(study),
+                                           "--file", str(study.parent / "utterances.txt"), "--question", "T1"],
+                          env=env, encoding="utf-8", timeout=120, dimensions=(50, 150))
+    child.expect("embedding utterances \\(sentence encoder\\)")
+    child.expect(f"{len(UTTERANCES)}/{len(UTTERANCES)}")
+    for utterance in UTTERANCES:
+        child.expect_exact(utterance[:20])
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

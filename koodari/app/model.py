@@ -130,20 +130,24 @@ class Suggestions:
 
 
 def suggest_texts(study: StudyRef, texts: list[str], question: str | None = None, level: str = "sub",
-                  top: int = 5) -> Suggestions:
-    """`koodari suggest --text`: suggestions for utterances."""
+                  top: int = 5, progress: Callable[[int, int], None] | None = None) -> Suggestions:
+    """`koodari suggest --text`: suggestions for utterances; PROGRESS hears (done, total) as the sentence encoder
+    embeds them (the slow part of many utterances)."""
     with opened(study) as s:
         question_id = s.require_question(question)
         found = suggester(s)
-        results = found.suggest_docs(found.docs_for_texts(texts), [question_id] * len(texts), level=level, top=top)
+        docs = found.docs_for_texts(texts)
+        if progress is not None and found.model.semantic is not None:
+            found.model.semantic.embed_queries(docs, progress)
+        results = found.suggest_docs(docs, [question_id] * len(texts), level=level, top=top)
     return Suggestions(texts, found.version, results)
 
 
 def suggest_file(study: StudyRef, file: Path, question: str | None = None, level: str = "sub",
-                 top: int = 5) -> Suggestions:
+                 top: int = 5, progress: Callable[[int, int], None] | None = None) -> Suggestions:
     """`koodari suggest --file`: suggestions for each non-empty line of a text file."""
     lines = [line.strip() for line in read_text_file(file).text.splitlines() if line.strip()]
-    return suggest_texts(study, lines, question, level, top)
+    return suggest_texts(study, lines, question, level, top, progress)
 
 
 def suggest_units(study: StudyRef, unit_ids: list[int], top: int = 3) -> Suggestions:
