@@ -293,6 +293,15 @@ def test_learned_reranker_weights_fit_its_features(normaliser):
     forms, rows = normaliser.rerank_table("ooteta", options["ooteta"], nbest["ooteta"])
     assert forms[-1] == "ooteta" and "odoteta" in forms
     assert {len(row) for row in rows} == {len(RERANK_FEATURES)}
+    # the shipped path scores unchecked forms and asks Voikko best first: the same choice as checking all first
+    words = [*LEARNED, "tuassa", "pitäski", "aamupääväst", "käöräkkä"]
+    for check in (True, False):
+        nbest, options = normaliser.rerank_options(words, check=check)
+        chosen = [normaliser._learned_choice(w, options[w], nbest[w]) for w in words]
+        if check:
+            eager = chosen
+    assert chosen == eager and chosen[:len(LEARNED)] == list(LEARNED.values())
+    assert all(c is None or normaliser.is_standard(c) for c in chosen)
 
 
 def test_learned_reranker_beats_the_hand_set_weights(normaliser):

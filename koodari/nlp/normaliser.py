@@ -51,10 +51,9 @@ RERANK_FEATURES = (
     "edit_distance", "keep", "keep_log_prob", "skn_frequency", "length_change", "length_change_squared",
 )
 RERANK_WEIGHTS = (
-    0.4310, 0.3170, 0.3115, -0.8812, 0.9609, 0.7325, 1.6288, -0.3654,
-    -5.3590, -2.3037, 0.2567, 0.2463, 6.9447, -1.2151,
+    0.4619, 0.2540, 0.1521, -0.8308, 0.9627, 0.8606, 1.5418, -0.3546,
+    -5.6787, -2.5318, 0.2824, 0.2559, 7.0722, -1.0607,
 )
-RERANK_DEEP_RANK = 5  # below the model's 5 best, only forms general Finnish uses compete (fewer Voikko look-ups)
 RERANK_KEEP_FLOOR = -20.0  # the log-probability of leaving the word as spoken when the n-best lacks it
 
 
@@ -349,7 +348,8 @@ class Normaliser:
         """The best standard form for each word among the learned model's n-best and the rules' rewrites (see
         ``beam``), or None (the word stays as spoken), into ``guesses``."""
         assert self.beam is not None
-        nbest, options = self.rerank_options(words)
+        # the learned reranker scores every form before asking Voikko, then checks the best first (fewer look-ups)
+        nbest, options = self.rerank_options(words, check=not self.rerank_learned)
         for word, found in options.items():
             if self.rerank_learned:
                 best = self._learned_choice(word, found, nbest.get(word, ()))
@@ -359,16 +359,18 @@ class Normaliser:
                 best = self._normalise(word, defer=False).lower()
             self.guesses[word] = best
 
-    def rerank_options(self, words: list[str]) -> tuple[dict[str, list[tuple[str, float]]], dict[str, dict[str, list]]]:
+    def rerank_options(self, words: list[str], check: bool = True
+                       ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, dict[str, list]]]:
         """The learned model's n-best per word, and the standard forms that compete for each word: form ->
-        [log-probability, rule cost or None, rank in the model's n-best or None]."""
+        [log-probability, rule cost or None, rank in the model's n-best or None]; without ``check`` the forms are
+        not yet checked to be standard (Voikko)."""
         assert self.beam is not None
         nbest = self.beam.nbest(words, self.beam_size)
         options: dict[str, dict[str, list]] = {}
         for word in words:
             found: dict[str, list] = {}
             for rank, (form, log_prob) in enumerate(nbest.get(word, ())):
-                if form != word and (rank < RERANK_DEEP_RANK or self.zipf(form) > 0) and self.is_standard(form):
+                if form != word and (not check or self.is_standard(form)):
                     found[form] = [log_prob, None, rank]
             phonetic = self.dialect_rules and PHONETIC.search(word) is not None
             for source in phonetic_variants(word) if phonetic else [word]:
@@ -377,7 +379,11 @@ class Normaliser:
                 for cost, form in spelt + self.candidates(source):
                     if cost > self.rerank_rule_cost:
                         break
-                    if form in found or ((self.rerank_unknown_rules or self.zipf(form) > 0) and self.is_standard(form)):
+                    # a rewrite general Finnish never uses competes when the model proposes it (or, for the learned
+                    # reranker, when the standard vocabulary has it: no Voikko look-up)
+                    known = (self.rerank_unknown_rules or self.zipf(form) > 0
+                             or (self.rerank_learned and form in self.standard))
+                    if form in found or (known and (not check or self.is_standard(form))):
                         entry = found.setdefault(form, [None, None, None])
                         entry[1] = cost if entry[1] is None else min(cost, entry[1])
             options[word] = found
@@ -409,17 +415,20 @@ class Normaliser:
         return forms, [*rows, self.rerank_features(word, word, None, keep)]
 
     def _learned_choice(self, word: str, found: dict[str, list], nbest: Iterable[tuple[str, float]]) -> str | None:
-        """The form the learned reranker scores highest (``RERANK_WEIGHTS``), None when that is the word as spoken."""
+        """The standard form the learned reranker scores highest (``RERANK_WEIGHTS``), None when leaving the word as
+        spoken scores higher. ``found`` need not be checked yet: the forms are checked best first."""
         forms, rows = self.rerank_table(word, found, nbest)
         scores = [sum(w * x for w, x in zip(RERANK_WEIGHTS, row, strict=True)) for row in rows]
-        best = forms[scores.index(max(scores))]
+        ranked = sorted(zip(scores, forms, strict=True), key=lambda x: -x[0])
+        best = next(f for _, f in ranked if f == word or self.is_standard(f))
         if self.rerank_keep_rule:
             # the model would rather keep the word and a one-step rule rewrite general Finnish knows exists: the
             # rewrite (`pitäski` → `pitäisikin`, the third pass's rule)
-            model_best = max((e[0] for e in found.values() if e[2] is not None), default=-math.inf)
+            model_best = max((e[0] for f, e in found.items() if e[2] is not None and self.is_standard(f)),
+                             default=-math.inf)
             keep = dict(nbest).get(word, -math.inf)
             cheap = [(e[1], -self.zipf(f), f) for f, e in found.items()
-                     if e[1] is not None and e[1] <= 1.0 and self.zipf(f) > 0]
+                     if e[1] is not None and e[1] <= 1.0 and self.zipf(f) > 0 and self.is_standard(f)]
             if cheap and keep + self.rerank_keep_margin >= model_best and not PHONETIC.search(word):
                 best = min(cheap)[2]
         return None if best == word else best
