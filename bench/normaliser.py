@@ -139,6 +139,10 @@ TUNING = (
     " rule rewrites up to cost 4 (+3, more look-ups), L2 from 0.1 to 10 (±15). The"
     " seed quotes' 398 tagged dialect features (no tuning): about unchanged (282 vs 284 of the 403 matched tokens, by"
     " this pass's count). The held-out rows were scored once, in this run, with the final code."
+    " Result: development 87.6 % → 88.4 % (in-sample; cross-fitted ≈ 88.3 %), held-out 89.1 % → 89.7 % (unseen form"
+    "s 69.7 % → 72.0 %): short of the 90 % asked. Speed: the machine was loaded during this run (every row slower t"
+    "han in the previous run); in a separate A/B of the development rows on a quieter machine the fifth pass took ≈"
+    " 11 % more CPU than the third (3,214–3,367 against 3,659–3,752 tokens/CPU s, 4 alternating runs each)."
 )
 
 
