@@ -90,9 +90,10 @@ def pseudo_locations(utterances, groups: int = LOCATION_GROUPS) -> list[int]:
     return [int(x) for x in KMeans(groups, random_state=0, n_init=10).fit(reduced).labels_]
 
 
-def location_split(utterances, share: float = 0.2):
-    """(training, development, held-out) utterances by pseudo-location: the groups in a fixed random order go to
-    held-out until it has ``share`` of the tokens, then to development likewise; the rest is training."""
+def location_groups(utterances, share: float = 0.2) -> tuple[list[int], list[int], list[int]]:
+    """Each utterance's pseudo-location, the development groups and the held-out groups: the groups in a fixed
+    random order go to held-out until it has ``share`` of the tokens, then to development likewise; the rest
+    train."""
     labels = pseudo_locations(utterances)
     groups = sorted(set(labels))
     random.Random(LOCATION_SEED).shuffle(groups)
@@ -107,6 +108,12 @@ def location_split(utterances, share: float = 0.2):
             held_out.append(group)
         elif sum(tokens[g] for g in dev) < share * total:
             dev.append(group)
+    return labels, dev, held_out
+
+
+def location_split(utterances, share: float = 0.2):
+    """(training, development, held-out) utterances by pseudo-location (``location_groups``)."""
+    labels, dev, held_out = location_groups(utterances, share)
     parts: tuple[list, list, list] = ([], [], [])
     for utterance, label in zip(utterances, labels, strict=True):
         parts[2 if label in held_out else 1 if label in dev else 0].append(utterance)

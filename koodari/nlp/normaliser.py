@@ -27,20 +27,34 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+from rapidfuzz.distance import Levenshtein
+
 from koodari.nlp.dialect_beam import BeamModel
 from koodari.nlp.dialect_model import DialectModel, shipped_model
 from koodari.nlp.loader import voikko_analyser, voikko_available
 from koodari.nlp.resources import load_normaliser_resources, normaliser_dir
 
-# changes whenever the normaliser's output may change (third pass: the learned model's n-best reranked); an analysis
-# cache keyed by the pipeline should include it
-VERSION = "3"
+# changes whenever the normaliser's output may change (fifth pass: the n-best reranked by learned weights); an
+# analysis cache keyed by the pipeline should include it
+VERSION = "4"
 VOWELS = "aeiouyäö"
 BACK = set("aou")
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
 GENERAL_FREQUENCY = "general-frequency.tsv.gz"  # models/build_normaliser.py --general-frequency
 WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜüδə-]+$")
 PHONETIC = re.compile("[δə]")  # SKN's phonetic letters: δ (a spirant, standard d or t), ə (a reduced vowel)
+# the learned reranker (``Normaliser.rerank_features``): a conditional logistic regression over the forms competing
+# for one word (and leaving it as spoken), fitted by models/fit_reranker.py on SKN's development pseudo-locations
+# (the location-split model's n-best for words it never saw)
+RERANK_FEATURES = (
+    "log_prob", "model_first", "model_top5", "model_nbest", "zipf", "zipf_unknown", "rule", "rule_cost",
+    "edit_distance", "keep", "keep_log_prob", "skn_frequency", "length_change", "length_change_squared",
+)
+RERANK_WEIGHTS = (
+    0.4672, 0.2309, 0.1119, -0.8126, 0.9562, 0.8899, 1.6145, -0.3842,
+    -5.3467, -2.4919, 0.2772, 0.2589, 7.1690, -1.5771,
+)
+RERANK_KEEP_FLOOR = -20.0  # the log-probability of leaving the word as spoken when the n-best lacks it
 
 
 def voikko_accepts(word: str) -> bool:
@@ -246,13 +260,20 @@ class Normaliser:
     # spoken). When the model would rather keep
     # the word as spoken (its edit classifier's 'keep' within ``rerank_keep_margin`` of its best standard form)
     # and a one-step rule rewrite exists, that rewrite is taken (`pitäski` → `pitäisikin`). All chosen on SKN's
-    # development pseudo-locations (bench/normaliser.py).
+    # development pseudo-locations (bench/normaliser.py). That is the third pass's hand-set score
+    # (``rerank_learned=False``, with ``beam_size`` 5); the fifth pass's learned reranker (``rerank_learned``) scores
+    # the model's 10-best and the rules' rewrites by a conditional logistic regression (``RERANK_WEIGHTS``).
     weak_pair_count: int = 2  # a pair heard fewer times is weak evidence: a cheap rule rewrite may win over it
     weak_pair_margin: float = 1.0
     apocope: bool = True  # the rule for a dropped final vowel (`varmast`)
     standard_context: bool = True  # the context table's rows by standard forms (``prevstd``/``nextstd``)
     beam: BeamModel | None = None
-    beam_size: int = 5
+    beam_size: int = 10
+    rerank_learned: bool = True
+    # a form only the model's ranks 6-10 propose competes when at most this share of the word is edited (TDT dev:
+    # `Simonides` → `semmoisessa` 19 times otherwise; development ±0)
+    rerank_deep_edit: float = 0.5
+    rerank_keep_rule: bool = False  # the third pass's cheap-rewrite rule on top (development −0.08 points)
     general_frequency: Path | None = None
     rerank_rule_cost: float = 3.0
     rerank_general: float = 1.0
@@ -330,13 +351,30 @@ class Normaliser:
         """The best standard form for each word among the learned model's n-best and the rules' rewrites (see
         ``beam``), or None (the word stays as spoken), into ``guesses``."""
         assert self.beam is not None
+        # the learned reranker scores every form before asking Voikko, then checks the best first (fewer look-ups)
+        nbest, options = self.rerank_options(words, check=not self.rerank_learned)
+        for word, found in options.items():
+            if self.rerank_learned:
+                best = self._learned_choice(word, found, nbest.get(word, ()))
+            else:
+                best = self._hand_choice(word, found, nbest.get(word, ()))
+            if best is None and PHONETIC.search(word):  # never left with δ or ə: the standard-letter spelling
+                best = self._normalise(word, defer=False).lower()
+            self.guesses[word] = best
+
+    def rerank_options(self, words: list[str], check: bool = True
+                       ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, dict[str, list]]]:
+        """The learned model's n-best per word, and the standard forms that compete for each word: form ->
+        [log-probability, rule cost or None, rank in the model's n-best or None]; without ``check`` the forms are
+        not yet checked to be standard (Voikko)."""
+        assert self.beam is not None
         nbest = self.beam.nbest(words, self.beam_size)
-        options: dict[str, dict[str, list]] = {}  # word -> form -> [log-probability, rule cost, in the n-best]
+        options: dict[str, dict[str, list]] = {}
         for word in words:
             found: dict[str, list] = {}
-            for form, log_prob in nbest.get(word, ()):
-                if form != word and self.is_standard(form):
-                    found[form] = [log_prob, None, True]
+            for rank, (form, log_prob) in enumerate(nbest.get(word, ())):
+                if form != word and (not check or self.is_standard(form)):
+                    found[form] = [log_prob, None, rank]
             phonetic = self.dialect_rules and PHONETIC.search(word) is not None
             for source in phonetic_variants(word) if phonetic else [word]:
                 # a δ/ə word: each standard-letter spelling (and its lexicon reading) as a zero-cost rewrite
@@ -344,34 +382,85 @@ class Normaliser:
                 for cost, form in spelt + self.candidates(source):
                     if cost > self.rerank_rule_cost:
                         break
-                    if form in found or ((self.rerank_unknown_rules or self.zipf(form) > 0) and self.is_standard(form)):
-                        entry = found.setdefault(form, [None, None, False])
+                    # a rewrite general Finnish never uses competes when the model proposes it (or, for the learned
+                    # reranker, when the standard vocabulary has it: no Voikko look-up)
+                    known = (self.rerank_unknown_rules or self.zipf(form) > 0
+                             or (self.rerank_learned and form in self.standard))
+                    if form in found or (known and (not check or self.is_standard(form))):
+                        entry = found.setdefault(form, [None, None, None])
                         entry[1] = cost if entry[1] is None else min(cost, entry[1])
+            if self.rerank_learned:  # a form only the model's lower ranks propose is a small edit (not `Simonides`)
+                for form in [f for f, (_, cost, rank) in found.items() if cost is None and rank >= 5
+                             and Levenshtein.distance(word, f) > self.rerank_deep_edit * len(word)]:
+                    del found[form]
             options[word] = found
         unscored = [(w, f) for w, found in options.items() for f, (log_prob, _, _) in found.items() if log_prob is None]
         for (word, form), log_prob in zip(unscored, self.beam.score(unscored), strict=True):
             options[word][form][0] = log_prob
-        for word, found in options.items():
-            best, best_score = None, self.rerank_floor
-            model_best, cheapest = -math.inf, None
-            for form, (log_prob, cost, in_nbest) in found.items():
-                zipf = self.zipf(form)
-                score = log_prob + self.rerank_general * zipf - (self.rerank_unknown if zipf == 0 else 0.0)
-                if in_nbest:
-                    model_best = max(model_best, log_prob)
-                if cost is not None:
-                    score += (self.rerank_cheap_rule if cost <= 1.0 else 0.0) + (self.rerank_agree if in_nbest else 0.0)
-                    score -= self.rerank_rule_weight * cost
-                    if cost <= 1.0 and zipf > 0 and (cheapest is None or (cost, -zipf) < cheapest[0]):
-                        cheapest = ((cost, -zipf), form)
-                if score > best_score:
-                    best, best_score = form, score
-            keep = dict(nbest.get(word, ())).get(word, -math.inf)
-            if cheapest is not None and keep + self.rerank_keep_margin >= model_best and not PHONETIC.search(word):
-                best = cheapest[1]
-            if best is None and PHONETIC.search(word):  # never left with δ or ə: the standard-letter spelling
-                best = self._normalise(word, defer=False).lower()
-            self.guesses[word] = best
+        return nbest, options
+
+    def rerank_features(self, word: str, form: str, entry: list | None, keep_log_prob: float) -> list[float]:
+        """The learned reranker's features (``RERANK_FEATURES``) of one competing form; ``entry`` as in
+        ``rerank_options`` (None: leaving the word as spoken)."""
+        if entry is None:
+            return [0.0] * 9 + [1.0, keep_log_prob, 0.0, 0.0, 0.0]
+        log_prob, cost, rank = entry
+        zipf = self.zipf(form)
+        change = (len(form) - len(word)) / len(word)
+        return [
+            log_prob, float(rank == 0), float(rank is not None and rank < 5), float(rank is not None), zipf,
+            float(zipf == 0), float(cost is not None), cost or 0.0, Levenshtein.distance(word, form) / len(word),
+            0.0, 0.0, math.log1p(self.frequency.get(form, 0)), change, change * change,
+        ]
+
+    def rerank_table(self, word: str, found: dict[str, list], nbest: Iterable[tuple[str, float]]
+                     ) -> tuple[list[str], list[list[float]]]:
+        """The competing forms of a word, leaving it as spoken last, and their features."""
+        keep = max(dict(nbest).get(word, RERANK_KEEP_FLOOR), RERANK_KEEP_FLOOR)
+        forms = [*found, word]
+        rows = [self.rerank_features(word, f, found[f], keep) for f in found]
+        return forms, [*rows, self.rerank_features(word, word, None, keep)]
+
+    def _learned_choice(self, word: str, found: dict[str, list], nbest: Iterable[tuple[str, float]]) -> str | None:
+        """The standard form the learned reranker scores highest (``RERANK_WEIGHTS``), None when leaving the word as
+        spoken scores higher. ``found`` need not be checked yet: the forms are checked best first."""
+        forms, rows = self.rerank_table(word, found, nbest)
+        scores = [sum(w * x for w, x in zip(RERANK_WEIGHTS, row, strict=True)) for row in rows]
+        ranked = sorted(zip(scores, forms, strict=True), key=lambda x: -x[0])
+        best = next(f for _, f in ranked if f == word or self.is_standard(f))
+        if self.rerank_keep_rule:
+            # the model would rather keep the word and a one-step rule rewrite general Finnish knows exists: the
+            # rewrite (`pitäski` → `pitäisikin`, the third pass's rule)
+            model_best = max((e[0] for f, e in found.items() if e[2] is not None and self.is_standard(f)),
+                             default=-math.inf)
+            keep = dict(nbest).get(word, -math.inf)
+            cheap = [(e[1], -self.zipf(f), f) for f, e in found.items()
+                     if e[1] is not None and e[1] <= 1.0 and self.zipf(f) > 0 and self.is_standard(f)]
+            if cheap and keep + self.rerank_keep_margin >= model_best and not PHONETIC.search(word):
+                best = min(cheap)[2]
+        return None if best == word else best
+
+    def _hand_choice(self, word: str, found: dict[str, list], nbest: Iterable[tuple[str, float]]) -> str | None:
+        """The third pass's hand-set score (model log-probability + general frequency + rule bonuses)."""
+        best, best_score = None, self.rerank_floor
+        model_best, cheapest = -math.inf, None
+        for form, (log_prob, cost, rank) in found.items():
+            in_nbest = rank is not None
+            zipf = self.zipf(form)
+            score = log_prob + self.rerank_general * zipf - (self.rerank_unknown if zipf == 0 else 0.0)
+            if in_nbest:
+                model_best = max(model_best, log_prob)
+            if cost is not None:
+                score += (self.rerank_cheap_rule if cost <= 1.0 else 0.0) + (self.rerank_agree if in_nbest else 0.0)
+                score -= self.rerank_rule_weight * cost
+                if cost <= 1.0 and zipf > 0 and (cheapest is None or (cost, -zipf) < cheapest[0]):
+                    cheapest = ((cost, -zipf), form)
+            if score > best_score:
+                best, best_score = form, score
+        keep = dict(nbest).get(word, -math.inf)
+        if cheapest is not None and keep + self.rerank_keep_margin >= model_best and not PHONETIC.search(word):
+            best = cheapest[1]
+        return best
 
     def zipf(self, form: str) -> float:
         """How common a form is in general Finnish (wordfreq's Zipf frequency; a phrase: its rarest word; 0: never
