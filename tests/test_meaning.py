@@ -85,6 +85,19 @@ def suggest(path: Path, text: str) -> list[dict]:
     return json.loads(result.output)
 
 
+def test_few_coded_examples_give_no_certainty(small, tmp_path):
+    """12 reductions fit the score weights to certainty (a sentence about a red car was 1.00 'taloudelliset
+    vaikeudet'): what is shown is shrunk toward the uniform by 5 / (12 + 5), the order kept."""
+    path = copy_with_versions(small, tmp_path, 2)
+    for text in ("auto on punainen", "selkä on kipee"):
+        shown = suggest(path, text)
+        probabilities = [item["probability"] for item in shown]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert 0.7 < probabilities[0] < 0.8 and min(probabilities) > 0.07
+        assert abs(sum(probabilities) - 1) < 1e-3  # the question's four subcategories (rounded to 4 places)
+    assert suggest(path, "selkä on kipee")[0]["category"] == "terveysongelmat"
+
+
 def test_meaning_changes_a_ranking_where_no_word_is_shared(small, tmp_path):
     lexical_only = copy_with_versions(small, tmp_path, 1)
     text = "kaverit on kaikki muuttaneet pois"  # no word shared with 'ystävät puuttuvat elämästä'
