@@ -239,8 +239,9 @@ def write_resources(
         gz.write("\n".join(sorted(w for w in standard if w)).encode("utf-8") + b"\n")
     if out != OUT:  # the hand-written list and the general frequencies travel with every copy
         (out / "colloquial.tsv").write_text((OUT / "colloquial.tsv").read_text(encoding="utf-8"), encoding="utf-8")
-        if (OUT / GENERAL_FREQUENCY).is_file():
-            (out / GENERAL_FREQUENCY).write_bytes((OUT / GENERAL_FREQUENCY).read_bytes())
+        for name in (GENERAL_FREQUENCY, ENGLISH):
+            if (OUT / name).is_file():
+                (out / name).write_bytes((OUT / name).read_bytes())
     return f"lexicon {len(lexicon)} pairs, {len(rules)} suffix rules, {len(standard)} standard forms"
 
 
@@ -267,6 +268,33 @@ def write_general_frequency(out: Path = OUT) -> str:
 
 
 WORD = re.compile(r"^[a-zåäöéü-]+$")
+ENGLISH = "english-words.txt.gz"
+ENGLISH_WORD = re.compile(r"^[a-z]{3,}$")
+
+
+def write_english_words(out: Path = OUT) -> str:
+    """English words a Finnish speaker may say as they are (*meeting*, *random*, *whatever*): common in English
+    (Zipf ≥ 4), rarer in Finnish text (Finnish Zipf at least 0.5 lower, which keeps Finnish dialect forms such as
+    *sit*, *sun*, *ton* out) and no Finnish word form to Voikko. Chosen on SKN's development locations: 4 of their
+    17,234 tokens are such words (*soon* for *se on*); with Zipf ≥ 3, 14 (*lapse*, *sitter*, *mink*). The
+    normaliser leaves such a word as spoken when SKN never heard it (the learned model made *meeting* *menetin*,
+    *text* *te*)."""
+    import wordfreq  # a build-time dependency only (pip install wordfreq)
+
+    from koodari.nlp.loader import voikko_analyser
+
+    voikko = voikko_analyser()
+    words = []
+    for word in wordfreq.top_n_list("en", 100_000):
+        english = wordfreq.zipf_frequency(word, "en")
+        if english < 4.0:
+            break
+        if ENGLISH_WORD.match(word) and wordfreq.zipf_frequency(word, "fi") <= english - 0.5 and not voikko(word):
+            words.append(word)
+    with gzip.GzipFile(out / ENGLISH, "wb", mtime=0) as gz:
+        gz.write(("# common English words that are no Finnish word form - wordfreq (CC BY-SA 4.0), Voikko\n"
+                  + "\n".join(sorted(words)) + "\n").encode("utf-8"))
+    return f"{len(words)} English words"
 
 
 def main() -> None:
@@ -274,11 +302,13 @@ def main() -> None:
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
     parser.add_argument("--ud", type=Path, default=ROOT.parent / "shared" / "ud-finnish")
     parser.add_argument("--general-frequency", action="store_true",
-                        help="also rewrite general-frequency.tsv.gz from wordfreq (pip install wordfreq)")
+                        help="also rewrite general-frequency.tsv.gz and english-words.txt.gz from wordfreq "
+                             "(pip install wordfreq)")
     args = parser.parse_args()
     print(write_resources(read_skn(args.skn / "skn3a-dev.norm"), args.ud, OUT, note="every utterance"))
     if args.general_frequency:
         print(write_general_frequency(OUT))
+        print(write_english_words(OUT))
 
 
 if __name__ == "__main__":

@@ -212,3 +212,13 @@ def test_modern_colloquial_forms_the_old_dialect_corpus_lacks(cli):
     assert (tokens["tuun"]["normalised"], tokens["tuun"]["lemma"]) == ("tulen", "tulla")
     assert (tokens["Tuutko"]["normalised"], tokens["Tuutko"]["lemma"]) == ("Tuletko", "tulla")
     assert tokens["ok"]["normalised"] == "ok" and tokens["Haluun"]["normalised"] == "Haluan"
+
+
+def test_english_words_said_in_finnish_stay_as_spoken(cli):
+    """Code-switching: common English words SKN never heard are not read as dialect (*meeting* was *menetin*,
+    *text* *te*, *nice* *niin*); the Finnish around them still is."""
+    tokens = {t["text"]: t for s in lemmatise(cli, "Meillä oli meeting ja se oli ihan random. Tosi nice, "
+                                                   "lähetin sulle text viestin. Sorry!") for t in s}
+    for word in ("meeting", "random", "nice", "text", "Sorry"):
+        assert tokens[word]["normalised"] == word, tokens[word]
+    assert tokens["sulle"]["normalised"] == "sinulle"
