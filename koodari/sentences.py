@@ -77,9 +77,15 @@ def _from_backing(texts: list[str], kind: str, rows: dict[str, np.ndarray]) -> N
     if found:
         rows.update(found)
         with _lock:
-            if len(_cache[kind]) + len(found) > CACHE_LIMIT:
-                _cache[kind].clear()
-            _cache[kind].update(found)
+            _keep(kind, found)
+
+
+def _keep(kind: str, rows: dict[str, np.ndarray]) -> None:
+    """Add embeddings to this process's cache, emptied first when they would take it past ``CACHE_LIMIT`` (the
+    caller holds ``_lock``)."""
+    if len(_cache[kind]) + len(rows) > CACHE_LIMIT:
+        _cache[kind].clear()
+    _cache[kind].update(rows)
 
 
 @atexit.register
@@ -174,9 +180,7 @@ def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str
                    for text, row in zip(batch, embed([" ".join(t.split()) for t in batch]), strict=True)}
             out.update(new)
             with _lock:
-                if len(_cache[kind]) + len(new) > CACHE_LIMIT:
-                    _cache[kind].clear()
-                _cache[kind].update(new)
+                _keep(kind, new)
                 backing = _backing[0] if _backing and _encoder_id else None
             if backing is not None:
                 backing.put(kind, _encoder_id[0], new)

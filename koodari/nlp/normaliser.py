@@ -41,7 +41,6 @@ VOWELS = "aeiouyäö"
 BACK = set("aou")
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
 GENERAL_FREQUENCY = "general-frequency.tsv.gz"  # models/build_normaliser.py --general-frequency
-ENGLISH_WORDS = "english-words.txt.gz"  # the same: English words a speaker may say as they are
 WORD_RE = re.compile(r"^[A-Za-zÅÄÖåäöÉéÜüδə-]+$")
 PHONETIC = re.compile("[δə]")  # SKN's phonetic letters: δ (a spirant, standard d or t), ə (a reduced vowel)
 # the learned reranker (``Normaliser.rerank_features``): a conditional logistic regression over the forms competing
@@ -285,8 +284,9 @@ class Normaliser:
     rerank_keep_margin: float = 2.0
     rerank_floor: float = -12.0
     rerank_unknown_rules: bool = False  # rule rewrites general Finnish never uses compete too (costs Voikko look-ups)
-    # common English words that are no Finnish word (``ENGLISH_WORDS``): one SKN never heard stays as spoken (the
-    # learned model read *meeting* as *menetin*, *text* as *te*; 5 of the 17,234 development tokens are such forms)
+    # common English words that are no Finnish word (resources' ``english-words.txt.gz``): one SKN never heard stays
+    # as spoken (the learned model read *meeting* as *menetin*, *text* as *te*; 4 of the 17,234 development tokens
+    # are such forms, 1 of them normalised otherwise than before)
     english: frozenset[str] = frozenset()
 
     @classmethod
@@ -296,13 +296,8 @@ class Normaliser:
         model = shipped_model(folder) if learned else None
         beam = BeamModel(model.path) if model is not None else None  # the same export, n-best and scores
         general = folder / GENERAL_FREQUENCY
-        english = folder / ENGLISH_WORDS
-        words = frozenset()
-        if english.is_file():
-            with gzip.open(english, "rt", encoding="utf-8") as fh:
-                words = frozenset(line.strip() for line in fh if line.strip() and not line.startswith("#"))
         return cls(**load_normaliser_resources(folder, use_simplemma), model=model, voikko=voikko_available(),
-                   beam=beam, general_frequency=general if general.is_file() else None, english=words)
+                   beam=beam, general_frequency=general if general.is_file() else None)
 
     def normalise(self, token: str) -> str:
         """The lexicon's and the rules' standard form of one token (the token itself when it is standard or

@@ -52,7 +52,7 @@ from koodari.nlp.loader import (
 )
 from koodari.nlp.morphology import VoikkoLemmatiser
 from koodari.nlp.normaliser import VERSION as NORMALISER_VERSION
-from koodari.nlp.normaliser import Normaliser
+from koodari.nlp.normaliser import Normaliser, voikko_accepts
 from koodari.nlp.resources import normaliser_dir, stanza_dir
 from koodari.nlp.seq2seq import Seq2SeqLemmatiser
 from koodari.nlp.tokeniser import sentences as rule_sentences
@@ -551,9 +551,7 @@ class FinnishPipeline:
 
     def _is_word(self, word: str) -> bool:
         """Is WORD (lower case) an ordinary Finnish word form: Voikko's morphology, else simplemma's dictionary."""
-        if self.morphology:
-            return bool(voikko_analyser()(word))
-        return finnish_dictionary().is_known(word)
+        return voikko_accepts(word) if self.morphology else finnish_dictionary().is_known(word)
 
     def _sure_lemma(self, word: str, upos: str) -> str | None:
         """Voikko's lemma of a word the lemmatizer's training dictionary lacks, when it needs no seq2seq."""

@@ -19,6 +19,7 @@ STANDARD = "standard-vocabulary.txt.gz"
 SUFFIX_RULES = "suffix-rules.tsv"
 FREQUENCY = "standard-frequency.tsv"
 CONTEXT = "skn-context.tsv"
+ENGLISH = "english-words.txt.gz"  # optional: common English words a speaker may say as they are
 
 
 def shipped_dir(name: str) -> Path:
@@ -65,8 +66,8 @@ def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = 
             wanted = len(row) >= 2 and not row[0].startswith("#")
             if wanted and (row[0] not in lexicon or row[2:3] == ["override"]):
                 lexicon[row[0]], counts[row[0]], spoken[row[0]] = row[1], 100, 100
-    with gzip.open(folder / STANDARD, "rt", encoding="utf-8") as fh:
-        standard = frozenset(line.strip() for line in fh if line.strip())
+    standard = _word_set(folder / STANDARD)  # no comment lines: `#hashtag` is a standard form
+    english = _word_set(folder / ENGLISH, header=True) if (folder / ENGLISH).is_file() else frozenset()
     rules = []
     with (folder / SUFFIX_RULES).open(encoding="utf-8") as fh:
         for row in csv.reader(fh, delimiter="\t"):
@@ -90,4 +91,12 @@ def load_normaliser_resources(folder: Path | None = None, use_simplemma: bool = 
             return word in standard
 
     return {"lexicon": lexicon, "lexicon_counts": counts, "spoken_counts": spoken, "standard": standard, "known": known,
-            "suffix_rules": rules, "frequency": frequency, "context": context}
+            "suffix_rules": rules, "frequency": frequency, "context": context, "english": english}
+
+
+def _word_set(path: Path, header: bool = False) -> frozenset[str]:
+    """The words of a gzipped list, one a line (with ``header``, its first line is a comment)."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        if header:
+            next(fh, None)
+        return frozenset(w for line in fh if (w := line.strip()))
