@@ -35,13 +35,13 @@ from koodari.treeops import categories_as_of
 
 # Tree, rank, unit_key and CONSENSUS live in koodari.hierarchy; imported here too for the callers of old.
 NEW_CATEGORY_PROBABILITY = 0.25  # below this top-1 probability (sub level) a unit may need a new category
+NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar (lexical model)
+NEW_CATEGORY_MEANING = 0.35  # ...or when no evidence of the question's categories is this close by meaning
 # A model fitted on few coded examples fits its score weights to near-certainty (12 reductions: p = 1.00 for a
 # guess that shares no word with its category). The probabilities shown are therefore shrunk toward the uniform
 # over the question's categories by PRIOR_EXAMPLES / (n + PRIOR_EXAMPLES), n the model's coded examples: about
 # 0.3 with 12, 0.03 with the seed study's 144; the order of the suggestions never changes.
 PRIOR_EXAMPLES = 5
-NEW_CATEGORY_SIMILARITY = 0.2  # ...or when no coded example is this similar (lexical model)
-NEW_CATEGORY_MEANING = 0.35  # ...or when no evidence of the question's categories is this close by meaning
 
 
 @dataclass(frozen=True)
