@@ -161,6 +161,16 @@ def test_acronyms_and_abbreviations_are_written_not_spoken(cli):
     assert by_text["EI"]["lemma"] == "ei" and by_text["OLE"]["lemma"] == "olla"  # words in capitals stay words
 
 
+def test_numbers_and_symbols_with_a_case_ending_keep_their_ending_and_lose_it_in_the_lemma(cli):
+    """Reports write a case ending after a colon: *5 %:lla* was three tokens (*%*, *:*, *lla*), the *n* of *§:n*
+    was read *niin*, and *20:een* had the lemma *20:e*. UD: one token each, lemma the number or the symbol."""
+    sentences = lemmatise(cli, "Työttömyys nousi 5 %:lla ja hinta 20:een euroon lain 3 §:n mukaan.")
+    tokens = [(t["text"], t["normalised"], t["lemma"]) for s in sentences for t in s]
+    for token, lemma in [("%:lla", "%"), ("20:een", "20"), ("§:n", "§")]:
+        assert (token, token, lemma) in tokens, tokens
+    assert "niin" not in {lemma for _, _, lemma in tokens} and "lla" not in {text for text, _, _ in tokens}
+
+
 def test_bad_input_in_a_study_keeps_every_token(cli, tmp_path):
     """Through `koodari import` and `koodari analyse` (the batched path, not one text at a time): a transcript with
     empty lines, control characters, mixed scripts, emoji and a 10,000-character turn has no failed unit, and every

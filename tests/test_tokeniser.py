@@ -70,6 +70,8 @@ def test_finnish_words_with_inner_punctuation():
     text = "EU:n ja H&M:n Luonto-Liitto, talous- ja -listalla ja/tai 2–1 www.yle.fi, matti@example.com <3 😀👍🏽 🇫🇮"
     assert words(text) == [["EU:n", "ja", "H&M:n", "Luonto-Liitto", ",", "talous-", "ja", "-listalla", "ja/tai", "2–1",
                              "www.yle.fi", ",", "matti@example.com", "<3", "😀", "👍🏽", "🇫🇮"]]
+    assert words("5 %:lla, 3 §:n ja 10 €:sta: 20:een") == [["5", "%:lla", ",", "3", "§:n", "ja", "10", "€:sta", ":",
+                                                           "20:een"]]
 
 
 @pytest.mark.parametrize("text", [

@@ -265,7 +265,8 @@ class SentenceNormaliser:
 
 
 class WrittenForms:
-    """``written``: a token with no Latin letter (a number, an emoji, another script) is its own lemma; the
+    """``written``: a token with no Latin letter (a number, an emoji, another script) is its own lemma, a number or
+    a symbol with a case ending the number or the symbol (*20:een* → *20*, *%:lla* → *%*); the
     lemmas of acronyms (*EU:n* → *EU*), acronym compounds (*TE-toimiston* → *TE-toimisto*,
     whatever case or letters the lemmatizer gave the acronym) and abbreviations (*Ks.* → *ks.*), as UD writes
     them (``koodari.nlp.written``). Words of the lemmatizer's training dictionary keep its lemma (*lat.* →
@@ -286,6 +287,9 @@ class WrittenForms:
                 word = draft.words[0]
                 if not written.latin(word.text):
                     word.lemma = word.text
+                    continue
+                if (stem := written.symbol_stem(word.text)) is not None:  # 20:een, %:lla
+                    word.lemma = stem
                     continue
                 if trainer is not None and in_training(trainer, word.text, word.upos):
                     continue
@@ -497,7 +501,7 @@ class FinnishPipeline:
     @cached_property
     def id(self) -> str:
         norm = f"v{NORMALISER_VERSION}" if self.normalise else "0"  # a new normaliser: cached analyses are stale
-        flags = f"norm:{norm}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1+written:1"
+        flags = f"norm:{norm}+dict:{int(self.dictionary_backoff)}+tag:{self.tagger}+sent:1+written:2"
         if self.morphology:
             flags += "+voikko:1"
         if self.tokeniser.stanza is None:  # the rule-based tokeniser: analyses of stanza's tokens are stale

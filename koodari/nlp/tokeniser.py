@@ -5,7 +5,7 @@ is not whitespace (``str.isspace``) lies in exactly one token; a token never con
 
 Tokens follow UD Finnish-TDT's conventions: punctuation apart, but a word keeps its inner hyphens, slashes, ``&``,
 apostrophes and dots (*Luonto-Liitto*, *ja/tai*, *H&M*, *1.12.2020*, *Mieli.net*), a case ending after a colon
-(*EU:n*, *20:n*), a leading or trailing hyphen (*-listalla*, *talous- ja*), and the period of an abbreviation
+(*EU:n*, *20:n*, *%:lla*), a leading or trailing hyphen (*-listalla*, *talous- ja*), and the period of an abbreviation
 (*esim.*, *ns.*, *n.*) or of an ordinal (*3. luokka*, *4.5.*). URLs, e-mail addresses, emoticons (``:)``),
 ellipses (``...``) and emoji (with skin tones, flags and joiners) are one token each.
 
@@ -54,7 +54,9 @@ _OTHER = (rf"(?:[\U0001F1E6-\U0001F1FF]{{2}}"  # a flag: two regional indicators
           rf"|\S{_EMOJI_TAIL}(?:\u200d\S{_EMOJI_TAIL})*)")  # any other character, with its emoji modifiers and joiners
 _PUNCT = r"(?:\.{2,}|…+|[-–—]{2,})"  # (UD writes "!!" as two tokens)
 _WORD = rf"(?:(?<![\w–-])[-–#@](?={_W}))?{_W}+(?:{_JOIN}{_W}+)*(?:-(?=[\s,/]|$))?"
-TOKEN = re.compile(rf"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<word>{_WORD})|(?P<emo>{_EMOTICON})|{_PUNCT}|{_OTHER}")
+_SYMBOL_CASE = r"[%‰§€$£°]:[a-zåäö]{1,6}(?![\w])"  # a symbol with a case ending: 5 %:lla, 3 §:n, 10 €:lla
+TOKEN = re.compile(rf"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<word>{_WORD})|{_SYMBOL_CASE}|(?P<emo>{_EMOTICON})"
+                   rf"|{_PUNCT}|{_OTHER}")
 
 _TRAILING = re.compile(r"[.,;:!?'’\"”»)\]]+$")
 SENTENCE_END = re.compile(r"^(?:[.!?]+|\.{2,}|…+)$")

@@ -1,10 +1,12 @@
-"""Tokens that are written, not spoken: acronyms (*EKG*, *EU:n*, *TE-toimiston*) and abbreviations with a period
-(*ks.*, *pot.*). No dialect normaliser or seq2seq lemmatizer should rewrite them: the normaliser read *RR* as
-*R* and *EKG* as *eikä*, the lemmatizer gave *ks.* the lemma *ks.dä* and *TE-toimiston* *tu-toimisto*. Nursing
+"""Tokens that are written, not spoken: acronyms (*EKG*, *EU:n*, *TE-toimiston*), abbreviations with a period
+(*ks.*, *pot.*) and numbers and symbols with a case ending (*20:een*, *%:lla*, *§:n*). No dialect normaliser or
+seq2seq lemmatizer should rewrite them: the normaliser read *RR* as *R*, *EKG* as *eikä* and the *n* of *§:n* as
+*niin*, the lemmatizer gave *ks.* the lemma *ks.dä*, *TE-toimiston* *tu-toimisto* and *20:een* *20:e*. Nursing
 notes, reports and the social-services vocabulary of interviews (*TE-toimisto*, *Kela*) are full of them.
 
 UD Finnish's conventions: an acronym's lemma is the acronym (*EU:n* → *EU*), an abbreviation's its lower-cased
-self (*Esim.* → *esim.*), an acronym compound keeps the acronym as written (*EU-maan* → *EU-maa*).
+self (*Esim.* → *esim.*), an acronym compound keeps the acronym as written (*EU-maan* → *EU-maa*), a number or a
+symbol with a case ending is the number or the symbol (*20:een* → *20*, *%:lla* → *%*).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from koodari.nlp.tokeniser import ABBREVIATIONS
 ACRONYM = re.compile(r"([A-ZÅÄÖ]{2,5})(?::[a-zåäö]{1,6})?")  # EKG, EU:n
 ACRONYM_COMPOUND = re.compile(r"([A-ZÅÄÖ]{2,5})-(?=[a-zåäö])")  # TE-toimiston, ATK-kurssilla
 ABBREVIATION = re.compile(r"([^\W\d_]+)\.")  # ks., Pot.
+CASE_ENDING = re.compile(r"[a-zåäö]{1,6}")  # after a colon: EU:n, 20:een, %:lla
 
 
 def acronym(token: str, is_word: Callable[[str], bool]) -> str | None:
@@ -41,9 +44,17 @@ def abbreviation(token: str) -> str | None:
     return token.lower() if match and match.group(1).lower() in ABBREVIATIONS else None
 
 
+def symbol_stem(token: str) -> str | None:
+    """The number or symbol a case ending follows after a colon (*20:een*, *5 %:lla*, *3 §:n* → *20*, *%*, *§*),
+    as UD lemmatises it; None for any other token."""
+    stem, colon, ending = token.rpartition(":")
+    return stem if colon and stem and not latin(stem) and CASE_ENDING.fullmatch(ending) else None
+
+
 def written_as_is(token: str, is_word: Callable[[str], bool]) -> bool:
-    """True for a token the dialect normaliser must leave as it is (an acronym or an abbreviation)."""
-    return acronym(token, is_word) is not None or abbreviation(token) is not None
+    """True for a token the dialect normaliser must leave as it is (an acronym, an abbreviation, a number or a
+    symbol with a case ending)."""
+    return acronym(token, is_word) is not None or abbreviation(token) is not None or symbol_stem(token) is not None
 
 
 def keep_head(head: str, form: str) -> str:
