@@ -200,6 +200,10 @@ def reductions_import(
         print_json(result.as_dict())
         return
     console.print(f"imported {result.reductions} reductions; {result.categories_created} new categories")
+    if result.questions_created:
+        check = (" (check the 'question' column's spelling if you meant one the study already had)"
+                 if result.had_questions else "")
+        console.print(f"new research questions: {', '.join(result.questions_created)}{check}")
 
 
 @app.command()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from koodari.errors import KoodariError
-from koodari.store import AmbiguousCategory, Study
+from koodari.store import DEFAULT_QUESTION, AmbiguousCategory, Study
 from koodari.textio import read_text_file
 
 REQUIRED = ("reduction", "subcategory")
@@ -21,9 +22,12 @@ DEFAULT_CODER = "default"
 class ReductionImport:
     reductions: int
     categories_created: int
+    questions_created: list[str] = field(default_factory=list)  # codes of research questions the file added
+    had_questions: bool = False  # the study had research questions before (a new one may be a misspelt code)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"reductions": self.reductions, "categories_created": self.categories_created}
+    def as_dict(self) -> dict[str, Any]:
+        return {"reductions": self.reductions, "categories_created": self.categories_created,
+                "questions_created": self.questions_created}
 
 
 def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -66,12 +70,18 @@ def import_reductions(study: Study, path: str | Path, source: str | None = None)
     path = Path(path)
     rows = read_rows(path)
     before = study.counts()["categories"]
+    known = [q.code for q in study.questions()]
     conflicts: list[str] = []
     with study.transaction():
         count = 0
         for line, row in rows:
             if not row.get("reduction") or not row.get("subcategory"):
                 raise KoodariError(f"line {line}: empty 'reduction' or 'subcategory'", path)
+            if known and not row.get("question") and study.find_question(DEFAULT_QUESTION) is None:
+                # the study's codes belong to its research questions: a row without one would start a question
+                # of its own ("default") with copies of their categories
+                raise KoodariError(f"line {line}: no research question (the study has {_codes(known)}); add a "
+                                   "'question' column; nothing imported", path)
             question_id = study.question_for(row.get("question"))
             coder = row.get("coder") or DEFAULT_CODER
             try:
@@ -99,9 +109,15 @@ def import_reductions(study: Study, path: str | Path, source: str | None = None)
             more = f" (and {len(conflicts) - 1} more conflicts)" if len(conflicts) > 1 else ""
             raise KoodariError(f"{conflicts[0]}{more}; nothing imported", path)
         created = study.counts()["categories"] - before
+        new_questions = [q.code for q in study.questions() if q.code not in known]
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        study.log_import(str(path), sha, "reductions", {"reductions": count, "categories_created": created})
-    return ReductionImport(count, created)
+        study.log_import(str(path), sha, "reductions", {"reductions": count, "categories_created": created,
+                                                        "questions_created": new_questions})
+    return ReductionImport(count, created, new_questions, bool(known))
+
+
+def _codes(codes: list[str], shown: int = 6) -> str:
+    return ", ".join(codes[:shown]) + (f" and {len(codes) - shown} more" if len(codes) > shown else "")
 
 
 def _segment_for(study: Study, original: str | None) -> int | None:

@@ -20,12 +20,33 @@ kiire kuormittaa;kiire;;;T2;P3;;;
 )
 
 
+def test_a_row_without_a_question_is_refused_once_the_study_has_questions(tmp_path, cli, study_path):
+    """A row with no research question in a study that has them would have started a question "default" with copies
+    of the study's categories; it is refused in one line and nothing is imported. A new question code is named."""
+    path = tmp_path / "r.csv"
+    path.write_text(CSV, encoding="utf-8")
+    assert cli("reductions", "import", study_path, path).exit_code == 0
+    before = fingerprint(study_path)
+    bare = tmp_path / "bare.csv"
+    bare.write_text("reduction,subcategory\nkiire painaa,kiire\n", encoding="utf-8")
+    result = cli("reductions", "import", study_path, bare)
+    assert result.exit_code != 0
+    assert "bare.csv" in result.output and "line 2: no research question (the study has T1, T2)" in result.output
+    assert "Traceback" not in result.output and fingerprint(study_path) == before
+    typo = tmp_path / "typo.csv"
+    typo.write_text("reduction,subcategory,question\nkiire painaa,kiire,T22\n", encoding="utf-8")
+    result = cli("reductions", "import", study_path, typo)
+    assert result.exit_code == 0 and "new research questions: T22 (check the 'question' column" in result.output
+    with Study.open(study_path) as study:
+        assert [q["code"] for q in study.questions()] == ["T1", "T2", "T22"]
+
+
 def test_csv_import_builds_and_grows_the_tree(tmp_path, cli, study_path):
     path = tmp_path / "r.csv"
     path.write_text(CSV, encoding="utf-8")
     result = cli("reductions", "import", study_path, path, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"reductions": 3, "categories_created": 4}
+    assert json.loads(result.output) == {"reductions": 3, "categories_created": 4, "questions_created": ["T1", "T2"]}
     with Study.open(study_path) as study:
         t1 = study.find_question("T1")
         sub = study.find_category(t1, "sub", "asiakkaan motivointi")
@@ -119,7 +140,7 @@ def test_doubled_quotes_as_excel_and_the_csv_module_write_them(tmp_path, cli, st
     path.write_text(buffer.getvalue(), encoding="utf-8")
     result = cli("reductions", "import", study_path, path, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"reductions": 2, "categories_created": 3}
+    assert json.loads(result.output) == {"reductions": 2, "categories_created": 3, "questions_created": ["T3"]}
     with Study.open(study_path) as study:
         rows = study.conn.execute("SELECT original, reduction FROM reductions ORDER BY id").fetchall()
         assert [tuple(r) for r in rows] == [(original, "ei käy hänelle"), ("toinen", "lähti pois")]
