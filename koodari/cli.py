@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -464,7 +465,8 @@ def review(
     resolve: Annotated[str | None, typer.Option(help="A,B: walk A's and B's disagreements; record the agreed"
                                                      " code as coder `consensus`.")] = None,
 ) -> None:
-    """Code uncoded units one at a time: accept or correct the suggestions (Enter, 1-9, /, n, r, s, u, q)."""
+    """Code uncoded units one at a time: accept or correct the suggestions (Enter, 1-9, /, n, r, +, m, s, u, q; ?
+    lists the keys)."""
     with open_study(study) as s:
         session = actions.review_session(s, coder, document, question, order, retrain_every, resolve)
         with review_tui.Keys() as keys:
@@ -517,7 +519,8 @@ def agree(
     console.print(cats)
     dis = Table("unit", "text", *result["coders"], title="disagreements, biggest confusions first")
     for row in result["disagreements"][:limit]:
-        dis.add_row(row["unit"], row["text"][:80], *[row["codes"].get(c, "–") for c in result["coders"]])
+        text = textwrap.shorten(row["text"], 80, placeholder=" …")  # whole words, the cut shown
+        dis.add_row(row["unit"], text, *[row["codes"].get(c, "–") for c in result["coders"]])
     console.print(dis)
 
 
