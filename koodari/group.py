@@ -36,7 +36,9 @@ def group(
         docs = analyse_units(study, pipeline, [r.id for r in rows])
         what = "uncoded units"
     else:
-        rows = study.reductions_of(question_id)
+        # a text coded with the same category by several coders (their codings, a consensus) is one reduction
+        unique = {(" ".join(r.text.split()), r.category): r for r in reversed(study.reductions_of(question_id))}
+        rows = sorted(unique.values(), key=lambda r: r.id)
         items = [{"id": r.id, "text": r.text, "category": r.category} for r in rows]
         docs = analyse_texts(study, pipeline, [r.text for r in rows])
         what = "reductions"

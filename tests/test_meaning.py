@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -204,6 +205,24 @@ def test_group_reductions_structure_and_threshold(small):
     assert len(loose["groups"]) == 1 and loose["groups"][0]["size"] == 12
     text = run("group", small, "--threshold", "0.9")
     assert text.exit_code == 0 and "candidate groups of 12 reductions" in text.output
+
+
+def test_group_counts_a_reduction_coded_alike_by_several_coders_once(small, tmp_path):
+    """Two coders (and a consensus) coding one text with the same subcategory are one reduction to group, not three
+    members of a group; coded with another subcategory it is a reduction of its own."""
+    path = tmp_path / "coders.koodari"
+    shutil.copy(small, path)
+    rows = ["reduction,subcategory,upper,combining,question,coder"]
+    rows += [f"velkaa on paljon,taloudelliset vaikeudet,taloudelliset ongelmat,elämäntilanne,T1,{coder}"
+             for coder in ("ben", "consensus")]
+    rows.append("velkaa on paljon,terveysongelmat,terveys,elämäntilanne,T1,cecilia")
+    (tmp_path / "more.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert run("reductions", "import", path, tmp_path / "more.csv").exit_code == 0
+    grouped = json.loads(run("group", path, "--question", "T1", "--json", "--threshold", "1.99").output)
+    assert grouped["items"] == 13
+    members = [(m["text"], m["category"]) for g in grouped["groups"] for m in g["members"]]
+    assert members.count(("velkaa on paljon", "taloudelliset vaikeudet")) == 1
+    assert members.count(("velkaa on paljon", "terveysongelmat")) == 1
 
 
 def test_group_uncoded_units_and_too_few_items(small, tmp_path):
