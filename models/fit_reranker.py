@@ -92,9 +92,12 @@ def main() -> None:
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
     parser.add_argument("--ud", type=Path, default=ROOT.parent / "shared" / "ud-finnish")
     parser.add_argument("--write", action="store_true", help="write the weights into koodari/nlp/normaliser.py")
+    parser.add_argument("--model", type=Path, default=LOCATION_MODEL,
+                        help="the location-split model whose n-best the reranker chooses among")
+    parser.add_argument("--beam", type=int, help="the model's n-best size (default: the normaliser's)")
     args = parser.parse_args()
-    if not LOCATION_MODEL.is_file():
-        raise SystemExit(f"{LOCATION_MODEL} missing: python models/train_dialect_model.py --split locations")
+    if not args.model.is_file():
+        raise SystemExit(f"{args.model} missing: python models/train_dialect_model.py --split locations")
     utterances = read_skn(args.skn / "skn3a-dev.norm")
     labels, dev_groups, held_out_groups = location_groups(utterances)
     train = [u for u, g in zip(utterances, labels, strict=True) if g not in dev_groups and g not in held_out_groups]
@@ -102,9 +105,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_resources(train, args.ud, folder, note="fit_reranker: training pseudo-locations only")
-        shutil.copy(LOCATION_MODEL, folder / LOCATION_MODEL.name)
+        shutil.copy(args.model, folder / LOCATION_MODEL.name)
         export_seq2seq(folder / LOCATION_MODEL.name)
         norm = Normaliser.load(folder)
+        if args.beam:
+            norm.beam_size = args.beam
         tokens, table = options_by_token(norm, [u for u, _ in dev], [g for _, g in dev])
         norm.rerank_learned, norm.beam_size = False, 5  # the third pass, for comparison
         norm.guesses.clear()
@@ -112,6 +117,7 @@ def main() -> None:
         norm._rerank(hand_words)
         hand = sum(n for (_, w, s), n in tokens.items() if (norm.guesses.get(w) or w) == s)
     total = sum(tokens.values())
+    reachable = sum(n for (_, w, s), n in tokens.items() if s in table[w][0])
     right = 0
     for group in dev_groups:
         weights = fit(Counter({k: n for k, n in tokens.items() if k[0] != group}), table)
@@ -119,7 +125,8 @@ def main() -> None:
     weights = fit(tokens, table)
     fitted = sum(n for (_, w, s), n in tokens.items() if choose(weights, *table[w]) == s)
     print(f"development tokens the reranker decides: {total}; right: hand-set third pass {hand}, learned "
-          f"cross-fitted over the {len(dev_groups)} groups {right}, learned fitted on all {fitted}")
+          f"cross-fitted over the {len(dev_groups)} groups {right}, learned fitted on all {fitted}; SKN's reading "
+          f"among the options {reachable}")
     for name, weight in zip(RERANK_FEATURES, weights, strict=True):
         print(f"  {name:24s} {weight:+.4f}")
     values = [f"{w:.4f}" for w in weights]

@@ -1,19 +1,21 @@
 """Train the character-level dialect normaliser for forms outside the lexicon (run from the repository root).
 
     python models/train_dialect_model.py [--skn ../shared/dialect-skn] [--epochs 30] [--split all|locations]
+                                         [--hidden-dim 150]
 
 stanza's seq2seq lemmatizer architecture (character encoder-decoder with attention, copy mechanism and an
 edit classifier) learns dialect form → standard form from SKN's word-aligned pairs (CC BY 4.0):
 
-* ``--split all`` (the shipped model, models/normaliser/skn-seq2seq.pt): every SKN utterance's word types,
+* ``--split all`` (the default; writes models/normaliser/skn-seq2seq.pt): every SKN utterance's word types,
   each spoken form with its commonest standard form; the development forms (the development
-  pseudo-locations') are in training, so their score is only a learning curve; the epoch count comes
-  from the location run below.
+  pseudo-locations') are in training, so their score cannot choose an epoch: the last epoch is kept.
 * ``--split locations`` (the model bench/normaliser.py scores, build/dialect-model-loc/skn-seq2seq.pt): SKN's
   file carries no recording locations (its utterances are shuffled), so whole *pseudo-locations* (dialect
   groups found by clustering, ``build_normaliser.location_split``) are held out: trained on the training
-  groups only and stopped on the development groups' spoken forms that training never saw.
-* ``--split utterances``: issue 13's first split (index % 5 ∉ {2, 4} trains, index % 5 == 2 stops).
+  groups only, keeping the epoch that scored best on the development groups' spoken forms that training never
+  saw.
+* ``--split utterances``: issue 13's first split (index % 5 ∉ {2, 4} trains, index % 5 == 2 stops); the shipped
+  file is this split's model (``--epochs 22``; see models/README.md).
 
 The development curve is in the log (the work folder's train.log when run as documented in models/README.md).
 """
@@ -64,14 +66,24 @@ def write_pairs(path: Path, pairs: list[tuple[str, str]], per_sentence: int = 20
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+KEEP_LAST_EPOCH = """
+import itertools, sys
+import stanza.models.lemmatizer as lemmatizer
+epochs = itertools.count(1)
+lemmatizer.scorer.score = lambda *args, **kwargs: (0.0, 0.0, next(epochs) / 1000)
+lemmatizer.main(sys.argv[1:])
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skn", type=Path, default=ROOT.parent / "shared" / "dialect-skn")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "dialect-model")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--hidden-dim", type=int, default=150, help="the encoder-decoder's hidden size")
     parser.add_argument(
         "--split", choices=("all", "locations", "utterances"), default="all",
-        help="all: the shipped model, trained on every SKN utterance (its development score is only a curve:"
+        help="all: trained on every SKN utterance (its development score is only a curve, the last epoch is kept:"
         " those forms are in training); locations: the benchmark's model, trained on the training"
         " pseudo-locations only and stopped on the development ones (build/dialect-model-loc); utterances:"
         " issue 13's first split (index % 5)")
@@ -103,9 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         "--train_file", str(work / "train.conllu"), "--eval_file", str(work / "dev.conllu"),
         "--output_file", str(work / "dev.pred.conllu"), "--shorthand", "fi_skn",
         "--no_pos", "--caseless", "--num_epoch", str(args.epochs), "--batch_size", "50",
-        "--hidden_dim", "150", "--emb_dim", "50", "--seed", "1234", "--cpu",
+        "--hidden_dim", str(args.hidden_dim), "--emb_dim", "50", "--seed", "1234", "--cpu",
         "--save_dir", str(out.resolve()), "--save_name", MODEL_NAME, "--log_step", "100",
     ]
+    if args.split == "all":
+        # every SKN form is in training, so the dictionary answers every development form and no score can choose
+        # an epoch (stanza keeps the best-scoring one: it would keep the first); each epoch is scored as better
+        # than the one before, so the last is kept
+        cmd[1:3] = ["-c", KEEP_LAST_EPOCH]
     env = dict(os.environ, PYTHONHASHSEED="0")
     return subprocess.run(cmd, env=env, cwd=work, check=False).returncode
 
