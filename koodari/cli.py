@@ -122,6 +122,29 @@ def init(
     )
 
 
+@app.command()
+@guarded
+def rescue(
+    damaged: Annotated[Path, typer.Argument(metavar="DAMAGED", help="The damaged study file (only read).")],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="The new study file to write what can be read into.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy what can still be read of a damaged study into a new study file (the damaged file is not changed)."""
+    report = actions.rescue(damaged, new)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    table = Table("table", "rows copied", "rows unreadable", title=f"rescued into {new}")
+    for name, (copied, lost) in report.tables.items():
+        table.add_row(name, str(copied), "some (unknown how many)" if lost is None else str(lost))
+    console.print(table)
+    if report.complete:
+        console.print(f"every row was read; {new} is a complete copy")
+    else:
+        console.print(f"the rows marked unreadable are lost from {new}; keep {damaged} (and look for a backup) until "
+                      "you have checked what is missing")
+
+
 @app.command("import")
 @guarded
 def import_(

@@ -48,6 +48,7 @@ from koodari.app.study import (
     import_reduction_file,
     import_refi_files,
     is_refi,
+    rescue,
     tree,
     tree_history,
     units,
@@ -59,7 +60,7 @@ __all__ = [
     "StudyRef",
     "Suggestions", "TreeView", "agree", "agreement_by_level", "analyse", "assign_question", "build_demo_study",
     "code_pairs", "create_study", "edit_tree", "evaluate", "export_study", "group", "import_files", "import_folder",
-    "import_reduction_file", "import_refi_files", "is_refi", "lemmatise", "open_study", "opened", "pipeline",
+    "import_reduction_file", "import_refi_files", "rescue", "is_refi", "lemmatise", "open_study", "opened", "pipeline",
     "review_session", "search", "suggest_file", "suggest_texts", "suggest_tokens", "suggest_units", "suggester",
     "train", "training_data", "tree", "tree_as_of", "tree_history", "units", "units_without_question",
 ]

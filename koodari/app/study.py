@@ -15,6 +15,7 @@ from koodari.interop import ExportSummary, export, import_refi
 from koodari.reductions import import_reductions
 from koodari.reports import REPORT_KINDS, export_report
 from koodari.store import Study
+from koodari.store.rescue import RescueReport, rescue_study
 from koodari.tree import tree_rows
 from koodari.treeops import (
     TreeChange,
@@ -109,6 +110,14 @@ def assign_question(study: StudyRef, question: str, theme: str | None = None, do
         question_id = s.require_question(question)
         document_id = s.document_id(document) if document is not None else None
         return s.assign_question(question_id, theme=theme, document_id=document_id)
+
+
+def rescue(damaged: Path, new: Path) -> RescueReport:
+    """`koodari rescue`: what can be read of a damaged study, copied into a new study file (checked by opening it)."""
+    report = rescue_study(damaged, new)
+    with opened(new):
+        pass
+    return report
 
 
 def import_reduction_file(study: StudyRef, csv_file: Path):

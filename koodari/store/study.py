@@ -139,7 +139,8 @@ class Study:
             self.conn.close()
             raise KoodariError(
                 f"the study file is damaged ({problems[0]}); koodari will not read or write it. Restore your last "
-                f"backup, or rescue what is readable with `sqlite3 {self.path.name} .recover > rescued.sql`",
+                f"backup, or copy what can be read into a new study: `koodari rescue {self.path.name} "
+                f"{self.path.stem}-rescued.koodari`",
                 self.path,
             )
 

@@ -1,0 +1,115 @@
+"""Rescuing a damaged study: every row that can still be read, copied into a new study file.
+
+SQLite's own ``.recover`` needs a library built with the ``sqlite_dbpage`` table (Debian's sqlite3 3.40 has
+none), and ``.dump`` gives SQL that koodari cannot open (no application id, no schema version). This copies the
+damaged file's schema as it was, then each table's rows: in order while they read, and after a damaged page row
+by row, so that a row on a damaged page is lost and the rows after it are not. The new study keeps the damaged
+one's schema version, so koodari opens it as the same study.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from koodari.errors import KoodariError
+from koodari.store.study import APPLICATION_ID, check_study_file
+
+
+@dataclass
+class RescueReport:
+    """Per table: rows copied, and row ids that could not be read (None: how many is unknown)."""
+
+    tables: dict[str, tuple[int, int | None]]
+
+    @property
+    def complete(self) -> bool:
+        return all(lost == 0 for _, lost in self.tables.values())
+
+    def as_dict(self) -> dict[str, dict[str, int | None]]:
+        return {name: {"copied": copied, "unreadable": lost} for name, (copied, lost) in self.tables.items()}
+
+
+def rescue_study(source: Path, target: Path) -> RescueReport:
+    """Copy what can be read of the study SOURCE into a new study file TARGET (built beside it and renamed into
+    place when complete; SOURCE is only read)."""
+    check_study_file(source)
+    if target.exists() or target.is_symlink():
+        raise KoodariError("already exists; rescue writes a new study file", target)
+    if not target.parent.is_dir():
+        raise KoodariError("folder does not exist", target.parent)
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        try:
+            version = int(src.execute("PRAGMA user_version").fetchone()[0])
+            schema = src.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+                                 " AND name NOT LIKE 'sqlite_%' ORDER BY rowid").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise KoodariError(f"its list of tables cannot be read ({exc}); nothing can be rescued: restore your "
+                               "last backup", source) from exc
+        return _copy(src, schema, version, target)
+    finally:
+        src.close()
+
+
+def _copy(src: sqlite3.Connection, schema: list[tuple[str, str, str]], version: int, target: Path) -> RescueReport:
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            dst.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            for kind, _, sql in schema:
+                if kind == "table":
+                    dst.execute(sql)
+            tables = {name: _copy_rows(src, dst, name) for kind, name, _ in schema if kind == "table"}
+            for kind, _, sql in schema:  # indexes and views once the rows are in
+                if kind != "table":
+                    dst.execute(sql)
+            dst.execute(f"PRAGMA user_version = {version}")
+            dst.commit()
+        finally:
+            dst.close()
+        os.replace(partial, target)
+    except (sqlite3.Error, OSError) as exc:
+        raise KoodariError(f"cannot write the rescued study ({exc}); nothing was written", target) from exc
+    finally:
+        for leftover in (partial, Path(f"{partial}-journal")):
+            leftover.unlink(missing_ok=True)
+    return RescueReport(tables)
+
+
+def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> tuple[int, int | None]:
+    """Copy a table's readable rows (with their row ids); returns (copied, unreadable row ids or None)."""
+    quoted = '"' + table.replace('"', '""') + '"'
+    columns = ", ".join('"' + r[1].replace('"', '""') + '"' for r in src.execute(f"PRAGMA table_info({quoted})"))
+    width = len(src.execute(f"PRAGMA table_info({quoted})").fetchall())
+    insert = f"INSERT INTO {quoted} (rowid, {columns}) VALUES ({', '.join('?' * (width + 1))})"
+    copied, last = 0, None
+    try:
+        for row in src.execute(f"SELECT rowid, * FROM {quoted} ORDER BY rowid"):
+            dst.execute(insert, row)
+            copied, last = copied + 1, row[0]
+        return copied, 0
+    except sqlite3.DatabaseError:
+        pass  # a damaged page: the rows after it one row id at a time
+    try:
+        top = src.execute(f"SELECT max(rowid) FROM {quoted}").fetchone()[0]
+        first = last + 1 if last is not None else src.execute(f"SELECT min(rowid) FROM {quoted}").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return copied, None
+    if top is None or first is None:
+        return copied, None
+    lost = 0
+    for rowid in range(first, top + 1):
+        try:
+            row = src.execute(f"SELECT rowid, * FROM {quoted} WHERE rowid = ?", (rowid,)).fetchone()
+        except sqlite3.DatabaseError:
+            lost += 1
+            continue
+        if row is not None:
+            dst.execute(insert, row)
+            copied += 1
+    return copied, lost

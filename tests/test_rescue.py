@@ -1,0 +1,76 @@
+"""`koodari rescue`: a damaged study is refused, and every row that can still be read goes into a new study."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+REDUCTIONS = """reduction,subcategory,upper,question
+rahat loppuu kesken,taloudelliset vaikeudet,taloudelliset ongelmat,T1
+selkä on kipeä,terveysongelmat,terveys,T1
+ei ole ketään kenen kanssa puhua,yksinäisyys,sosiaaliset ongelmat,T1
+"""
+
+
+def damaged_study(cli, folder: Path) -> tuple[Path, int]:
+    """A study with 300 long units, one leaf page of its units overwritten; returns it and its unit count."""
+    path = folder / "s.koodari"
+    turns = "\n".join(f"P{i % 3 + 1}: {'tämä on hyvin pitkä vastaus haastattelussa ' * 12}{i}" for i in range(300))
+    (folder / "t.txt").write_text(turns + "\n", encoding="utf-8")
+    (folder / "r.csv").write_text(REDUCTIONS, encoding="utf-8")
+    for args in (("init", path), ("import", path, folder / "t.txt"), ("reductions", "import", path, folder / "r.csv")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(path)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        leaves = [p for (p,) in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'segments' AND pagetype = 'leaf' ORDER BY pageno")]
+        units = conn.execute("SELECT count(*) FROM segments").fetchone()[0]
+    finally:
+        conn.close()
+    assert len(leaves) >= 3 and units == 300
+    with path.open("r+b") as file:
+        file.seek((leaves[1] - 1) * page_size)
+        file.write(b"\xff" * page_size)
+    return path, units
+
+
+def test_rescue_copies_every_readable_row_of_a_damaged_study(cli, tmp_path):
+    path, units = damaged_study(cli, tmp_path)
+    refused = cli("units", path)
+    assert refused.exit_code != 0 and "damaged" in refused.output and "koodari rescue s.koodari" in refused.output
+    assert "Traceback" not in refused.output
+    before = path.read_bytes()
+    new = tmp_path / "rescued.koodari"
+    result = cli("rescue", path, new, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert path.read_bytes() == before  # the damaged study is only read
+    # the units on the damaged page are lost, the units after it are not
+    assert report["segments"]["unreadable"] >= 1 and 100 < report["segments"]["copied"] < units
+    assert all(v == {"copied": v["copied"], "unreadable": 0} for k, v in report.items() if k != "segments")
+    listed = json.loads(cli("units", new, "--json").output)
+    assert len(listed) == report["segments"]["copied"] and listed[-1]["text"].endswith(" 299")
+    tree = cli("tree", new, "--question", "T1")
+    assert tree.exit_code == 0 and all(name in tree.output for name in ("yksinäisyys", "terveysongelmat"))
+    assert report["reductions"] == {"copied": 3, "unreadable": 0}
+    text = cli("rescue", path, tmp_path / "again.koodari")
+    assert text.exit_code == 0 and "rows unreadable" in text.output and "are lost from" in text.output
+    exists = cli("rescue", path, new)
+    assert exists.exit_code != 0 and "already exists" in exists.output
+
+
+def test_rescue_of_a_whole_study_is_a_complete_copy_and_refuses_other_files(cli, tmp_path):
+    path = tmp_path / "whole.koodari"
+    assert cli("init", path).exit_code == 0
+    (tmp_path / "r.csv").write_text(REDUCTIONS, encoding="utf-8")
+    assert cli("reductions", "import", path, tmp_path / "r.csv").exit_code == 0
+    result = cli("rescue", path, tmp_path / "copy.koodari")
+    assert result.exit_code == 0 and "is a complete copy" in result.output
+    copy_tree = cli("tree", tmp_path / "copy.koodari", "--format", "csv").output
+    assert copy_tree == cli("tree", path, "--format", "csv").output and "yksinäisyys" in copy_tree
+    (tmp_path / "notes.txt").write_text("not a study at all, just some text " * 10, encoding="utf-8")
+    other = cli("rescue", tmp_path / "notes.txt", tmp_path / "x.koodari")
+    assert other.exit_code != 0 and "not a koodari study" in other.output and not (tmp_path / "x.koodari").exists()
