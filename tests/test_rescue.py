@@ -74,3 +74,19 @@ def test_rescue_of_a_whole_study_is_a_complete_copy_and_refuses_other_files(cli,
     (tmp_path / "notes.txt").write_text("not a study at all, just some text " * 10, encoding="utf-8")
     other = cli("rescue", tmp_path / "notes.txt", tmp_path / "x.koodari")
     assert other.exit_code != 0 and "not a koodari study" in other.output and not (tmp_path / "x.koodari").exists()
+
+
+def test_rescue_runs_no_statement_but_the_schema_s_own(cli, tmp_path):
+    """A file made to look like a study whose schema holds another statement (an ATTACH that would create a file) is
+    refused in one line (SQLite finds the schema malformed before koodari's own check), and nothing is written."""
+    path = tmp_path / "crafted.koodari"
+    assert cli("init", path).exit_code == 0
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA writable_schema = ON")
+    target = tmp_path / "planted.db"
+    conn.execute("INSERT INTO sqlite_master VALUES ('table', 'x', 'x', 0, ?)", (f"ATTACH '{target}' AS planted",))
+    conn.commit()
+    conn.close()
+    result = cli("rescue", path, tmp_path / "out.koodari")
+    assert result.exit_code != 0 and "nothing can be rescued" in result.output and "Traceback" not in result.output
+    assert not target.exists() and not (tmp_path / "out.koodari").exists()

@@ -10,12 +10,16 @@ one's schema version, so koodari opens it as the same study.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from koodari.errors import KoodariError
 from koodari.store.study import APPLICATION_ID, check_study_file
+
+# the only statements taken from the damaged file's schema (it may come from anyone: never ATTACH, a trigger, ...)
+SCHEMA_STATEMENT = re.compile(r"\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX|VIEW)\s", re.IGNORECASE)
 
 
 @dataclass
@@ -45,10 +49,15 @@ def rescue_study(source: Path, target: Path) -> RescueReport:
         try:
             version = int(src.execute("PRAGMA user_version").fetchone()[0])
             schema = src.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
-                                 " AND name NOT LIKE 'sqlite_%' ORDER BY rowid").fetchall()
+                                 " AND name NOT LIKE 'sqlite_%' AND type IN ('table', 'index', 'view')"
+                                 " ORDER BY rowid").fetchall()
         except sqlite3.DatabaseError as exc:
             raise KoodariError(f"its list of tables cannot be read ({exc}); nothing can be rescued: restore your "
                                "last backup", source) from exc
+        strange = next((sql for _, _, sql in schema if not SCHEMA_STATEMENT.match(sql)), None)
+        if strange is not None:
+            raise KoodariError(f"its schema holds a statement koodari never writes ({strange[:60]!r}); not rescued",
+                               source)
         return _copy(src, schema, version, target)
     finally:
         src.close()
