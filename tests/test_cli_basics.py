@@ -7,7 +7,7 @@ from koodari import __version__
 from koodari.cli import app
 
 COMMANDS = {"init", "import", "assign", "reductions", "tree", "units", "lemmatise", "analyse", "train", "suggest",
-            "search", "group", "evaluate", "review", "serve", "agree", "history", "export", "demo"}
+            "search", "group", "evaluate", "review", "serve", "agree", "history", "export", "demo", "rescue"}
 
 
 def test_help_lists_the_commands(cli):
