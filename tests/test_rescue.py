@@ -13,8 +13,8 @@ ei ole ketään kenen kanssa puhua,yksinäisyys,sosiaaliset ongelmat,T1
 """
 
 
-def damaged_study(cli, folder: Path) -> tuple[Path, int]:
-    """A study with 300 long units, one leaf page of its units overwritten; returns it and its unit count."""
+def study_of_300_units(cli, folder: Path) -> Path:
+    """A study with 300 long units (several leaf pages of them) and three reductions."""
     path = folder / "s.koodari"
     turns = "\n".join(f"P{i % 3 + 1}: {'tämä on hyvin pitkä vastaus haastattelussa ' * 12}{i}" for i in range(300))
     (folder / "t.txt").write_text(turns + "\n", encoding="utf-8")
@@ -22,19 +22,31 @@ def damaged_study(cli, folder: Path) -> tuple[Path, int]:
     for args in (("init", path), ("import", path, folder / "t.txt"), ("reductions", "import", path, folder / "r.csv")):
         result = cli(*args)
         assert result.exit_code == 0, result.output
+    return path
+
+
+def unit_pages(path: Path) -> tuple[int, list[int]]:
+    """The study's page size and the numbers of the leaf pages holding its units."""
     conn = sqlite3.connect(path)
     try:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         leaves = [p for (p,) in conn.execute(
             "SELECT pageno FROM dbstat WHERE name = 'segments' AND pagetype = 'leaf' ORDER BY pageno")]
-        units = conn.execute("SELECT count(*) FROM segments").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM segments").fetchone()[0] == 300
     finally:
         conn.close()
-    assert len(leaves) >= 3 and units == 300
+    assert len(leaves) >= 3
+    return page_size, leaves
+
+
+def damaged_study(cli, folder: Path) -> tuple[Path, int]:
+    """A study with 300 long units, one leaf page of its units overwritten; returns it and its unit count."""
+    path = study_of_300_units(cli, folder)
+    page_size, leaves = unit_pages(path)
     with path.open("r+b") as file:
         file.seek((leaves[1] - 1) * page_size)
         file.write(b"\xff" * page_size)
-    return path, units
+    return path, 300
 
 
 def test_rescue_copies_every_readable_row_of_a_damaged_study(cli, tmp_path):
@@ -90,3 +102,41 @@ def test_rescue_runs_no_statement_but_the_schema_s_own(cli, tmp_path):
     result = cli("rescue", path, tmp_path / "out.koodari")
     assert result.exit_code != 0 and "nothing can be rescued" in result.output and "Traceback" not in result.output
     assert not target.exists() and not (tmp_path / "out.koodari").exists()
+
+
+def test_a_page_holding_another_page_s_units_is_not_a_complete_copy(cli, tmp_path):
+    """A misdirected write: a leaf page of units holds a copy of another one. Its own units cannot be read (a
+    lookup finds no such row), so the report must not call the rescued study a complete copy."""
+    path = study_of_300_units(cli, tmp_path)
+    page_size, leaves = unit_pages(path)
+    with path.open("r+b") as file:
+        first = file.read(page_size * leaves[0])[-page_size:]
+        file.seek((leaves[1] - 1) * page_size)
+        file.write(first)
+    assert "damaged" in cli("units", path).output
+    result = cli("rescue", path, tmp_path / "new.koodari")
+    assert result.exit_code == 0, result.output
+    assert "complete copy" not in result.output and "are lost from" in result.output
+    report = json.loads(cli("rescue", path, tmp_path / "again.koodari", "--json").output)
+    assert report["segments"]["copied"] < 300 and report["segments"]["unreadable"] != 0
+    units = json.loads(cli("units", tmp_path / "new.koodari", "--json").output)
+    assert len(units) == report["segments"]["copied"] and units[-1]["text"].endswith(" 299")
+
+
+def test_a_garbled_row_is_lost_not_the_whole_rescue(cli, tmp_path):
+    """A unit whose bytes were garbled into a value its table refuses (a negative character offset): the study is
+    refused as damaged with `koodari rescue` as the way out, and the rescue keeps every other row (it wrote nothing)."""
+    path = study_of_300_units(cli, tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    conn.execute("UPDATE segments SET char_start = -1 WHERE id = 8")
+    conn.commit()
+    conn.close()
+    refused = cli("units", path)
+    assert "damaged" in refused.output and "koodari rescue" in refused.output
+    result = cli("rescue", path, tmp_path / "new.koodari", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["segments"] == {"copied": 299, "unreadable": 1} and report["reductions"]["copied"] == 3
+    units = json.loads(cli("units", tmp_path / "new.koodari", "--json").output)
+    assert len(units) == 299 and units[-1]["text"].endswith(" 299")

@@ -91,34 +91,57 @@ def _copy(src: sqlite3.Connection, schema: list[tuple[str, str, str]], version: 
 
 
 def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> tuple[int, int | None]:
-    """Copy a table's readable rows (with their row ids); returns (copied, unreadable row ids or None)."""
+    """Copy a table's readable rows (with their row ids); returns (copied, rows unreadable or None: some, how many
+    unknown). Rows are read in order while they read in rising row ids; past a damaged page (an error, or row ids
+    out of order: a page holding another page's rows) every row id is looked up. A row the table's constraints
+    refuse (garbled bytes) is unreadable, not the end of the rescue."""
     quoted = '"' + table.replace('"', '""') + '"'
-    columns = ", ".join('"' + r[1].replace('"', '""') + '"' for r in src.execute(f"PRAGMA table_info({quoted})"))
-    width = len(src.execute(f"PRAGMA table_info({quoted})").fetchall())
-    insert = f"INSERT INTO {quoted} (rowid, {columns}) VALUES ({', '.join('?' * (width + 1))})"
-    copied, last = 0, None
-    try:
-        for row in src.execute(f"SELECT rowid, * FROM {quoted} ORDER BY rowid"):
+    names = [r[1] for r in src.execute(f"PRAGMA table_info({quoted})")]
+    columns = ", ".join('"' + name.replace('"', '""') + '"' for name in names)
+    insert = f"INSERT INTO {quoted} (rowid, {columns}) VALUES ({', '.join('?' * (len(names) + 1))})"
+    done: set[int] = set()
+    refused: set[int] = set()
+
+    def put(row: tuple) -> None:
+        try:
             dst.execute(insert, row)
-            copied, last = copied + 1, row[0]
-        return copied, 0
+            done.add(row[0])
+        except sqlite3.IntegrityError:
+            refused.add(row[0])
+
+    last = None
+    try:
+        cursor = src.execute(f"SELECT rowid, * FROM {quoted} ORDER BY rowid")
+        while (row := cursor.fetchone()) is not None:
+            if last is not None and row[0] <= last:
+                break  # out of order: a damaged page
+            last = row[0]
+            put(row)
+        else:
+            return len(done), len(refused)
     except sqlite3.DatabaseError:
-        pass  # a damaged page: the rows after it one row id at a time
+        pass  # a damaged page: every row id, one at a time
     try:
         top = src.execute(f"SELECT max(rowid) FROM {quoted}").fetchone()[0]
-        first = last + 1 if last is not None else src.execute(f"SELECT min(rowid) FROM {quoted}").fetchone()[0]
     except sqlite3.DatabaseError:
-        return copied, None
-    if top is None or first is None:
-        return copied, None
-    lost = 0
-    for rowid in range(first, top + 1):
+        return len(done), None
+    if top is None:
+        return len(done), None
+    try:
+        low = min(1, src.execute(f"SELECT min(rowid) FROM {quoted}").fetchone()[0] or 1)
+    except sqlite3.DatabaseError:
+        low = 1
+    unreadable = absent = 0
+    for rowid in range(low, max(top, last or 0) + 1):
+        if rowid in done or rowid in refused:
+            continue
         try:
             row = src.execute(f"SELECT rowid, * FROM {quoted} WHERE rowid = ?", (rowid,)).fetchone()
         except sqlite3.DatabaseError:
-            lost += 1
+            unreadable += 1
             continue
-        if row is not None:
-            dst.execute(insert, row)
-            copied += 1
-    return copied, lost
+        if row is None:
+            absent += 1  # a row deleted long ago, or one on a page that now holds other rows
+        else:
+            put(row)
+    return len(done), None if absent else unreadable + len(refused)
