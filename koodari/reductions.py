@@ -71,17 +71,19 @@ def import_reductions(study: Study, path: str | Path, source: str | None = None)
     rows = read_rows(path)
     before = study.counts()["categories"]
     known = [q.code for q in study.questions()]
+    named = list(dict.fromkeys(row["question"] for _, row in rows if row.get("question")))  # the file's own codes
     conflicts: list[str] = []
     with study.transaction():
         count = 0
         for line, row in rows:
             if not row.get("reduction") or not row.get("subcategory"):
                 raise KoodariError(f"line {line}: empty 'reduction' or 'subcategory'", path)
-            if known and not row.get("question") and study.find_question(DEFAULT_QUESTION) is None:
-                # the study's codes belong to its research questions: a row without one would start a question
-                # of its own ("default") with copies of their categories
-                raise KoodariError(f"line {line}: no research question (the study has {_codes(known)}); add a "
-                                   "'question' column; nothing imported", path)
+            if (known or named) and not row.get("question") and study.find_question(DEFAULT_QUESTION) is None:
+                # the study's (or the file's) codes belong to research questions: a row without one would start a
+                # question of its own ("default") with copies of their categories
+                where = f"the study has {_codes(known)}" if known else f"other rows name {_codes(named)}"
+                raise KoodariError(f"line {line}: no research question ({where}); add a 'question' column; nothing "
+                                   "imported", path)
             question_id = study.question_for(row.get("question"))
             coder = row.get("coder") or DEFAULT_CODER
             try:

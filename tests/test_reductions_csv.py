@@ -41,6 +41,19 @@ def test_a_row_without_a_question_is_refused_once_the_study_has_questions(tmp_pa
         assert [q["code"] for q in study.questions()] == ["T1", "T2", "T22"]
 
 
+def test_a_row_without_a_question_is_refused_when_the_file_s_other_rows_name_one(tmp_path, cli, study_path):
+    """Into a study without questions, a file whose rows name T1 but one row leaves the question empty (a slip) would
+    file that row under a question "default" of its own, with a copy of T1's categories: refused, nothing imported."""
+    before = fingerprint(study_path)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("reduction,subcategory,upper,question\nrahat loppuu,talous,ongelmat,T1\n"
+                     "velkaa on,talous,ongelmat,\n", encoding="utf-8")
+    result = cli("reductions", "import", study_path, mixed)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "mixed.csv" in result.output and "line 3: no research question (other rows name T1)" in result.output
+    assert fingerprint(study_path) == before
+
+
 def test_csv_import_builds_and_grows_the_tree(tmp_path, cli, study_path):
     path = tmp_path / "r.csv"
     path.write_text(CSV, encoding="utf-8")
