@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,8 +140,8 @@ class Study:
             self.conn.close()
             raise KoodariError(
                 f"the study file is damaged ({problems[0]}); koodari will not read or write it. Restore your last "
-                f"backup, or copy what can be read into a new study: `koodari rescue {self.path.name} "
-                f"{self.path.stem}-rescued.koodari`",
+                f"backup, or copy what can be read into a new study: `koodari rescue {shlex.quote(str(self.path))} "
+                f"{shlex.quote(str(self.path.with_name(self.path.stem + '-rescued.koodari')))}`",
                 self.path,
             )
 
