@@ -9,14 +9,13 @@ one's schema version, so koodari opens it as the same study.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from koodari.errors import KoodariError
-from koodari.store.study import APPLICATION_ID, check_study_file
+from koodari.store.study import APPLICATION_ID, built_beside, check_study_file
 
 # the only statements taken from the damaged file's schema (it may come from anyone: never ATTACH, a trigger, ...)
 SCHEMA_STATEMENT = re.compile(r"\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX|VIEW)\s", re.IGNORECASE)
@@ -64,9 +63,7 @@ def rescue_study(source: Path, target: Path) -> RescueReport:
 
 
 def _copy(src: sqlite3.Connection, schema: list[tuple[str, str, str]], version: int, target: Path) -> RescueReport:
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    partial.unlink(missing_ok=True)
-    try:
+    with built_beside(target, "write the rescued study") as partial:
         dst = sqlite3.connect(partial)
         try:
             dst.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -81,12 +78,6 @@ def _copy(src: sqlite3.Connection, schema: list[tuple[str, str, str]], version: 
             dst.commit()
         finally:
             dst.close()
-        os.replace(partial, target)
-    except (sqlite3.Error, OSError) as exc:
-        raise KoodariError(f"cannot write the rescued study ({exc}); nothing was written", target) from exc
-    finally:
-        for leftover in (partial, Path(f"{partial}-journal")):
-            leftover.unlink(missing_ok=True)
     return RescueReport(tables)
 
 

@@ -79,9 +79,7 @@ class Study:
             raise KoodariError("already exists; refusing to overwrite a study", path)
         if not path.parent.is_dir():
             raise KoodariError("folder does not exist", path.parent)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        partial.unlink(missing_ok=True)
-        try:
+        with built_beside(path, "create the study") as partial:
             conn = _connect(partial)
             try:
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -92,12 +90,6 @@ class Study:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 conn.close()
-            os.replace(partial, path)
-        except (sqlite3.Error, OSError) as exc:
-            raise KoodariError(f"cannot create the study ({_reason(exc)}); nothing was written", path) from exc
-        finally:
-            for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
-                leftover.unlink(missing_ok=True)
         return cls.open(path)
 
     @classmethod
@@ -1014,6 +1006,22 @@ def _inactive(category: Category, study: Study) -> str:
     if category.state == "split":
         return f"category '{category.name}' was split; code with one of its new categories"
     return f"category '{category.name}' is retired: no new codes"
+
+
+@contextmanager
+def built_beside(path: Path, what: str) -> Iterator[Path]:
+    """A new database file built at a partial path beside PATH (yielded) and renamed into place when the block
+    ends; on a failure nothing is left under either name and the error is one line (``cannot WHAT``)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        yield partial
+        os.replace(partial, path)
+    except (sqlite3.Error, OSError) as exc:
+        raise KoodariError(f"cannot {what} ({_reason(exc)}); nothing was written", path) from exc
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{partial}{suffix}").unlink(missing_ok=True)
 
 
 def check_study_file(path: Path) -> None:
