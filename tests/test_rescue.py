@@ -25,14 +25,14 @@ def study_of_300_units(cli, folder: Path) -> Path:
     return path
 
 
-def unit_pages(path: Path) -> tuple[int, list[int]]:
-    """The study's page size and the numbers of the leaf pages holding its units."""
+def unit_pages(path: Path, units: int | None = 300) -> tuple[int, list[int]]:
+    """The study's page size and the numbers of the leaf pages holding its units (checked to be UNITS)."""
     conn = sqlite3.connect(path)
     try:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         leaves = [p for (p,) in conn.execute(
             "SELECT pageno FROM dbstat WHERE name = 'segments' AND pagetype = 'leaf' ORDER BY pageno")]
-        assert conn.execute("SELECT count(*) FROM segments").fetchone()[0] == 300
+        assert units is None or conn.execute("SELECT count(*) FROM segments").fetchone()[0] == units
     finally:
         conn.close()
     assert len(leaves) >= 3
@@ -142,3 +142,33 @@ def test_a_garbled_row_is_lost_not_the_whole_rescue(cli, tmp_path):
     assert report["segments"] == {"copied": 299, "unreadable": 1} and report["reductions"]["copied"] == 3
     units = json.loads(cli("units", tmp_path / "new.koodari", "--json").output)
     assert len(units) == 299 and units[-1]["text"].endswith(" 299")
+
+
+def test_a_huge_row_id_past_a_damaged_page_is_sought_not_walked(cli, tmp_path):
+    """A unit with row id 2**40 after a damaged page: the row-by-row pass seeks the next row id in the table's
+    index instead of looking up a trillion absent ones (it would not end), and the unit is copied."""
+    import subprocess
+    import sys
+
+    path = study_of_300_units(cli, tmp_path)
+    conn = sqlite3.connect(path)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(segments)")]
+    rest = [c for c in columns if c != "id"]
+    values = ", ".join("seq + 1000" if c == "seq" else c for c in rest)
+    conn.execute(f"INSERT INTO segments (id, {', '.join(rest)}) SELECT {2**40}, {values} FROM segments WHERE id = 300")
+    conn.commit()
+    conn.close()
+    page_size, leaves = unit_pages(path, units=None)
+    with path.open("r+b") as file:
+        file.seek((leaves[1] - 1) * page_size)
+        file.write(b"\xff" * page_size)
+    out = tmp_path / "out.koodari"
+    done = subprocess.run([sys.executable, "-c", "from koodari.cli import app; app()", "rescue", str(path), str(out),
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert 100 < report["segments"]["copied"] < 301
+    check = sqlite3.connect(out)
+    assert check.execute("SELECT count(*) FROM segments WHERE id = ?", (2**40,)).fetchone()[0] == 1
+    check.close()
+

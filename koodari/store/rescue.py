@@ -18,6 +18,10 @@ from koodari.errors import KoodariError
 from koodari.store.study import APPLICATION_ID, built_beside, check_study_file
 
 # the only statements taken from the damaged file's schema (it may come from anyone: never ATTACH, a trigger, ...)
+# past a damaged page every row id is looked up; after this many in a row without a row the next one is sought in
+# the table's index of row ids instead, and a gap that cannot be skipped so is walked at most this far
+SEEK_AFTER = 10_000
+MAX_PROBES = 10_000_000
 SCHEMA_STATEMENT = re.compile(r"\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX|VIEW)\s", re.IGNORECASE)
 
 
@@ -122,17 +126,32 @@ def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> 
         low = min(1, src.execute(f"SELECT min(rowid) FROM {quoted}").fetchone()[0] or 1)
     except sqlite3.DatabaseError:
         low = 1
-    unreadable = absent = 0
-    for rowid in range(low, max(top, last or 0) + 1):
+    unreadable = absent = gap = 0
+    rowid, end = low, max(top, last or 0)
+    while rowid <= end:
         if rowid in done or rowid in refused:
+            rowid += 1
             continue
         try:
             row = src.execute(f"SELECT rowid, * FROM {quoted} WHERE rowid = ?", (rowid,)).fetchone()
         except sqlite3.DatabaseError:
-            unreadable += 1
+            unreadable, gap, rowid = unreadable + 1, 0, rowid + 1
             continue
-        if row is None:
-            absent += 1  # a row deleted long ago, or one on a page that now holds other rows
-        else:
+        if row is not None:
             put(row)
+            gap = 0
+        else:
+            absent, gap = absent + 1, gap + 1  # a row deleted long ago, or one on a page now holding other rows
+            if gap >= SEEK_AFTER:  # a long run of row ids without a row (a garbled largest row id): seek the next
+                try:
+                    following = src.execute(f"SELECT min(rowid) FROM {quoted} WHERE rowid > ?", (rowid,)).fetchone()[0]
+                except sqlite3.DatabaseError:
+                    following = None
+                if following is None and end - rowid > MAX_PROBES:
+                    break  # no way past the gap but one row id at a time, for too long: what is left is unknown
+                if following is not None:
+                    rowid, gap = following, 0
+                    continue
+                gap = 0
+        rowid += 1
     return len(done), None if absent else unreadable + len(refused)
