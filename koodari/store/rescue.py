@@ -17,11 +17,11 @@ from pathlib import Path
 from koodari.errors import KoodariError
 from koodari.store.study import APPLICATION_ID, built_beside, check_study_file
 
-# the only statements taken from the damaged file's schema (it may come from anyone: never ATTACH, a trigger, ...)
 # past a damaged page every row id is looked up; after this many in a row without a row the next one is sought in
 # the table's index of row ids instead, and a gap that cannot be skipped so is walked at most this far
 SEEK_AFTER = 10_000
 MAX_PROBES = 10_000_000
+# the only statements taken from the damaged file's schema (it may come from anyone: never ATTACH, a trigger, ...)
 SCHEMA_STATEMENT = re.compile(r"\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX|VIEW)\s", re.IGNORECASE)
 
 
@@ -43,10 +43,6 @@ def rescue_study(source: Path, target: Path) -> RescueReport:
     """Copy what can be read of the study SOURCE into a new study file TARGET (built beside it and renamed into
     place when complete; SOURCE is only read)."""
     check_study_file(source)
-    if target.exists() or target.is_symlink():
-        raise KoodariError("already exists; rescue writes a new study file", target)
-    if not target.parent.is_dir():
-        raise KoodariError("folder does not exist", target.parent)
     src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         try:

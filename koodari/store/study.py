@@ -75,10 +75,6 @@ class Study:
         """A new, empty study. It is built beside ``path`` and renamed into place when complete, so a full
         disk or a crash never leaves a half-made file under the study's name."""
         path = Path(path)
-        if path.exists() or path.is_symlink():
-            raise KoodariError("already exists; refusing to overwrite a study", path)
-        if not path.parent.is_dir():
-            raise KoodariError("folder does not exist", path.parent)
         with built_beside(path, "create the study") as partial:
             conn = _connect(partial)
             try:
@@ -1011,7 +1007,12 @@ def _inactive(category: Category, study: Study) -> str:
 @contextmanager
 def built_beside(path: Path, what: str) -> Iterator[Path]:
     """A new database file built at a partial path beside PATH (yielded) and renamed into place when the block
-    ends; on a failure nothing is left under either name and the error is one line (``cannot WHAT``)."""
+    ends; on a failure nothing is left under either name and the error is one line (``cannot WHAT``). An existing
+    PATH (never overwritten) or a missing folder is refused first."""
+    if path.exists() or path.is_symlink():
+        raise KoodariError("already exists; refusing to overwrite a study", path)
+    if not path.parent.is_dir():
+        raise KoodariError("folder does not exist", path.parent)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     partial.unlink(missing_ok=True)
     try:
