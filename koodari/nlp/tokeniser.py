@@ -39,11 +39,12 @@ LIST_END = frozenset({"jne", "yms", "ym", "tms", "jms", "ms", "jpt", "jtk", "tjs
 
 _WORD_CHAR = r"[^\W_]|[\u0300-\u036f]"  # letters and digits (and combining accents of decomposed letters)
 _W = rf"(?:{_WORD_CHAR})"
+CASE_ENDING = r"[a-zåäö]{1,6}"  # a case ending written after a colon: EU:n, 20:een, %:lla
 _JOIN = (
     r"(?:-/|[-–/&'’_+]"  # Luonto-Liitto, 2–1, ja/tai, touko-/kesäkuu, H&M, can't
     r"|\.(?![A-ZÅÄÖ][a-zåäö])"  # 1.12.2020, Mieli.net, but kotona.Sitten splits
     r"|(?<=\d)[,:](?=\d)"  # 3,5 and 12:30
-    r"|:(?=[a-zåäö]{1,6}(?![\w]))"  # a case ending after a colon: EU:n, 20:n (checked in _colon_split)
+    rf"|:(?={CASE_ENDING}(?![\w]))"  # a case ending after a colon: EU:n, 20:n (checked in _colon_split)
     r")"
 )
 _URL = r"(?:https?://|www\.)[^\s<>\"”]+"
@@ -54,7 +55,7 @@ _OTHER = (rf"(?:[\U0001F1E6-\U0001F1FF]{{2}}"  # a flag: two regional indicators
           rf"|\S{_EMOJI_TAIL}(?:\u200d\S{_EMOJI_TAIL})*)")  # any other character, with its emoji modifiers and joiners
 _PUNCT = r"(?:\.{2,}|…+|[-–—]{2,})"  # (UD writes "!!" as two tokens)
 _WORD = rf"(?:(?<![\w–-])[-–#@](?={_W}))?{_W}+(?:{_JOIN}{_W}+)*(?:-(?=[\s,/]|$))?"
-_SYMBOL_CASE = r"[%‰§€$£°]:[a-zåäö]{1,6}(?![\w])"  # a symbol with a case ending: 5 %:lla, 3 §:n, 10 €:lla
+_SYMBOL_CASE = rf"[%‰§€$£°]:{CASE_ENDING}(?![\w])"  # a symbol with a case ending: 5 %:lla, 3 §:n, 10 €:lla
 TOKEN = re.compile(rf"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<word>{_WORD})|{_SYMBOL_CASE}|(?P<emo>{_EMOTICON})"
                    rf"|{_PUNCT}|{_OTHER}")
 

@@ -15,12 +15,11 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from koodari.nlp.tokeniser import ABBREVIATIONS
+from koodari.nlp.tokeniser import ABBREVIATIONS, CASE_ENDING
 
-ACRONYM = re.compile(r"([A-ZÅÄÖ]{2,5})(?::[a-zåäö]{1,6})?")  # EKG, EU:n
+ACRONYM = re.compile(rf"([A-ZÅÄÖ]{{2,5}})(?::{CASE_ENDING})?")  # EKG, EU:n
 ACRONYM_COMPOUND = re.compile(r"([A-ZÅÄÖ]{2,5})-(?=[a-zåäö])")  # TE-toimiston, ATK-kurssilla
 ABBREVIATION = re.compile(r"([^\W\d_]+)\.")  # ks., Pot.
-CASE_ENDING = re.compile(r"[a-zåäö]{1,6}")  # after a colon: EU:n, 20:een, %:lla
 
 
 def acronym(token: str, is_word: Callable[[str], bool]) -> str | None:
@@ -48,7 +47,7 @@ def symbol_stem(token: str) -> str | None:
     """The number or symbol a case ending follows after a colon (*20:een*, *5 %:lla*, *3 §:n* → *20*, *%*, *§*),
     as UD lemmatises it; None for any other token."""
     stem, colon, ending = token.rpartition(":")
-    return stem if colon and stem and not latin(stem) and CASE_ENDING.fullmatch(ending) else None
+    return stem if colon and stem and not latin(stem) and re.fullmatch(CASE_ENDING, ending) else None
 
 
 def written_as_is(token: str, is_word: Callable[[str], bool]) -> bool:
