@@ -131,6 +131,11 @@ def rescue(
 ) -> None:
     """Copy what can still be read of a damaged study into a new study file (the damaged file is not changed)."""
     report = actions.rescue(damaged, new)
+    if report.unread_wal is not None:
+        err_console.print(f"note: {damaged}-wal could not be read ({report.unread_wal}), so the study's last changes, "
+                          f"kept in it, are not in {new}; keep both files and rescue again once it can be read (it is "
+                          f"read from a copy made beside {new}: that folder needs room for the study)",
+                          highlight=False, soft_wrap=True)
     if as_json:
         print_json(report.as_dict())
         return
@@ -140,7 +145,7 @@ def rescue(
     console.print(table)
     if report.complete:
         console.print(f"every row was read; {new} is a complete copy")
-    else:
+    elif any(lost != 0 for _, lost in report.tables.values()):
         console.print(f"the rows marked unreadable are lost from {new}; keep {damaged} (and look for a backup) until "
                       "you have checked what is missing")
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 REDUCTIONS = """reduction,subcategory,upper,question
 rahat loppuu kesken,taloudelliset vaikeudet,taloudelliset ongelmat,T1
@@ -147,9 +154,6 @@ def test_a_garbled_row_is_lost_not_the_whole_rescue(cli, tmp_path):
 def test_a_huge_row_id_past_a_damaged_page_is_sought_not_walked(cli, tmp_path):
     """A unit with row id 2**40 after a damaged page: the row-by-row pass seeks the next row id in the table's
     index instead of looking up a trillion absent ones (it would not end), and the unit is copied."""
-    import subprocess
-    import sys
-
     path = study_of_300_units(cli, tmp_path)
     conn = sqlite3.connect(path)
     columns = [r[1] for r in conn.execute("PRAGMA table_info(segments)")]
@@ -172,3 +176,137 @@ def test_a_huge_row_id_past_a_damaged_page_is_sought_not_walked(cli, tmp_path):
     assert check.execute("SELECT count(*) FROM segments WHERE id = ?", (2**40,)).fetchone()[0] == 1
     check.close()
 
+
+
+def folder_state(folder: Path) -> dict[str, bytes]:
+    """Every file in FOLDER with its bytes: a rescue must leave the damaged study's folder exactly so."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_rescue_leaves_nothing_beside_the_damaged_study(cli, tmp_path):
+    """A plain read-only SQLite connection to a WAL-mode study leaves a -wal and a -shm file beside it: rescuing
+    (and refusing) a damaged study must leave its folder as it was, file for file and byte for byte."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    path, _ = damaged_study(cli, stick)
+    before = folder_state(stick)
+    assert "damaged" in cli("units", path).output
+    result = cli("rescue", path, tmp_path / "new.koodari", "--json")
+    assert result.exit_code == 0, result.output
+    assert 100 < json.loads(result.stdout)["segments"]["copied"] < 300
+    assert folder_state(stick) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.koodari", "stick"]  # no scratch copy left either
+
+
+def as_plain_user(read_only: Path) -> list[str]:
+    """The command prefix under which file permissions hold, so that `chmod a-w` makes READ_ONLY (a folder) read-only
+    media: none for a plain user; as root (CI), util-linux `setpriv` keeps root's user id but drops the
+    capabilities that override permissions. Skips the test where neither can be had."""
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without util-linux setpriv: chmod a-w does not stop root, so read-only media "
+                        "cannot be made")
+        caps = "-dac_override,-dac_read_search"
+        prefix = [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", f"open({str(read_only / 'probe')!r}, 'x')"],
+                           capture_output=True, text=True)
+    if probe.returncode == 0 or "PermissionError" not in probe.stderr:
+        (read_only / "probe").unlink(missing_ok=True)
+        pytest.skip(f"cannot make a read-only folder here (a write there gave: {probe.stderr.strip()[-200:]!r})")
+    return prefix
+
+
+def rescue_as(prefix: list[str], *args: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-c", "from koodari.cli import app; app()", "rescue",
+                           *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@contextmanager
+def read_only(folder: Path, *unreadable: Path):
+    """FOLDER and its files made read-only (and UNREADABLE files unreadable) for the block."""
+    files = [p for p in folder.iterdir()]
+    for p in files:
+        p.chmod(0o444)
+    for p in unreadable:
+        p.chmod(0)
+    folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        folder.chmod(0o755)
+        for p in files:
+            p.chmod(0o644)
+
+
+def test_rescue_from_read_only_media(cli, tmp_path):
+    """A study on read-only media (the file and its folder not writable, as on a CD or a read-only share) is
+    rescued into a complete copy, and the media is left as it was. (A read-only SQLite connection must create a
+    -wal and a -shm file to read a WAL-mode study: without the fix the rescue fails.)"""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    path = stick / "s.koodari"
+    assert cli("init", path).exit_code == 0
+    (tmp_path / "r.csv").write_text(REDUCTIONS, encoding="utf-8")
+    assert cli("reductions", "import", path, tmp_path / "r.csv").exit_code == 0
+    before = folder_state(stick)
+    (tmp_path / "out").mkdir()
+    with read_only(stick):
+        done = rescue_as(as_plain_user(stick), path, tmp_path / "out" / "new.koodari")
+        after = folder_state(stick)
+    assert done.returncode == 0, done.stderr
+    assert "is a complete copy" in done.stdout and "Traceback" not in done.stderr
+    assert after == before
+    tree = cli("tree", tmp_path / "out" / "new.koodari", "--format", "csv").output
+    assert tree == cli("tree", path, "--format", "csv").output and "yksinäisyys" in tree
+
+
+def test_a_wal_file_on_read_only_media_is_read_or_named(cli, tmp_path):
+    """A study copied to a stick while a session had it open: its last changes (the reductions) are only in its
+    -wal file. From read-only media the rescue still reads them; when the -wal file cannot be read, the rescue says
+    so in one line instead of losing them silently, and does not call its copy complete."""
+    laptop, stick, out = tmp_path / "laptop", tmp_path / "stick", tmp_path / "out"
+    for folder in (laptop, stick, out):
+        folder.mkdir()
+    path = laptop / "s.koodari"
+    assert cli("init", path).exit_code == 0
+    (tmp_path / "r.csv").write_text(REDUCTIONS, encoding="utf-8")
+    session = sqlite3.connect(path)  # a session still open: the reductions stay in the -wal file
+    try:
+        session.execute("SELECT count(*) FROM reductions").fetchone()
+        assert cli("reductions", "import", path, tmp_path / "r.csv").exit_code == 0
+        for suffix in ("", "-wal", "-shm"):
+            shutil.copyfile(f"{path}{suffix}", stick / f"s.koodari{suffix}")
+    finally:
+        session.close()
+    copied = stick / "s.koodari"
+    alone = sqlite3.connect(f"{copied.as_uri()}?mode=ro&immutable=1", uri=True)
+    assert alone.execute("SELECT count(*) FROM reductions").fetchone()[0] == 0  # not in the study file itself
+    alone.close()
+    before = folder_state(stick)
+    with read_only(stick):
+        prefix = as_plain_user(stick)
+        with_shm = rescue_as(prefix, copied, out / "a.koodari")
+    assert with_shm.returncode == 0, with_shm.stderr
+    assert "is a complete copy" in with_shm.stdout and folder_state(stick) == before
+    (stick / "s.koodari-shm").unlink()  # copied without its -shm file: read from a copy made beside the new study
+    before = folder_state(stick)
+    with read_only(stick):
+        without_shm = rescue_as(prefix, copied, out / "b.koodari")
+    assert without_shm.returncode == 0, without_shm.stderr
+    assert "is a complete copy" in without_shm.stdout and folder_state(stick) == before
+    for name in ("a.koodari", "b.koodari"):
+        tree = cli("tree", out / name, "--question", "T1")
+        assert tree.exit_code == 0 and "yksinäisyys" in tree.output, name
+    assert sorted(p.name for p in out.iterdir()) == ["a.koodari", "b.koodari"]
+    with read_only(stick, stick / "s.koodari-wal"):
+        unread = rescue_as(prefix, copied, out / "c.koodari")
+    assert unread.returncode == 0, unread.stderr
+    note = " ".join(unread.stderr.split())
+    assert f"note: {copied}-wal could not be read (permission denied)" in note and "are not in" in note
+    assert "complete copy" not in unread.stdout and "Traceback" not in unread.stderr
+    assert cli("units", out / "c.koodari").exit_code == 0  # the study file's own rows, as a study
+    rescued = sqlite3.connect(out / "c.koodari")
+    assert rescued.execute("SELECT count(*) FROM reductions").fetchone()[0] == 0
+    rescued.close()

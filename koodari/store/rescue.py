@@ -5,12 +5,21 @@ none), and ``.dump`` gives SQL that koodari cannot open (no application id, no s
 damaged file's schema as it was, then each table's rows: in order while they read, and after a damaged page row
 by row, so that a row on a damaged page is lost and the rows after it are not. The new study keeps the damaged
 one's schema version, so koodari opens it as the same study.
+
+The damaged file is read without creating a file beside it, so a study on read-only media (a USB stick, a backup,
+a read-only share) can be rescued and the file and its folder are left as they were. Changes still in its ``-wal``
+file (a session that ended without closing the study) are read from a private copy; when that fails the report
+says so, since SQLite's ``immutable`` mode, the way left, reads the study file alone.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +36,15 @@ SCHEMA_STATEMENT = re.compile(r"\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX|VIEW)\s
 
 @dataclass
 class RescueReport:
-    """Per table: rows copied, and row ids that could not be read (None: how many is unknown)."""
+    """Per table: rows copied, and row ids that could not be read (None: how many is unknown); and why the damaged
+    study's -wal file, holding changes not yet in the study file, could not be read (None: read, or none)."""
 
     tables: dict[str, tuple[int, int | None]]
+    unread_wal: str | None = None
 
     @property
     def complete(self) -> bool:
-        return all(lost == 0 for _, lost in self.tables.values())
+        return self.unread_wal is None and all(lost == 0 for _, lost in self.tables.values())
 
     def as_dict(self) -> dict[str, dict[str, int | None]]:
         return {name: {"copied": copied, "unreadable": lost} for name, (copied, lost) in self.tables.items()}
@@ -43,8 +54,7 @@ def rescue_study(source: Path, target: Path) -> RescueReport:
     """Copy what can be read of the study SOURCE into a new study file TARGET (built beside it and renamed into
     place when complete; SOURCE is only read)."""
     check_study_file(source)
-    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
+    with _reading(source, target.parent) as (src, unread_wal):
         try:
             version = int(src.execute("PRAGMA user_version").fetchone()[0])
             schema = src.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
@@ -57,9 +67,44 @@ def rescue_study(source: Path, target: Path) -> RescueReport:
         if strange is not None:
             raise KoodariError(f"its schema holds a statement koodari never writes ({strange[:60]!r}); not rescued",
                                source)
-        return _copy(src, schema, version, target)
-    finally:
-        src.close()
+        report = _copy(src, schema, version, target)
+    report.unread_wal = unread_wal
+    return report
+
+
+@contextmanager
+def _reading(source: Path, scratch: Path) -> Iterator[tuple[sqlite3.Connection, str | None]]:
+    """A read-only connection to the study SOURCE that creates no file beside it (a plain ``mode=ro`` connection
+    to a WAL-mode study leaves a -wal and a -shm file behind, and fails where it cannot create them), and why its
+    -wal file could not be read (None: read, or nothing in it). A private copy is made in the folder SCRATCH."""
+    wal, shm = Path(f"{source}-wal"), Path(f"{source}-shm")
+    with ExitStack() as stack:
+        conn, unread = None, None
+        if wal.exists() and shm.exists():  # perhaps open in a session: read in place, under SQLite's locks
+            conn = _connect(source.resolve().as_uri() + "?mode=ro")
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:  # cannot open, read-only, locked: read-only media
+                conn.close()
+                conn = None
+            except sqlite3.DatabaseError:
+                pass  # damaged: the caller says so
+        if conn is None and wal.exists() and wal.stat().st_size > 0:  # changes not yet in the study file
+            try:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=scratch, prefix=".rescue-")))
+                shutil.copyfile(source, folder / source.name)
+                shutil.copyfile(wal, folder / wal.name)
+                conn = _connect((folder / source.name).as_uri() + "?mode=ro")
+            except (OSError, sqlite3.Error) as exc:
+                unread = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if conn is None:  # no locks, no -wal or -shm: the study file alone
+            conn = _connect(source.resolve().as_uri() + "?mode=ro&immutable=1")
+        stack.callback(conn.close)
+        yield conn, unread
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    return sqlite3.connect(uri, uri=True, timeout=30)
 
 
 def _copy(src: sqlite3.Connection, schema: list[tuple[str, str, str]], version: int, target: Path) -> RescueReport:

@@ -1030,7 +1030,9 @@ def check_study_file(path: Path) -> None:
 
     The header is read through SQLite, never with a plain ``open()``: closing any other descriptor of a
     database file drops every POSIX lock SQLite holds on it in this process (and a review session's
-    background retraining opens the study in the reviewer's own process)."""
+    background retraining opens the study in the reviewer's own process). It is read ``immutable``: no lock, and no
+    -wal or -shm file created beside the study (which fails on read-only media); its application id never changes
+    after the study file is built, so the study file alone holds it."""
     if not path.exists():
         raise KoodariError("no such study file (create one with `koodari init`)", path)
     if path.is_dir():
@@ -1040,7 +1042,7 @@ def check_study_file(path: Path) -> None:
     if path.stat().st_size < 100:
         raise KoodariError("not a koodari study (not an SQLite database)", path)
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, timeout=30)
         try:
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
         finally:
