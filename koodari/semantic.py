@@ -230,7 +230,7 @@ class SemanticBlock:
         return out
 
     def embed_queries(self, docs: list[AnalysedText], progress: Callable[[int, int], None] | None = None,
-                      chunk: int = 8) -> None:
+                      chunk: int = 32) -> None:
         """Embed the docs' E5 queries now, CHUNK texts at a time, reporting (done, total) after each chunk (a long
         ``suggest --file`` shows its progress); the suggestions then find them cached. Nothing to do in a model
         without the encoder's scores."""
