@@ -86,12 +86,20 @@ def test_a_study_on_read_only_media_is_read_and_never_changed(cli, tmp_path):
         exported = koodari_as(prefix, "export", path, "csv", out / "u.csv")
         assert exported.returncode == 0, exported.stderr
         refused = [koodari_as(prefix, *args) for args in changes(path, transcript, reductions)]
+        # a review or `serve` writes each decision as it is made: refused at once, before a model is trained
+        reviews = [koodari_as(prefix, "review", path, "--coder", "anna"),
+                   koodari_as(prefix, "serve", path, "--coder", "anna", "--port", "0")]
         after = folder_state(stick)
     assert "rahat loppuu kesken,taloudelliset vaikeudet" in (out / "u.csv").read_text(encoding="utf-8-sig")
     for result in refused:
         assert result.returncode != 0 and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert f"{path}: the study file is read-only" in result.stderr
+    for result in reviews:
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert result.stderr.splitlines() == [f"error: {path}: the study file is read-only (no write permission), "
+                                              "and a review writes each decision to it as it is made; nothing was "
+                                              "changed (copy the study to a writable folder to code it)"]
     assert after == before
 
 
