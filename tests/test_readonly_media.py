@@ -5,9 +5,12 @@ them there, and fails where it cannot create them.)"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import as_plain_user, folder_state, koodari_as, read_only
 
@@ -146,3 +149,25 @@ def test_the_last_changes_in_the_wal_file_are_shown_from_read_only_media(cli, tm
     assert unread.stderr.splitlines() == [f"note: {copied}-wal could not be read (permission denied), so the study's "
                                           "last changes, kept in it, are not shown"]
     assert unread.stdout.strip() == "[]" and list(scratch.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_read_only_study_without_a_model_still_suggests(cli, tmp_path):
+    """A study on read-only media whose model was never trained (or predates its tree): `suggest` trains one for
+    itself, keeps nothing, and leaves the media as it was; `train`, a change, is refused before training."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    transcript, reductions = make_inputs(tmp_path)
+    path = wal_study(cli, stick / "s.koodari", transcript, reductions)
+    before = folder_state(stick)
+    with read_only(stick):
+        prefix = as_plain_user(stick)
+        suggested = koodari_as(prefix, "suggest", path, "--text", "Selkä on tosi kipeä.", "--question", "T1",
+                               "--json")
+        trained = koodari_as(prefix, "train", path)
+        after = folder_state(stick)
+    assert suggested.returncode == 0, suggested.stderr
+    assert json.loads(suggested.stdout)[0]["category"] == "terveysongelmat"
+    assert trained.returncode != 0 and trained.stderr.splitlines() == [
+        f"error: {path}: the study file is read-only (no write permission); nothing was changed"]
+    assert after == before

@@ -70,7 +70,8 @@ class Study:
         self.path = path
         self.conn = conn
         self.read_only = read_only
-        self._closing = closing or ExitStack()  # what else closing the study releases (a private copy of it)
+        # what else closing the study releases (a private copy of it)
+        self._closing = closing if closing is not None else ExitStack()
         self._depth = 0
 
     # -- opening -----------------------------------------------------------------------------
@@ -158,12 +159,16 @@ class Study:
     def schema_version(self) -> int:
         return schema_version(self.conn)
 
+    def check_writable(self) -> None:
+        """Refuse a change to a read-only study (before any work on it is done)."""
+        if self.read_only:
+            raise KoodariError("the study file is read-only (no write permission); nothing was changed", self.path)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; nested calls join the outer transaction."""
         if self._depth == 0:
-            if self.read_only:
-                raise KoodariError("the study file is read-only (no write permission); nothing was changed", self.path)
+            self.check_writable()
             self.conn.execute("BEGIN IMMEDIATE")
         self._depth += 1
         try:
