@@ -176,14 +176,11 @@ def train(
     blocks: str = DEFAULT_BLOCKS,
 ) -> tuple[int, dict[str, Any]]:
     """Train on all coded material, store a new model version, return (version id, its record).
-    ``blind_for``: a model for one coder's blind review (no other coder's review codes)."""
-    data = training_data(study, pipeline, exclude_coders=exclude_coders, blind_for=blind_for)
+    ``blind_for``: a model for one coder's blind review (no other coder's review codes). A read-only study is
+    refused before the training."""
+    study.check_writable()
+    data = _data_to_train_on(study, pipeline, exclude_coders=exclude_coders, blind_for=blind_for)
     examples, always = data.examples, data.always
-    if not examples:
-        raise KoodariError(
-            "the study has no coded material yet (import reductions or code units in review)", study.path
-        )
-    _reuse_embeddings(study)
     started, embedded = time.perf_counter(), sentences.embedding_seconds()
     model = SuggestionModel.fit(examples, always, kind=kind, blocks=blocks)
     seconds = time.perf_counter() - started
@@ -213,6 +210,18 @@ def train(
     }
     version = study.add_model_version(kind, training, metrics, model.to_bytes())
     return version, {"version": version, **training, "metrics": metrics}
+
+
+def _data_to_train_on(study: Study, pipeline: FinnishPipeline, exclude_coders: set[str] | None = None,
+                      blind_for: str | None = None) -> TrainingData:
+    """The training data, refused when there is none; the latest model's embeddings reused."""
+    data = training_data(study, pipeline, exclude_coders=exclude_coders, blind_for=blind_for)
+    if not data.examples:
+        raise KoodariError(
+            "the study has no coded material yet (import reductions or code units in review)", study.path
+        )
+    _reuse_embeddings(study)
+    return data
 
 
 def _reuse_embeddings(study: Study) -> None:
@@ -247,8 +256,12 @@ def latest_model(study: Study, blind_for: str | None = None) -> tuple[int, Sugge
 
 
 def ensure_model(study: Study, pipeline: FinnishPipeline) -> tuple[int, SuggestionModel]:
-    """The latest model version, training one first when the study has none or its tree changed since."""
+    """The latest model version, training one first when the study has none or its tree changed since. A read-only
+    study's is trained for this process alone, version 0, and not kept: reading never needs to write."""
     found = latest_model(study)
+    if found is None and study.read_only:
+        data = _data_to_train_on(study, pipeline)
+        return 0, SuggestionModel.fit(data.examples, data.always)
     if found is None:
         version, _ = train(study, pipeline)
         found = version, load_model(study, version)

@@ -1,11 +1,16 @@
-"""Shared fixtures: a CLI runner, fresh studies on disk, and a fingerprint to prove a study unchanged."""
+"""Shared fixtures: a CLI runner, fresh studies on disk, a fingerprint to prove a study unchanged, and read-only
+media (a folder made read-only, and koodari run where its permissions hold)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,3 +98,51 @@ def code_transcript(cli, study: Path, folder: Path, transcript: str, reduction: 
         for seg in s.conn.execute("SELECT id, text FROM segments WHERE is_interviewer = 0").fetchall():
             if texts is None or seg["text"] in texts:
                 s.add_reduction(reduction, te.id, coder, "review", segment_id=seg["id"])
+
+
+def folder_state(folder: Path) -> dict[str, bytes]:
+    """Every file in FOLDER with its bytes: reading a study (or rescuing it) must leave its folder exactly so."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def as_plain_user(read_only: Path) -> list[str]:
+    """The command prefix under which file permissions hold, so that `chmod a-w` makes READ_ONLY (a folder) read-only
+    media: none for a plain user; as root (CI), util-linux `setpriv` keeps root's user id but drops the
+    capabilities that override permissions. Skips the test where neither can be had."""
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without util-linux setpriv: chmod a-w does not stop root, so read-only media "
+                        "cannot be made")
+        caps = "-dac_override,-dac_read_search"
+        prefix = [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", f"open({str(read_only / 'probe')!r}, 'x')"],
+                           capture_output=True, text=True)
+    if probe.returncode == 0 or "PermissionError" not in probe.stderr:
+        (read_only / "probe").unlink(missing_ok=True)
+        pytest.skip(f"cannot make a read-only folder here (a write there gave: {probe.stderr.strip()[-200:]!r})")
+    return prefix
+
+
+def koodari_as(prefix: list[str], *args: str | Path) -> subprocess.CompletedProcess:
+    """Run `koodari ARGS...` in a new process under PREFIX (see ``as_plain_user``)."""
+    return subprocess.run([*prefix, sys.executable, "-c", "from koodari.cli import app; app()", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@contextmanager
+def read_only(folder: Path, *unreadable: Path):
+    """FOLDER and its files made read-only (and UNREADABLE files unreadable) for the block."""
+    files = [p for p in folder.iterdir()]
+    for p in files:
+        p.chmod(0o444)
+    for p in unreadable:
+        p.chmod(0)
+    folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        folder.chmod(0o755)
+        for p in files:
+            p.chmod(0o644)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests.conftest import as_plain_user, folder_state, koodari_as, read_only
 
 REDUCTIONS = """reduction,subcategory,upper,question
 rahat loppuu kesken,taloudelliset vaikeudet,taloudelliset ongelmat,T1
@@ -178,11 +176,6 @@ def test_a_huge_row_id_past_a_damaged_page_is_sought_not_walked(cli, tmp_path):
 
 
 
-def folder_state(folder: Path) -> dict[str, bytes]:
-    """Every file in FOLDER with its bytes: a rescue must leave the damaged study's folder exactly so."""
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
-
-
 def test_rescue_leaves_nothing_beside_the_damaged_study(cli, tmp_path):
     """A plain read-only SQLite connection to a WAL-mode study leaves a -wal and a -shm file beside it: rescuing
     (and refusing) a damaged study must leave its folder as it was, file for file and byte for byte."""
@@ -198,46 +191,8 @@ def test_rescue_leaves_nothing_beside_the_damaged_study(cli, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.koodari", "stick"]  # no scratch copy left either
 
 
-def as_plain_user(read_only: Path) -> list[str]:
-    """The command prefix under which file permissions hold, so that `chmod a-w` makes READ_ONLY (a folder) read-only
-    media: none for a plain user; as root (CI), util-linux `setpriv` keeps root's user id but drops the
-    capabilities that override permissions. Skips the test where neither can be had."""
-    prefix = []
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without util-linux setpriv: chmod a-w does not stop root, so read-only media "
-                        "cannot be made")
-        caps = "-dac_override,-dac_read_search"
-        prefix = [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
-    probe = subprocess.run([*prefix, sys.executable, "-c", f"open({str(read_only / 'probe')!r}, 'x')"],
-                           capture_output=True, text=True)
-    if probe.returncode == 0 or "PermissionError" not in probe.stderr:
-        (read_only / "probe").unlink(missing_ok=True)
-        pytest.skip(f"cannot make a read-only folder here (a write there gave: {probe.stderr.strip()[-200:]!r})")
-    return prefix
-
-
 def rescue_as(prefix: list[str], *args: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, "-c", "from koodari.cli import app; app()", "rescue",
-                           *map(str, args)], capture_output=True, text=True, timeout=120)
-
-
-@contextmanager
-def read_only(folder: Path, *unreadable: Path):
-    """FOLDER and its files made read-only (and UNREADABLE files unreadable) for the block."""
-    files = [p for p in folder.iterdir()]
-    for p in files:
-        p.chmod(0o444)
-    for p in unreadable:
-        p.chmod(0)
-    folder.chmod(0o555)
-    try:
-        yield
-    finally:
-        folder.chmod(0o755)
-        for p in files:
-            p.chmod(0o644)
+    return koodari_as(prefix, "rescue", *args)
 
 
 def test_rescue_from_read_only_media(cli, tmp_path):

@@ -15,15 +15,12 @@ says so, since SQLite's ``immutable`` mode, the way left, reads the study file a
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
-import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from koodari.errors import KoodariError
+from koodari.store.readonly import reading
 from koodari.store.study import APPLICATION_ID, built_beside, check_study_file
 
 # past a damaged page every row id is looked up; after this many in a row without a row the next one is sought in
@@ -54,7 +51,7 @@ def rescue_study(source: Path, target: Path) -> RescueReport:
     """Copy what can be read of the study SOURCE into a new study file TARGET (built beside it and renamed into
     place when complete; SOURCE is only read)."""
     check_study_file(source)
-    with _reading(source, target.parent) as (src, unread_wal):
+    with reading(source, _connect, scratch=target.parent) as (src, unread_wal):
         try:
             version = int(src.execute("PRAGMA user_version").fetchone()[0])
             schema = src.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
@@ -70,37 +67,6 @@ def rescue_study(source: Path, target: Path) -> RescueReport:
         report = _copy(src, schema, version, target)
     report.unread_wal = unread_wal
     return report
-
-
-@contextmanager
-def _reading(source: Path, scratch: Path) -> Iterator[tuple[sqlite3.Connection, str | None]]:
-    """A read-only connection to the study SOURCE that creates no file beside it (a plain ``mode=ro`` connection
-    to a WAL-mode study leaves a -wal and a -shm file behind, and fails where it cannot create them), and why its
-    -wal file could not be read (None: read, or nothing in it). A private copy is made in the folder SCRATCH."""
-    wal, shm = Path(f"{source}-wal"), Path(f"{source}-shm")
-    with ExitStack() as stack:
-        conn, unread = None, None
-        if wal.exists() and shm.exists():  # perhaps open in a session: read in place, under SQLite's locks
-            conn = _connect(source.resolve().as_uri() + "?mode=ro")
-            try:
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            except sqlite3.OperationalError:  # cannot open, read-only, locked: read-only media
-                conn.close()
-                conn = None
-            except sqlite3.DatabaseError:
-                pass  # damaged: the caller says so
-        if conn is None and wal.exists() and wal.stat().st_size > 0:  # changes not yet in the study file
-            try:
-                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=scratch, prefix=".rescue-")))
-                shutil.copyfile(source, folder / source.name)
-                shutil.copyfile(wal, folder / wal.name)
-                conn = _connect((folder / source.name).as_uri() + "?mode=ro")
-            except (OSError, sqlite3.Error) as exc:
-                unread = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
-        if conn is None:  # no locks, no -wal or -shm: the study file alone
-            conn = _connect(source.resolve().as_uri() + "?mode=ro&immutable=1")
-        stack.callback(conn.close)
-        yield conn, unread
 
 
 def _connect(uri: str) -> sqlite3.Connection:

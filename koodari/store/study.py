@@ -8,16 +8,18 @@ a failure rolls back, so a failed import leaves the file as it was.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from koodari.errors import KoodariError
+from koodari.store.readonly import reading
 from koodari.store.records import (
     Category,
     CategoryQuote,
@@ -52,6 +54,7 @@ from koodari.store.schema import (
     schema_version,
 )
 
+_log = logging.getLogger(__name__)  # a note the front end shows (Python's last-resort handler: one line on stderr)
 DatabaseError = sqlite3.Error  # what the database itself raises when a check of the study's own comes too late
 
 
@@ -62,10 +65,13 @@ def now() -> str:
 class Study:
     """An open study file. Use ``Study.create`` or ``Study.open``; close with ``close()`` or ``with``."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: bool = False) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: bool = False,
+                 closing: ExitStack | None = None) -> None:
         self.path = path
         self.conn = conn
         self.read_only = read_only
+        # what else closing the study releases (a private copy of it)
+        self._closing = closing if closing is not None else ExitStack()
         self._depth = 0
 
     # -- opening -----------------------------------------------------------------------------
@@ -95,14 +101,27 @@ class Study:
         path = Path(path)
         check_study_file(path)
         read_only = not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222
-        conn = _connect(path, read_only=read_only, existing=True)
-        study = cls(path, conn, read_only=read_only)
-        study._check_integrity()
-        study._migrate()
+        closing = ExitStack()
+        try:
+            if read_only:  # on read-only media too: nothing is created beside the study (koodari.store.readonly)
+                conn, unread_wal = closing.enter_context(reading(path, _connect_uri))
+                _set_up(conn, path, read_only=True)
+                if unread_wal is not None:
+                    _log.warning("note: %s-wal could not be read (%s), so the study's last changes, kept in it, are "
+                                 "not shown", path, unread_wal)
+            else:
+                conn = _connect(path, existing=True)
+            study = cls(path, conn, read_only=read_only, closing=closing)
+            study._check_integrity()
+            study._migrate()
+        except BaseException:
+            closing.close()
+            raise
         return study
 
     def close(self) -> None:
         self.conn.close()
+        self._closing.close()
 
     def copy_to(self, path: str | Path) -> None:
         """Write a consistent copy of the study to ``path`` (SQLite's online backup; an existing file is replaced)."""
@@ -140,12 +159,16 @@ class Study:
     def schema_version(self) -> int:
         return schema_version(self.conn)
 
+    def check_writable(self) -> None:
+        """Refuse a change to a read-only study (before any work on it is done)."""
+        if self.read_only:
+            raise KoodariError("the study file is read-only (no write permission); nothing was changed", self.path)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; nested calls join the outer transaction."""
         if self._depth == 0:
-            if self.read_only:
-                raise KoodariError("the study file is read-only (no write permission); nothing was changed", self.path)
+            self.check_writable()
             self.conn.execute("BEGIN IMMEDIATE")
         self._depth += 1
         try:
@@ -1066,14 +1089,26 @@ def _narrowed(sql: str, **filters: object) -> tuple[str, list[object]]:
     return sql, args
 
 
-def _connect(path: Path, read_only: bool = False, existing: bool = False) -> sqlite3.Connection:
+def _connect(path: Path, existing: bool = False) -> sqlite3.Connection:
+    """A read-write connection to the study file PATH (with EXISTING, never one that creates it by accident)."""
     try:
-        if read_only or existing:  # never create a file by accident
-            mode = "ro" if read_only else "rw"
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=30,
-                                   isolation_level=None, check_same_thread=False)
+        if existing:
+            conn = _connect_uri(f"{path.resolve().as_uri()}?mode=rw")
         else:
             conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as exc:
+        raise KoodariError(f"cannot open study ({exc})", path) from exc
+    _set_up(conn, path, read_only=False)
+    return conn
+
+
+def _connect_uri(uri: str) -> sqlite3.Connection:
+    return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+
+
+def _set_up(conn: sqlite3.Connection, path: Path, read_only: bool) -> None:
+    """The settings of every connection to a study (a writable one in WAL mode, each write on the disk)."""
+    try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
@@ -1081,8 +1116,8 @@ def _connect(path: Path, read_only: bool = False, existing: bool = False) -> sql
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
     except sqlite3.DatabaseError as exc:
+        conn.close()
         raise KoodariError(f"cannot open study ({exc})", path) from exc
-    return conn
 
 
 def _reason(exc: BaseException) -> str:
