@@ -35,7 +35,7 @@ H: Entä terveys?
 V: Selkä on ollut kipeä pitkään ja lääkäriin on vaikee päästä.
 """
 
-FINNISH_MODELS = {"torch", "stanza", "spacy"}
+FINNISH_MODELS = {"stanza", "spacy"}  # (torch alone is the sentence encoder's too)
 
 # runs one `koodari` command in a fresh process and reports, on stderr's last line, which of the Finnish models'
 # libraries (torch, stanza, spaCy) and the suggestion model's (scikit-learn) it imported
