@@ -31,7 +31,7 @@ THESIS = "Similä & Valtanen 2012"
 MODELS = [("lexical", False, False, None, "words only (before word vectors)"),
           ("both", True, False, None, "words + meaning + compound parts (before the sentence encoder)"),
           ("both", True, True, None, "words + meaning + compound parts + sentence encoder reading the whole utterance"),
-          ("both", True, True, 48, "**words + meaning + compound parts + sentence encoder reading the first 48 words "
+          ("both", True, True, 64, "**words + meaning + compound parts + sentence encoder reading the first 64 words "
                                    "(kept)**")]
 
 
