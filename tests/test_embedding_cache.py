@@ -23,10 +23,10 @@ UTTERANCES = ["No ei oo ketään kenen kans puhua.", "Rahat loppuu aina kesken k
               "Selkä on ollu kipeenä koko talven."]
 # the encoder refuses every text: a process that still embeds a sentence fails
 NO_EMBEDDING = """
-import koodari.e5
+import koodari.sentences
 def encode(self, texts, is_query=False):
     raise RuntimeError("embedded again: " + repr(texts))
-koodari.e5.E5.encode = encode
+koodari.sentences.Encoder._encode = encode
 from koodari.cli import app
 app()
 """
