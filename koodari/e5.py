@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from koodari.nlp.loader import torch_module
+
 MAGIC = b"E5S1"
 WEIGHTS_FILE = "e5-small-q4.bin"
 METASPACE = "\u2581"
@@ -49,8 +51,7 @@ def fast_precision() -> str:
     chosen = os.environ.get("KOODARI_ENCODER_PRECISION", "").strip().lower()
     if chosen in PRECISIONS:
         return chosen
-    import torch
-
+    torch = torch_module()
     try:
         native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
     except AttributeError:  # an older or newer torch without these checks
@@ -221,8 +222,7 @@ class E5:
         if self._model is None:
             with self._loading:
                 if self._model is None:
-                    import torch
-
+                    torch = torch_module()
                     precision = self.precision or fast_precision()
                     dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
 

@@ -72,3 +72,33 @@ def test_finding_the_encoder_does_not_import_torch():
             "print(type(encoder).__module__, 'torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.split() == ["koodari.e5", "False"]
+
+
+# spaCy is loaded in one thread (torch hidden meanwhile: ``koodari.nlp.loader._torch_hidden``) while another embeds
+# the first text of the process (the review's prefetch thread, a web request): the encoder's `import torch` waits for
+# the load instead of failing
+EMBED_WHILE_SPACY_LOADS = """
+import sys, threading, time
+from koodari import sentences
+from koodari.nlp import loader, pipeline
+loading = threading.Thread(target=loader.spacy_load, args=(pipeline.SPACY_MODEL, pipeline.SPACY_LOAD_EXCLUDE))
+loading.start()
+deadline = time.monotonic() + 60
+while sys.modules.get("torch", 0) is not None and time.monotonic() < deadline:  # until torch is hidden
+    time.sleep(0.0005)
+print("hidden" if "torch" in sys.modules else "not hidden", flush=True)
+rows = sentences.encode(["ei oo ketään kenen kans puhua"], "query")
+loading.join()
+print(rows.shape)
+"""
+
+
+def test_the_first_text_is_embedded_while_another_thread_loads_spacy():
+    from koodari.nlp.pipeline import spacy_tagger_available
+
+    if not spacy_tagger_available():
+        pytest.skip("spaCy's Finnish tagger is not installed")
+    result = subprocess.run([sys.executable, "-c", EMBED_WHILE_SPACY_LOADS], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[:2] == ["hidden", "(1, 384)"]
