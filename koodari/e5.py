@@ -91,7 +91,7 @@ class E5:
         if bytes(self._raw[:4]) != MAGIC:
             raise ValueError(f"{self.path}: not an E5 weights file")
         reader.skip(8)
-        (self.dim, self.layers, self.heads, self.inner, self.vocabulary, self.positions, _types) = reader.read("7i")
+        (self.dim, self.layers, self.heads, self.inner, self.vocabulary, self.positions, self.types) = reader.read("7i")
         (self.eps,) = reader.read("f")
         reader.read("i")
         (self._pieces, self.bos, self.eos, _pad, self.unknown) = reader.read("5i")
@@ -103,19 +103,21 @@ class E5:
         self._norm_at = reader.skip(norm_size)
         (entries,) = reader.read("i")
         self._tensors: dict[str, tuple[int, int]] = {}
+        sizes: dict[str, int] = {}
         for _ in range(entries):
             (name_size,) = reader.read("H")
-            name = bytes(self._raw[reader.skip(name_size) : reader.position]).decode("ascii")
+            name = bytes(self._raw[reader.skip(name_size) : reader.position]).decode("ascii", "replace")
             reader.skip(1)
             (count, offset, size) = reader.read("IQQ")
             if offset + size > len(self._raw):
                 raise ValueError(f"{self.path}: tensor {name} lies past the end of the file")
-            self._tensors[name] = (count, offset)
-        for name in ("emb.word", "emb.pos", "emb.type", "emb.ln.w", "emb.ln.b",
-                     *(f"l{layer}.{part}" for layer in range(self.layers)
-                       for part in ("q.w", "k.w", "v.w", "ao.w", "fi.w", "fo.w", "aln.w", "oln.w"))):
+            self._tensors[name], sizes[name] = (count, offset), size
+        for name, (count, packed) in self._shapes().items():
             if name not in self._tensors:
                 raise ValueError(f"{self.path}: tensor {name} is missing")
+            size = count // _BLOCK_WEIGHTS * _BLOCK.itemsize if packed else count * 4
+            if self._tensors[name][0] != count or sizes[name] != size:  # a damaged table of tensors
+                raise ValueError(f"{self.path}: tensor {name} is not of the model's size")
         self.precision = precision
         self._model: dict[str, Any] | None = None
         self._vocabulary: tuple[dict[str, int], list[float], dict[int, str], int] | None = None
@@ -123,6 +125,20 @@ class E5:
         self._lowest_score = 0.0
         self._loading = threading.Lock()
         self._ran = False
+
+    def _shapes(self) -> dict[str, tuple[int, bool]]:
+        """The weights the network reads: name → (how many, whether 4-bit)."""
+        dim, inner = self.dim, self.inner
+        shapes = {"emb.word": (self.vocabulary * dim, True), "emb.pos": (self.positions * dim, False),
+                  "emb.type": (self.types * dim, False), "emb.ln.w": (dim, False), "emb.ln.b": (dim, False)}
+        for layer in range(self.layers):
+            for part, outputs, inputs in (("q", dim, dim), ("k", dim, dim), ("v", dim, dim), ("ao", dim, dim),
+                                          ("fi", inner, dim), ("fo", dim, inner)):
+                shapes[f"l{layer}.{part}.w"] = (outputs * inputs, True)
+                shapes[f"l{layer}.{part}.b"] = (outputs, False)
+            for part in ("aln", "oln"):
+                shapes[f"l{layer}.{part}.w"] = shapes[f"l{layer}.{part}.b"] = (dim, False)
+        return shapes
 
     # the tokenizer ---------------------------------------------------------------------------------------------
 

@@ -66,6 +66,20 @@ def test_a_truncated_weights_file_is_refused(tmp_path):
         E5(damaged)
 
 
+def test_a_damaged_table_of_tensors_is_refused(tmp_path):
+    """A count in the table of tensors damaged (the file still whole): refused when the encoder is found, not at the
+    first text (where reading the weights by the damaged count would fail, or read the wrong bytes)."""
+    data = bytearray(weights_path().read_bytes())
+    name = b"l3.fi.w"
+    at = data.index(len(name).to_bytes(2, "little") + name) + 2 + len(name) + 1  # past the name and its type byte
+    assert int.from_bytes(data[at : at + 4], "little") == 1536 * 384
+    data[at : at + 4] = (1536 * 384 + 32).to_bytes(4, "little")
+    damaged = tmp_path / "e5-small-q4.bin"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="tensor l3.fi.w is not of the model's size"):
+        E5(damaged)
+
+
 def test_finding_the_encoder_does_not_import_torch():
     """A process whose texts are all in the embedding cache never pays for importing torch."""
     code = ("import sys; from koodari import sentences; encoder = sentences.sentence_encoder(); "
