@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from koodari.nlp.loader import torch_module
+
 MAGIC = b"E5S1"
 WEIGHTS_FILE = "e5-small-q4.bin"
 METASPACE = "\u2581"
@@ -49,8 +51,7 @@ def fast_precision() -> str:
     chosen = os.environ.get("KOODARI_ENCODER_PRECISION", "").strip().lower()
     if chosen in PRECISIONS:
         return chosen
-    import torch
-
+    torch = torch_module()
     try:
         native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
     except AttributeError:  # an older or newer torch without these checks
@@ -90,7 +91,7 @@ class E5:
         if bytes(self._raw[:4]) != MAGIC:
             raise ValueError(f"{self.path}: not an E5 weights file")
         reader.skip(8)
-        (self.dim, self.layers, self.heads, self.inner, self.vocabulary, self.positions, _types) = reader.read("7i")
+        (self.dim, self.layers, self.heads, self.inner, self.vocabulary, self.positions, self.types) = reader.read("7i")
         (self.eps,) = reader.read("f")
         reader.read("i")
         (self._pieces, self.bos, self.eos, _pad, self.unknown) = reader.read("5i")
@@ -102,25 +103,42 @@ class E5:
         self._norm_at = reader.skip(norm_size)
         (entries,) = reader.read("i")
         self._tensors: dict[str, tuple[int, int]] = {}
+        sizes: dict[str, int] = {}
         for _ in range(entries):
             (name_size,) = reader.read("H")
-            name = bytes(self._raw[reader.skip(name_size) : reader.position]).decode("ascii")
+            name = bytes(self._raw[reader.skip(name_size) : reader.position]).decode("ascii", "replace")
             reader.skip(1)
             (count, offset, size) = reader.read("IQQ")
             if offset + size > len(self._raw):
                 raise ValueError(f"{self.path}: tensor {name} lies past the end of the file")
-            self._tensors[name] = (count, offset)
-        for name in ("emb.word", "emb.pos", "emb.type", "emb.ln.w", "emb.ln.b",
-                     *(f"l{layer}.{part}" for layer in range(self.layers)
-                       for part in ("q.w", "k.w", "v.w", "ao.w", "fi.w", "fo.w", "aln.w", "oln.w"))):
+            self._tensors[name], sizes[name] = (count, offset), size
+        for name, (count, packed) in self._shapes().items():
             if name not in self._tensors:
                 raise ValueError(f"{self.path}: tensor {name} is missing")
+            size = count // _BLOCK_WEIGHTS * _BLOCK.itemsize if packed else count * 4
+            if self._tensors[name][0] != count or sizes[name] != size:  # a damaged table of tensors
+                raise ValueError(f"{self.path}: tensor {name} is not of the model's size")
         self.precision = precision
         self._model: dict[str, Any] | None = None
         self._vocabulary: tuple[dict[str, int], list[float], dict[int, str], int] | None = None
         self._segments: dict[str, list[int]] = {}
         self._lowest_score = 0.0
         self._loading = threading.Lock()
+        self._ran = False
+
+    def _shapes(self) -> dict[str, tuple[int, bool]]:
+        """The weights the network reads: name → (how many, whether 4-bit)."""
+        dim, inner = self.dim, self.inner
+        shapes = {"emb.word": (self.vocabulary * dim, True), "emb.pos": (self.positions * dim, False),
+                  "emb.type": (self.types * dim, False), "emb.ln.w": (dim, False), "emb.ln.b": (dim, False)}
+        for layer in range(self.layers):
+            for part, outputs, inputs in (("q", dim, dim), ("k", dim, dim), ("v", dim, dim), ("ao", dim, dim),
+                                          ("fi", inner, dim), ("fo", dim, inner)):
+                shapes[f"l{layer}.{part}.w"] = (outputs * inputs, True)
+                shapes[f"l{layer}.{part}.b"] = (outputs, False)
+            for part in ("aln", "oln"):
+                shapes[f"l{layer}.{part}.w"] = shapes[f"l{layer}.{part}.b"] = (dim, False)
+        return shapes
 
     # the tokenizer ---------------------------------------------------------------------------------------------
 
@@ -221,8 +239,7 @@ class E5:
         if self._model is None:
             with self._loading:
                 if self._model is None:
-                    import torch
-
+                    torch = torch_module()
                     precision = self.precision or fast_precision()
                     dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
 
@@ -249,6 +266,14 @@ class E5:
                                  torch.from_numpy(self._floats("emb.ln.b").copy())),
                     }
         return self._model
+
+    def ready(self) -> None:
+        """Build the network and run it once, on the start and end pieces alone: raises when torch cannot run it
+        (missing, broken, or lacking an operation on this CPU or in this precision), so that the caller can turn to
+        another engine before any text is embedded."""
+        if not self._ran:
+            self._forward([[self.bos, self.eos]])
+            self._ran = True
 
     def _forward(self, sequences: list[list[int]]) -> np.ndarray:
         """Mean of the last layer over each sequence's positions (start and end pieces included), float32."""

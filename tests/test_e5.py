@@ -84,3 +84,49 @@ print("torch" in sys.modules, float(one[0] @ many[0]) > 0.999, encoder.runtime([
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert result.stdout.split() == ["False", "True", "True", "True"]
+
+
+def test_a_damaged_table_of_tensors_is_refused(tmp_path):
+    """A count in the table of tensors damaged (the file still whole): refused when the encoder is found, not at the
+    first text (where reading the weights by the damaged count would fail, or read the wrong bytes)."""
+    data = bytearray(weights_path().read_bytes())
+    name = b"l3.fi.w"
+    at = data.index(len(name).to_bytes(2, "little") + name) + 2 + len(name) + 1  # past the name and its type byte
+    assert int.from_bytes(data[at : at + 4], "little") == 1536 * 384
+    data[at : at + 4] = (1536 * 384 + 32).to_bytes(4, "little")
+    damaged = tmp_path / "e5-small-q4.bin"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="tensor l3.fi.w is not of the model's size"):
+        E5(damaged)
+
+
+# spaCy is loaded in one thread (torch hidden meanwhile: ``koodari.nlp.loader._torch_hidden``) while another embeds
+# the process's first large job (the review's background retraining, a web request): the encoder's `import torch`
+# waits for the load instead of failing
+EMBED_WHILE_SPACY_LOADS = """
+import sys, threading, time
+from koodari import sentences
+from koodari.nlp import loader, pipeline
+loading = threading.Thread(target=loader.spacy_load, args=(pipeline.SPACY_MODEL, pipeline.SPACY_LOAD_EXCLUDE))
+loading.start()
+deadline = time.monotonic() + 60
+while sys.modules.get("torch", 0) is not None and time.monotonic() < deadline:  # until torch is hidden
+    time.sleep(0.0005)
+print("hidden" if "torch" in sys.modules else "not hidden", flush=True)
+texts = ["ei oo ketään kenen kans puhua %d" % i for i in range(200)]  # a large job: torch's
+assert sum(map(len, texts)) >= sentences.LARGE_JOB
+rows = sentences.encode(texts, "query")
+loading.join()
+print(rows.shape)
+"""
+
+
+def test_the_first_text_is_embedded_while_another_thread_loads_spacy():
+    from koodari.nlp.pipeline import spacy_tagger_available
+
+    if not spacy_tagger_available():
+        pytest.skip("spaCy's Finnish tagger is not installed")
+    result = subprocess.run([sys.executable, "-c", EMBED_WHILE_SPACY_LOADS], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[:2] == ["hidden", "(200, 384)"]

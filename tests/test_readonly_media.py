@@ -171,3 +171,31 @@ def test_a_read_only_study_without_a_model_still_suggests(cli, tmp_path):
     assert trained.returncode != 0 and trained.stderr.splitlines() == [
         f"error: {path}: the study file is read-only (no write permission); nothing was changed"]
     assert after == before
+
+
+def test_a_writable_study_in_a_read_only_folder_is_read(cli, tmp_path):
+    """The study file writable, its folder not (a shared folder one may edit files in but not add them to): SQLite
+    cannot make the -wal file it reads and writes a WAL-mode study through, so the study is read as a read-only one
+    (it failed: 'cannot open study (attempt to write a readonly database)'), and each change is refused in one line
+    that names the folder as the reason."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    transcript, reductions = make_inputs(tmp_path)
+    path = wal_study(cli, folder / "s.koodari", transcript, reductions)
+    expected = {args: cli(args[0], path, *args[1:]).output for args in READS}
+    before = folder_state(folder)
+    folder.chmod(0o555)
+    try:
+        prefix = as_plain_user(folder)
+        read = {args: koodari_as(prefix, args[0], path, *args[1:]) for args in READS}
+        refused = [koodari_as(prefix, *args) for args in changes(path, transcript, reductions)]
+        review = koodari_as(prefix, "review", path, "--coder", "anna")
+    finally:
+        folder.chmod(0o755)
+    for args, result in read.items():
+        assert result.returncode == 0 and result.stdout == expected[args], (args, result.stderr)
+    for result in [*refused, review]:
+        assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"error: {path}: the study's folder is read-only (no write permission; "), \
+            result.stderr
+    assert folder_state(folder) == before

@@ -193,9 +193,8 @@ def review_session(study: Study, coder: str = "", document: str | None = None, q
     disagreements, decided as coder `consensus`. ``nlp``: another pipeline than the shared one (tests). A read-only
     study is refused at once, before a model is trained: every decision is written to the study as it is made."""
     if study.read_only:
-        raise KoodariError("the study file is read-only (no write permission), and a review writes each decision to "
-                           "it as it is made; nothing was changed (copy the study to a writable folder to code it)",
-                           study.path)
+        raise KoodariError(f"{study.read_only_reason}, and a review writes each decision to it as it is made; nothing "
+                           "was changed (copy the study to a writable folder to code it)", study.path)
     nlp = nlp or pipeline()
     if resolve:
         return _review.ResolveSession(study, [c.strip() for c in resolve.split(",") if c.strip()], nlp,

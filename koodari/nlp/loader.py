@@ -47,6 +47,16 @@ def stanza_pipeline(**kwargs: Any) -> Any:
         return stanza.Pipeline(**kwargs)
 
 
+def torch_module() -> Any:
+    """torch, imported under the loader's lock: never while spaCy is imported with torch hidden in another thread
+    (``_torch_hidden``), where ``import torch`` fails (the sentence encoder's first text, embedded by the review's
+    prefetch thread or a web request while another loads spaCy)."""
+    with _LOAD_LOCK:
+        import torch
+
+    return torch
+
+
 def stanza_document(sentences: list[list[dict[str, Any]]]) -> Any:
     """A stanza ``Document`` of pretokenized (and possibly tagged) words."""
     from stanza.models.common.doc import Document

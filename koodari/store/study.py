@@ -54,6 +54,10 @@ from koodari.store.schema import (
     schema_version,
 )
 
+READ_ONLY_FILE = "the study file is read-only (no write permission)"
+# a writable study file in a folder that is not: SQLite writes (and, in WAL mode, reads) through a -wal file beside it
+READ_ONLY_FOLDER = ("the study's folder is read-only (no write permission; a study is written through a -wal file "
+                    "beside it)")
 _log = logging.getLogger(__name__)  # a note the front end shows (Python's last-resort handler: one line on stderr)
 DatabaseError = sqlite3.Error  # what the database itself raises when a check of the study's own comes too late
 
@@ -66,10 +70,11 @@ class Study:
     """An open study file. Use ``Study.create`` or ``Study.open``; close with ``close()`` or ``with``."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, read_only: bool = False,
-                 closing: ExitStack | None = None) -> None:
+                 closing: ExitStack | None = None, read_only_reason: str = READ_ONLY_FILE) -> None:
         self.path = path
         self.conn = conn
         self.read_only = read_only
+        self.read_only_reason = read_only_reason  # why a read-only study is (a change is refused with it)
         # what else closing the study releases (a private copy of it)
         self._closing = closing if closing is not None else ExitStack()
         self._depth = 0
@@ -101,6 +106,9 @@ class Study:
         path = Path(path)
         check_study_file(path)
         read_only = not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222
+        reason = READ_ONLY_FILE
+        if not read_only and not os.access(path.parent, os.W_OK | os.X_OK):  # SQLite cannot make its -wal file
+            read_only, reason = True, READ_ONLY_FOLDER
         closing = ExitStack()
         try:
             if read_only:  # on read-only media too: nothing is created beside the study (koodari.store.readonly)
@@ -111,7 +119,7 @@ class Study:
                                  "not shown", path, unread_wal)
             else:
                 conn = _connect(path, existing=True)
-            study = cls(path, conn, read_only=read_only, closing=closing)
+            study = cls(path, conn, read_only=read_only, closing=closing, read_only_reason=reason)
             study._check_integrity()
             study._migrate()
         except BaseException:
@@ -162,7 +170,7 @@ class Study:
     def check_writable(self) -> None:
         """Refuse a change to a read-only study (before any work on it is done)."""
         if self.read_only:
-            raise KoodariError("the study file is read-only (no write permission); nothing was changed", self.path)
+            raise KoodariError(f"{self.read_only_reason}; nothing was changed", self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
