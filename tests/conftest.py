@@ -100,6 +100,24 @@ def code_transcript(cli, study: Path, folder: Path, transcript: str, reduction: 
                 s.add_reduction(reduction, te.id, coder, "review", segment_id=seg["id"])
 
 
+def copied_while_open(path: Path, into: Path, table: str, change) -> Path:
+    """A copy into INTO of the study at PATH made while a session had it open, after CHANGE (a CLI call, which must
+    succeed): the rows CHANGE added to TABLE are in the copy's -wal file only, not in its study file."""
+    session = sqlite3.connect(path)
+    try:
+        session.execute(f"SELECT count(*) FROM {table}").fetchone()
+        assert change().exit_code == 0
+        for suffix in ("", "-wal", "-shm"):
+            shutil.copyfile(f"{path}{suffix}", into / f"{path.name}{suffix}")
+    finally:
+        session.close()
+    copied = into / path.name
+    alone = sqlite3.connect(f"{copied.as_uri()}?mode=ro&immutable=1", uri=True)
+    assert alone.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0  # not in the study file itself
+    alone.close()
+    return copied
+
+
 def folder_state(folder: Path) -> dict[str, bytes]:
     """Every file in FOLDER with its bytes: reading a study (or rescuing it) must leave its folder exactly so."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}

@@ -6,13 +6,11 @@ them there, and fails where it cannot create them.)"""
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import as_plain_user, folder_state, koodari_as, read_only
+from tests.conftest import as_plain_user, copied_while_open, folder_state, koodari_as, read_only
 
 TRANSCRIPT = "T1\n\nH: Mitä on vaikeinta?\nP1: Rahat loppuu aina kesken.\nH: Entä muuta?\nP1: Selkä on kipeä.\n"
 REDUCTIONS = """reduction,subcategory,upper,question
@@ -118,18 +116,8 @@ def test_the_last_changes_in_the_wal_file_are_shown_from_read_only_media(cli, tm
     transcript, reductions = make_inputs(tmp_path)
     path = laptop / "s.koodari"
     assert cli("init", path).exit_code == 0
-    session = sqlite3.connect(path)  # a session still open: the imported units stay in the -wal file
-    try:
-        session.execute("SELECT count(*) FROM segments").fetchone()
-        assert cli("import", path, transcript).exit_code == 0
-        for suffix in ("", "-wal", "-shm"):
-            shutil.copyfile(f"{path}{suffix}", stick / f"s.koodari{suffix}")
-    finally:
-        session.close()
-    copied = stick / "s.koodari"
-    alone = sqlite3.connect(f"{copied.as_uri()}?mode=ro&immutable=1", uri=True)
-    assert alone.execute("SELECT count(*) FROM segments").fetchone()[0] == 0  # not in the study file itself
-    alone.close()
+    # a session still open: the imported units stay in the -wal file
+    copied = copied_while_open(path, stick, "segments", lambda: cli("import", path, transcript))
     for without in ((), ("s.koodari-shm",)):
         for name in without:
             (stick / name).unlink()

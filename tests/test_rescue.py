@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import as_plain_user, folder_state, koodari_as, read_only
+from tests.conftest import as_plain_user, copied_while_open, folder_state, koodari_as, read_only
 
 REDUCTIONS = """reduction,subcategory,upper,question
 rahat loppuu kesken,taloudelliset vaikeudet,taloudelliset ongelmat,T1
@@ -227,18 +226,9 @@ def test_a_wal_file_on_read_only_media_is_read_or_named(cli, tmp_path):
     path = laptop / "s.koodari"
     assert cli("init", path).exit_code == 0
     (tmp_path / "r.csv").write_text(REDUCTIONS, encoding="utf-8")
-    session = sqlite3.connect(path)  # a session still open: the reductions stay in the -wal file
-    try:
-        session.execute("SELECT count(*) FROM reductions").fetchone()
-        assert cli("reductions", "import", path, tmp_path / "r.csv").exit_code == 0
-        for suffix in ("", "-wal", "-shm"):
-            shutil.copyfile(f"{path}{suffix}", stick / f"s.koodari{suffix}")
-    finally:
-        session.close()
-    copied = stick / "s.koodari"
-    alone = sqlite3.connect(f"{copied.as_uri()}?mode=ro&immutable=1", uri=True)
-    assert alone.execute("SELECT count(*) FROM reductions").fetchone()[0] == 0  # not in the study file itself
-    alone.close()
+    # a session still open: the reductions stay in the -wal file
+    copied = copied_while_open(path, stick, "reductions",
+                               lambda: cli("reductions", "import", path, tmp_path / "r.csv"))
     before = folder_state(stick)
     with read_only(stick):
         prefix = as_plain_user(stick)
