@@ -17,3 +17,10 @@ class KoodariError(Exception):
         if self.path is None:
             return self.message
         return f"{self.path}: {self.message}"
+
+
+def reason(exc: BaseException) -> str:
+    """Why EXC happened, for a one-line message: an OS error's own words in lower case, else the error's text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from koodari.errors import reason
+
 
 @contextmanager
 def reading(path: Path, connect: Callable[[str], sqlite3.Connection],
@@ -48,7 +50,7 @@ def reading(path: Path, connect: Callable[[str], sqlite3.Connection],
                 if conn is not None:
                     conn.close()
                     conn = None
-                unread = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+                unread = reason(exc)
             except sqlite3.DatabaseError:
                 pass  # damaged: the caller says so
         if conn is None:  # no locks, no -wal or -shm: the study file alone

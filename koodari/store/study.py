@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from koodari.errors import KoodariError
+from koodari.errors import KoodariError, reason
 from koodari.store.readonly import reading
 from koodari.store.records import (
     Category,
@@ -1050,7 +1050,7 @@ def built_beside(path: Path, what: str) -> Iterator[Path]:
         yield partial
         os.replace(partial, path)
     except (sqlite3.Error, OSError) as exc:
-        raise KoodariError(f"cannot {what} ({_reason(exc)}); nothing was written", path) from exc
+        raise KoodariError(f"cannot {what} ({reason(exc)}); nothing was written", path) from exc
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{partial}{suffix}").unlink(missing_ok=True)
@@ -1126,12 +1126,6 @@ def _set_up(conn: sqlite3.Connection, path: Path, read_only: bool) -> None:
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise KoodariError(f"cannot open study ({exc})", path) from exc
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc)
 
 
 def _model_version(row: sqlite3.Row) -> ModelVersion:
