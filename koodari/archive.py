@@ -85,6 +85,9 @@ class AnalysisReport:
     workers_lost: int = 0  # batches the cluster had to retry or split because a worker died
     seconds: float = 0.0
     compute_seconds: float = 0.0  # summed over the batches: analysing, models already loaded
+    # the units' sentence embeddings made meanwhile by another process (koodari.app.ahead): "done", "stopped" (out
+    # of time: the rest are made when asked for), "failed", "not started" (no model using the encoder, one core)
+    embedded_ahead: str = "not started"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +100,7 @@ class AnalysisReport:
             "model_loads": sum(self.model_loads.values()),
             "seconds": round(self.seconds, 3),
             "compute_seconds": round(self.compute_seconds, 3),
+            "embedded_ahead": self.embedded_ahead,
         }
 
 

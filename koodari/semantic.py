@@ -18,6 +18,8 @@ The block is pure numpy on plain arrays: saved in the model's .npz, never pickle
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +54,23 @@ def query_texts(doc: AnalysedText, form: str = "spoken", words: int | None = Non
     normalised = " ".join(t.normalised or t.spoken for t in doc.tokens) or spoken
     texts = {"spoken": [spoken], "normalised": [normalised], "both": [spoken, normalised]}[form]
     return [" ".join(t.split()[:words]) if words else t for t in texts]
+
+
+def stored_query_settings(model: bytes) -> tuple[str, int | None] | None:
+    """(query form, words) of a stored suggestion model (``SuggestionModel.to_bytes``) that uses the sentence
+    encoder, read from its JSON record alone (no scikit-learn); None when it does not use the encoder or cannot be
+    read."""
+    try:
+        with np.load(io.BytesIO(model), allow_pickle=False) as arrays:
+            if "sem_e5" not in arrays.files:
+                return None
+            meta = json.loads(str(arrays["meta_json"])).get("semantic", {})
+    except (ValueError, OSError, KeyError, AttributeError):
+        return None
+    form, words = meta.get("query_form", "spoken"), meta.get("query_words")
+    if form not in QUERY_FORMS or not (words is None or isinstance(words, int)):
+        return None
+    return form, words
 
 
 def _forms(doc: AnalysedText) -> list[str]:

@@ -177,3 +177,49 @@ def test_a_damaged_weights_file_costs_the_encoder_not_the_process(study, tmp_pat
     printed = result.stdout.splitlines()
     assert printed[0] == str(damaged / "__init__.py")  # the damaged copy was the one imported
     assert len([json.loads(line) for line in printed[1:] if line.strip()]) == len(UTTERANCES)
+
+
+NEW_TURNS = ["Kaupassa käyminen on hankalaa kun bussi ei kulje.", "Lapset soittaa joskus mutta harvoin käy.",
+             "Olis mukava päästä töihin taas."]
+
+
+def analyse_new_interview(study: Path, folder: Path, cache: Path) -> dict:
+    """A copy of STUDY with an interview it has not seen, imported and analysed; `koodari analyse --json`'s report."""
+    copy = folder / "copy.koodari"
+    shutil.copy(study, copy)
+    (folder / "new.txt").write_text("".join(f"H: Kysymys {i}?\nV: {turn}\n" for i, turn in enumerate(NEW_TURNS)),
+                                    encoding="utf-8")
+    (folder / "new-utterances.txt").write_text("\n".join(NEW_TURNS) + "\n", encoding="utf-8")
+    done = koodari(cache, "import", copy, folder / "new.txt", "--question", "T1")
+    assert done.returncode == 0, done.stderr
+    done = koodari(cache, "analyse", copy, "--json")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_analyse_embeds_the_new_units_ahead_so_suggest_finds_them_made(study, tmp_path):
+    """While `koodari analyse` lemmatises an interview, another process embeds its units as the model will ask for
+    them: the following `suggest --file` on those utterances embeds nothing (it would fail on the first text)."""
+    cache = tmp_path / "ahead.sqlite3"
+    report = analyse_new_interview(study, tmp_path, cache)
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "done"
+    args = ("suggest", tmp_path / "copy.koodari", "--file", tmp_path / "new-utterances.txt", "--question", "T1",
+            "--json")
+    quiet = koodari(cache, *args, code=NO_EMBEDDING)
+    assert quiet.returncode == 0, quiet.stderr
+    assert len(lines(quiet)) == len(NEW_TURNS)
+    assert koodari(tmp_path / "empty.sqlite3", *args, code=NO_EMBEDDING).returncode != 0  # the check can fail
+
+
+def test_analyse_embeds_nothing_ahead_for_a_model_without_the_encoder(study, tmp_path):
+    """A model trained on words alone never asks for sentence embeddings: the analysis makes none."""
+    lexical = tmp_path / "lexical"
+    lexical.mkdir()
+    shutil.copy(study, lexical / "s.koodari")
+    done = koodari(tmp_path / "train.sqlite3", "train", lexical / "s.koodari", "--folds", "0", "--blocks", "lexical")
+    assert done.returncode == 0, done.stderr
+    cache = tmp_path / "ahead.sqlite3"
+    report = analyse_new_interview(lexical / "s.koodari", tmp_path, cache)
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
+    assert not cache.exists() or sqlite3.connect(cache).execute(
+        "SELECT count(*) FROM embeddings WHERE kind = 'query'").fetchone()[0] == 0

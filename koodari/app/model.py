@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from koodari.app import ahead
 from koodari.app.shared import LEVEL_NAMES, MODEL_KINDS, StudyRef, opened, pipeline, tree_as_of
 from koodari.archive import AnalysisReport, analyse_study, dask_client
 from koodari.errors import KoodariError
@@ -63,7 +64,14 @@ def analyse(study: StudyRef, workers: int | None = None, scheduler: str | None =
         if backlog and (workers is not None or scheduler is not None):
             with dask_client(workers, scheduler) as client:
                 return analyse_study(s, nlp, client, batch_tokens, progress)
-        return analyse_study(s, nlp, None, batch_tokens, progress)
+        # the units' sentence embeddings made on the other core meanwhile (``koodari.app.ahead``)
+        embedding = ahead.start(ahead.query_texts_to_embed(s, nlp.id) if backlog else [])
+        try:
+            report = analyse_study(s, nlp, None, batch_tokens, progress)
+            report.embedded_ahead = embedding.finish(report.seconds)
+        finally:
+            embedding.stop()
+        return report
 
 
 def search(study: StudyRef, query: str, question: str | None = None, coded: bool | None = None,

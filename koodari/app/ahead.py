@@ -1,0 +1,114 @@
+"""Sentence embeddings made ahead: while `koodari analyse` lemmatises new units on one core, a child process embeds
+their texts as the study's model will ask for them (E5 queries) on the other, into the embedding cache of the user's
+cache folder. A later `koodari suggest --file` or `koodari review` then finds them made.
+
+Only an optimisation: nothing in the study depends on it. It runs when the newest model uses the sentence encoder
+and reads the unit as spoken (what the child can know without the analysis), on a machine of two cores or more,
+and it never makes the analysis wait longer than the analysis itself took (``finish``): what the child has embedded
+by then is kept, the rest is embedded when asked for. Its failures are silent (the suggestions embed on demand).
+
+The child runs ``main`` (``CHILD``) and reads a JSON list of texts on stdin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from koodari import sentences
+from koodari.lazy import load
+from koodari.nlp.analysed import AnalysedText
+from koodari.store import Study
+from koodari.store.embeddings import EmbeddingCache
+
+semantic = load("koodari.semantic")  # SciPy: loads when a model is there to read (koodari.lazy)
+
+MAX_UNITS = 20_000  # units embedded ahead at most (an archive's backlog is embedded when suggested)
+MIN_WAIT = 10.0  # seconds the analysis waits for the child at least (it may still be importing torch)
+CHILD = "import sys; from koodari.app.ahead import main; sys.exit(main())"
+
+
+@dataclass
+class Ahead:
+    """The child process embedding units ahead, and what came of it."""
+
+    process: subprocess.Popen | None
+    texts: int
+    state: str = "not started"  # "done", "stopped" (out of time), "failed"
+
+    def finish(self, analysis_seconds: float) -> str:
+        """Wait for the child as long as the analysis took (``MIN_WAIT`` at least), then stop it; the state."""
+        if self.process is None:
+            return self.state
+        try:
+            code = self.process.wait(timeout=max(MIN_WAIT, analysis_seconds))
+            self.state = "done" if code == 0 else "failed"
+        except subprocess.TimeoutExpired:
+            self.state = "stopped"
+        finally:
+            self.stop()
+        return self.state
+
+    def stop(self) -> None:
+        """End the child now (the analysis failed or was interrupted): its embeddings so far stay cached."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
+    """The E5 query texts of the units ``pipeline_id`` has not analysed yet, as the newest model reads them; none
+    when that model does not use the sentence encoder or reads the analysis (not the unit as spoken)."""
+    record = study.latest_model_version()
+    if record is None:
+        return []
+    settings = semantic.stored_query_settings(study.model_blob(record.id))
+    if settings is None or settings[0] != "spoken":
+        return []
+    form, words = settings
+    units = study.units_to_analyse(pipeline_id, 0, MAX_UNITS)
+    return list(dict.fromkeys(text for unit in units
+                              for text in semantic.query_texts(AnalysedText(unit.text, ()), form, words) if text))
+
+
+def start(texts: list[str]) -> Ahead:
+    """A child process embedding TEXTS, if there are any and a second core to do it on."""
+    if not texts or (os.cpu_count() or 1) < 2:
+        return Ahead(None, len(texts))
+    try:
+        process = subprocess.Popen([sys.executable, "-P", "-c", CHILD], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return Ahead(None, len(texts), "failed")
+    try:
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(texts, ensure_ascii=False).encode("utf-8"))
+        process.stdin.close()
+    except OSError:  # the child died at once
+        ahead = Ahead(process, len(texts), "failed")
+        ahead.stop()
+        return ahead
+    return Ahead(process, len(texts), "running")
+
+
+def main() -> int:
+    """The child: embed the JSON list of texts on stdin as E5 queries into the user's embedding cache; 0 when done."""
+    try:
+        with contextlib.suppress(OSError):
+            os.nice(5)  # the analysis the researcher waits for comes first
+        texts = [t for t in json.loads(sys.stdin.buffer.read().decode("utf-8")) if isinstance(t, str) and t]
+        sentences.use_backing(EmbeddingCache.default())
+        return 0 if sentences.encode(texts, "query") is not None else 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # noqa: BLE001 - nobody reads this process's output: the suggestions embed on demand
+        return 1
