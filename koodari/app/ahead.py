@@ -12,7 +12,6 @@ The child runs ``main`` (``CHILD``) and reads a JSON list of texts on stdin.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -103,8 +102,6 @@ def start(texts: list[str]) -> Ahead:
 def main() -> int:
     """The child: embed the JSON list of texts on stdin as E5 queries into the user's embedding cache; 0 when done."""
     try:
-        with contextlib.suppress(OSError):
-            os.nice(5)  # the analysis the researcher waits for comes first
         texts = [t for t in json.loads(sys.stdin.buffer.read().decode("utf-8")) if isinstance(t, str) and t]
         sentences.use_backing(EmbeddingCache.default())
         return 0 if sentences.encode(texts, "query") is not None else 1
