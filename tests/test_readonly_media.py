@@ -37,7 +37,7 @@ def wal_study(cli, path: Path, transcript: Path, reductions: Path) -> Path:
 
 def changes(path: Path, transcript: Path, reductions: Path) -> list[tuple[str | Path, ...]]:
     return [("import", path, transcript), ("reductions", "import", path, reductions),
-            ("assign", path, "--question", "T1", "--document", "t.txt")]
+            ("assign", path, "--question", "T1", "--document", "t.txt"), ("analyse", path)]
 
 
 def test_a_read_only_study_leaves_no_file_beside_it(cli, tmp_path):

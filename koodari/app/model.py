@@ -59,6 +59,8 @@ def analyse(study: StudyRef, workers: int | None = None, scheduler: str | None =
     nlp = pipeline()
     with opened(study) as s:
         backlog, words = s.analysis_backlog(nlp.id)
+        if backlog:
+            s.check_writable()  # refused before the models load, not at the first batch's commit
         if started is not None:
             started(words)
         if backlog and (workers is not None or scheduler is not None):
