@@ -209,6 +209,8 @@ def test_analyse_embeds_the_new_units_ahead_so_suggest_finds_them_made(study, tm
     assert quiet.returncode == 0, quiet.stderr
     assert len(lines(quiet)) == len(NEW_TURNS)
     assert koodari(tmp_path / "empty.sqlite3", *args, code=NO_EMBEDDING).returncode != 0  # the check can fail
+    made = sqlite3.connect(cache).execute("SELECT count(*) FROM embeddings WHERE kind = 'query'").fetchone()[0]
+    assert made == report["analysed"] // 2  # the interviewees' half: an interviewer's turn is never suggested for
 
 
 def test_analyse_embeds_nothing_ahead_for_a_model_without_the_encoder(study, tmp_path):

@@ -65,8 +65,9 @@ class Ahead:
 
 
 def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
-    """The E5 query texts of the units ``pipeline_id`` has not analysed yet, as the newest model reads them; none
-    when that model does not use the sentence encoder or reads the analysis (not the unit as spoken)."""
+    """The E5 query texts of the interviewees' units (those a review codes) that ``pipeline_id`` has not analysed
+    yet, as the newest model reads them; none when that model does not use the sentence encoder or reads the
+    analysis (not the unit as spoken)."""
     record = study.latest_model_version()
     if record is None:
         return []
@@ -74,7 +75,7 @@ def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
     if settings is None or settings[0] != "spoken":
         return []
     form, words = settings
-    units = study.units_to_analyse(pipeline_id, 0, MAX_UNITS)
+    units = [u for u in study.units_to_analyse(pipeline_id, 0, MAX_UNITS) if not u.is_interviewer]
     return list(dict.fromkeys(text for unit in units
                               for text in semantic.query_texts(AnalysedText(unit.text, ()), form, words) if text))
 

@@ -260,6 +260,7 @@ class UnitToAnalyse(Record):
     char_start: int
     seq: int
     document: str
+    is_interviewer: bool = False
 
 
 @dataclass(frozen=True)

@@ -538,9 +538,9 @@ class Study:
 
     def units_to_analyse(self, pipeline: str, after_id: int = 0, limit: int = 1000) -> list[UnitToAnalyse]:
         """The next ``limit`` units by id (after ``after_id``) not yet analysed by ``pipeline``, with their
-        document's name: id, text, char_start, seq, document."""
+        document's name: id, text, char_start, seq, document, is_interviewer."""
         return UnitToAnalyse.from_rows(self.conn.execute(
-            "SELECT s.id, s.text, s.char_start, s.seq, d.name AS document FROM segments s"
+            "SELECT s.id, s.text, s.char_start, s.seq, d.name AS document, s.is_interviewer FROM segments s"
             " JOIN documents d ON d.id = s.document_id LEFT JOIN segment_nlp n ON n.segment_id = s.id"
             " WHERE (n.segment_id IS NULL OR n.pipeline != ?) AND s.id > ? ORDER BY s.id LIMIT ?",
             (pipeline, after_id, limit),
