@@ -225,3 +225,16 @@ def test_analyse_embeds_nothing_ahead_for_a_model_without_the_encoder(study, tmp
     assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
     assert not cache.exists() or sqlite3.connect(cache).execute(
         "SELECT count(*) FROM embeddings WHERE kind = 'query'").fetchone()[0] == 0
+
+
+def test_a_damaged_model_never_stops_the_analysis(study, tmp_path):
+    """The analysis needs no model: a stored model that cannot be read (cut short) leaves the units unembedded
+    ahead, never the analysis failed with a traceback."""
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    shutil.copy(study, damaged / "s.koodari")
+    with sqlite3.connect(damaged / "s.koodari") as conn:
+        conn.execute("UPDATE model_versions SET model = substr(model, 1, 5000)")
+    conn.close()
+    report = analyse_new_interview(damaged / "s.koodari", tmp_path, tmp_path / "ahead.sqlite3")
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
