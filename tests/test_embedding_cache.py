@@ -35,10 +35,11 @@ app()
 """
 
 
-def koodari(cache: Path | str, *args: str | Path, code: str = "from koodari.cli import app; app()"):
+def koodari(cache: Path | str, *args: str | Path, code: str = "from koodari.cli import app; app()",
+            prefix: tuple[str, ...] = ()):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "KOODARI_EMBEDDING_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run([*prefix, sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +184,7 @@ NEW_TURNS = ["Kaupassa käyminen on hankalaa kun bussi ei kulje.", "Lapset soitt
              "Olis mukava päästä töihin taas."]
 
 
-def analyse_new_interview(study: Path, folder: Path, cache: Path) -> dict:
+def analyse_new_interview(study: Path, folder: Path, cache: Path | str, prefix: tuple[str, ...] = ()) -> dict:
     """A copy of STUDY with an interview it has not seen, imported and analysed; `koodari analyse --json`'s report."""
     copy = folder / "copy.koodari"
     shutil.copy(study, copy)
@@ -192,7 +193,7 @@ def analyse_new_interview(study: Path, folder: Path, cache: Path) -> dict:
     (folder / "new-utterances.txt").write_text("\n".join(NEW_TURNS) + "\n", encoding="utf-8")
     done = koodari(cache, "import", copy, folder / "new.txt", "--question", "T1")
     assert done.returncode == 0, done.stderr
-    done = koodari(cache, "analyse", copy, "--json")
+    done = koodari(cache, "analyse", copy, "--json", prefix=prefix)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     return json.loads(done.stdout)
 
@@ -237,4 +238,19 @@ def test_a_damaged_model_never_stops_the_analysis(study, tmp_path):
         conn.execute("UPDATE model_versions SET model = substr(model, 1, 5000)")
     conn.close()
     report = analyse_new_interview(damaged / "s.koodari", tmp_path, tmp_path / "ahead.sqlite3")
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) is not installed")
+def test_analyse_on_one_core_of_many_embeds_nothing_ahead(study, tmp_path):
+    """A process allowed one core (taskset, a container's cpuset) has no second core for the encoder: a child would
+    only take turns with the analysis on that core, and the analysis would wait for it as well."""
+    report = analyse_new_interview(study, tmp_path, tmp_path / "ahead.sqlite3", prefix=("taskset", "-c", "0"))
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
+
+
+def test_analyse_embeds_nothing_ahead_without_a_cache_to_keep_it(study, tmp_path):
+    """KOODARI_EMBEDDING_CACHE=off: what a child embeds would be thrown away, so none is started (and the analysis
+    waits for nothing)."""
+    report = analyse_new_interview(study, tmp_path, "off")
     assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"

@@ -22,7 +22,7 @@ from koodari import sentences
 from koodari.lazy import load
 from koodari.nlp.analysed import AnalysedText
 from koodari.store import Study
-from koodari.store.embeddings import EmbeddingCache
+from koodari.store.embeddings import EmbeddingCache, default_path
 
 semantic = load("koodari.semantic")  # SciPy: loads when a model is there to read (koodari.lazy)
 
@@ -80,9 +80,17 @@ def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
                               for text in semantic.query_texts(AnalysedText(unit.text, ()), form, words) if text))
 
 
+def cores() -> int:
+    """The cores this process may run on (taskset, a container's cpuset), not merely those the machine has."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def start(texts: list[str]) -> Ahead:
-    """A child process embedding TEXTS, if there are any and a second core to do it on."""
-    if not texts or (os.cpu_count() or 1) < 2:
+    """A child process embedding TEXTS, if there are any, a second core to do it on and a cache to keep them in
+    (``KOODARI_EMBEDDING_CACHE=off``: what it embedded would be thrown away)."""
+    if not texts or cores() < 2 or default_path() is None:
         return Ahead(None, len(texts))
     try:
         process = subprocess.Popen([sys.executable, "-P", "-c", CHILD], stdin=subprocess.PIPE,
