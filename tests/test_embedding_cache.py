@@ -254,3 +254,48 @@ def test_analyse_embeds_nothing_ahead_without_a_cache_to_keep_it(study, tmp_path
     waits for nothing)."""
     report = analyse_new_interview(study, tmp_path, "off")
     assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
+
+
+def test_a_killed_analysis_leaves_no_child_embedding_on(study, tmp_path):
+    """`koodari analyse` killed outright (SIGKILL, the system out of memory): its child stops after the batch it is
+    embedding instead of running on, orphaned, through a backlog nobody waits for."""
+    import signal
+    import time
+
+    import psutil
+
+    copy = tmp_path / "copy.koodari"
+    shutil.copy(study, copy)
+    turns = 200  # short distinct turns: several of the encoder's batches
+    (tmp_path / "long.txt").write_text("".join(f"H: Kysymys {i}?\nV: Talvella {i} kertaa kävin kylällä.\n"
+                                               for i in range(turns)), encoding="utf-8")
+    assert koodari(tmp_path / "c.sqlite3", "import", copy, tmp_path / "long.txt", "--question", "T1").returncode == 0
+    cache = tmp_path / "ahead.sqlite3"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KOODARI_EMBEDDING_CACHE": str(cache)}
+    parent = subprocess.Popen([sys.executable, "-c", "from koodari.cli import app; app()", "analyse", str(copy)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, children = time.monotonic() + 60, []
+    while not children and time.monotonic() < deadline and parent.poll() is None:
+        children = psutil.Process(parent.pid).children()
+        time.sleep(0.05)
+    assert children, "no child was started"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    psutil.wait_procs(children, timeout=120)
+    assert not any(child.is_running() for child in children)
+    made = sqlite3.connect(cache).execute("SELECT count(*) FROM embeddings WHERE kind = 'query'").fetchone()[0]
+    assert made <= sentences.BATCH < turns  # its first batch at most
+
+
+@pytest.mark.parametrize("trouble", ["damaged", "unwritable"])
+def test_analyse_with_a_broken_cache_succeeds_and_embeds_nothing_in_vain(study, tmp_path, trouble):
+    """A cache file that cannot keep embeddings: the analysis succeeds quietly, and the child stops after its first
+    batch rather than embed the whole backlog for nothing while the analysis waits for it."""
+    cache = tmp_path / "embeddings.sqlite3"
+    if trouble == "damaged":
+        cache.write_bytes(b"this is not a database" * 100)
+    else:
+        cache = tmp_path / "a-file" / "embeddings.sqlite3"  # its folder cannot be made: a file is in the way
+        (tmp_path / "a-file").write_text("", encoding="utf-8")
+    report = analyse_new_interview(study, tmp_path, cache)
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "failed"

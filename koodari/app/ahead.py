@@ -7,7 +7,9 @@ and reads the unit as spoken (what the child can know without the analysis), on 
 and it never makes the analysis wait longer than the analysis itself took (``finish``): what the child has embedded
 by then is kept, the rest is embedded when asked for. Its failures are silent (the suggestions embed on demand).
 
-The child runs ``main`` (``CHILD``) and reads a JSON list of texts on stdin.
+The child runs ``main`` (``CHILD``) and reads a JSON list of texts on stdin. It stops after the batch in hand when
+nothing keeps what it embeds (the cache file damaged, locked or unwritable) or its parent is gone (killed outright:
+nobody waits for it, and an orphan would embed a whole backlog on).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ semantic = load("koodari.semantic")  # SciPy: loads when a model is there to rea
 
 MAX_UNITS = 20_000  # units embedded ahead at most (an archive's backlog is embedded when suggested)
 MIN_WAIT = 10.0  # seconds the analysis waits for the child at least (it may still be importing torch)
-CHILD = "import sys; from koodari.app.ahead import main; sys.exit(main())"
+CHILD = "import sys; from koodari.app.ahead import main; sys.exit(main(int(sys.argv[1])))"  # the parent's pid
 
 
 @dataclass
@@ -93,7 +95,7 @@ def start(texts: list[str]) -> Ahead:
     if not texts or cores() < 2 or default_path() is None:
         return Ahead(None, len(texts))
     try:
-        process = subprocess.Popen([sys.executable, "-P", "-c", CHILD], stdin=subprocess.PIPE,
+        process = subprocess.Popen([sys.executable, "-P", "-c", CHILD, str(os.getpid())], stdin=subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return Ahead(None, len(texts), "failed")
@@ -108,12 +110,19 @@ def start(texts: list[str]) -> Ahead:
     return Ahead(process, len(texts), "running")
 
 
-def main() -> int:
-    """The child: embed the JSON list of texts on stdin as E5 queries into the user's embedding cache; 0 when done."""
+def main(parent: int) -> int:
+    """The child of process PARENT: embed the JSON list of texts on stdin as E5 queries into the user's embedding
+    cache, a batch at a time; 0 when done."""
     try:
         texts = [t for t in json.loads(sys.stdin.buffer.read().decode("utf-8")) if isinstance(t, str) and t]
-        sentences.use_backing(EmbeddingCache.default())
-        return 0 if sentences.encode(texts, "query") is not None else 1
+        cache = EmbeddingCache.default()
+        sentences.use_backing(cache)
+        for begin in range(0, len(texts), sentences.BATCH):
+            if sentences.encode(texts[begin : begin + sentences.BATCH], "query") is None:
+                return 1
+            if cache.disabled or os.getppid() != parent:  # nothing keeps them, or nobody waits for them
+                return 1
+        return 0
     except KeyboardInterrupt:
         return 130
     except Exception:  # noqa: BLE001 - nobody reads this process's output: the suggestions embed on demand
