@@ -299,3 +299,33 @@ def test_analyse_with_a_broken_cache_succeeds_and_embeds_nothing_in_vain(study, 
         (tmp_path / "a-file").write_text("", encoding="utf-8")
     report = analyse_new_interview(study, tmp_path, cache)
     assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "failed"
+
+
+@pytest.mark.parametrize("model", ["none yet", "older than the tree"])
+def test_analyse_embeds_ahead_for_the_model_the_next_suggestions_train(study, tmp_path, model):
+    """No model yet (the first import of a study), or the newest older than the tree (here a words-only one, the tree
+    renamed since): the next `suggest` or `review` trains a new model with the defaults, and the child embeds the
+    units as that model reads them. After `train`, `suggest --file` on the utterances embeds nothing."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    path = folder / "s.koodari"
+    if model == "none yet":
+        for args in (("init", path), ("reductions", "import", path, study.parent / "r.csv")):
+            assert koodari(tmp_path / "c.sqlite3", *args).returncode == 0
+    else:
+        shutil.copy(study, path)
+        for args in (("train", path, "--folds", "0", "--blocks", "lexical"), ("tree", path, "rename", "yksinäisyys",
+                                                                              "yksin olo")):
+            done = koodari(tmp_path / "c.sqlite3", *args)
+            assert done.returncode == 0, done.stderr
+    cache = tmp_path / "ahead.sqlite3"
+    report = analyse_new_interview(path, tmp_path, cache)
+    assert report["embedded_ahead"] == "done"
+    made = sqlite3.connect(cache).execute("SELECT count(*) FROM embeddings WHERE kind = 'query'").fetchone()[0]
+    assert made == report["analysed"] // 2
+    if model == "none yet":
+        assert koodari(cache, "train", tmp_path / "copy.koodari", "--folds", "0").returncode == 0
+        quiet = koodari(cache, "suggest", tmp_path / "copy.koodari", "--file", tmp_path / "new-utterances.txt",
+                        "--question", "T1", "--json", code=NO_EMBEDDING)
+        assert quiet.returncode == 0, quiet.stderr
+        assert len(lines(quiet)) == len(NEW_TURNS)

@@ -66,14 +66,22 @@ class Ahead:
         self.process = None
 
 
+def query_settings(study: Study) -> tuple[str, int | None] | None:
+    """(query form, words) of the model the next suggestions use (``koodari.suggest.latest_model``): the newest
+    one, or a new one trained with the defaults when there is none or the tree changed after it (nothing to train
+    on: no categories); None when that model does not use the sentence encoder."""
+    record = study.latest_model_version()
+    tree_changed = study.last_tree_change_at()
+    if record is None or (tree_changed is not None and record.created_at < tree_changed):
+        return (semantic.QUERY_FORM, semantic.QUERY_WORDS) if study.counts()["categories"] else None
+    return semantic.stored_query_settings(study.model_blob(record.id))
+
+
 def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
     """The E5 query texts of the interviewees' units (those a review codes) that ``pipeline_id`` has not analysed
-    yet, as the newest model reads them; none when that model does not use the sentence encoder or reads the
-    analysis (not the unit as spoken)."""
-    record = study.latest_model_version()
-    if record is None:
-        return []
-    settings = semantic.stored_query_settings(study.model_blob(record.id))
+    yet, as the next suggestions' model reads them (``query_settings``); none when that model does not use the
+    sentence encoder or reads the analysis (not the unit as spoken)."""
+    settings = query_settings(study)
     if settings is None or settings[0] != "spoken":
         return []
     form, words = settings
