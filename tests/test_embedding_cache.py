@@ -329,3 +329,23 @@ def test_analyse_embeds_ahead_for_the_model_the_next_suggestions_train(study, tm
                         "--question", "T1", "--json", code=NO_EMBEDDING)
         assert quiet.returncode == 0, quiet.stderr
         assert len(lines(quiet)) == len(NEW_TURNS)
+
+
+def keep_and_read(path: str, text: str) -> bool:
+    """A process's first use of the cache file at PATH: keep one row, read it back; whether it was kept."""
+    cache = EmbeddingCache(Path(path))
+    cache.get("query", "test-encoder", [text])
+    cache.put("query", "test-encoder", {text: np.ones(4, dtype=np.float32)})
+    return text in cache.get("query", "test-encoder", [text])
+
+
+def test_processes_making_the_cache_file_at_once_all_keep_their_embeddings(tmp_path):
+    """Two analyses' children (or two suggests) on a machine without the cache file yet: they create it at the same
+    moment, and SQLite answers one of them 'database is locked' while the other turns the file to WAL. That
+    process must try again, not turn its cache off for good and keep nothing."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        for attempt in range(20):
+            path = str(tmp_path / f"fresh-{attempt}.sqlite3")
+            assert all(pool.starmap(keep_and_read, [(path, f"teksti {i}") for i in range(4)])), attempt
