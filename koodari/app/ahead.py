@@ -2,10 +2,11 @@
 their texts as the study's model will ask for them (E5 queries) on the other, into the embedding cache of the user's
 cache folder. A later `koodari suggest --file` or `koodari review` then finds them made.
 
-Only an optimisation: nothing in the study depends on it. It runs when the newest model uses the sentence encoder
-and reads the unit as spoken (what the child can know without the analysis), on a machine of two cores or more,
-and it never makes the analysis wait longer than the analysis itself took (``finish``): what the child has embedded
-by then is kept, the rest is embedded when asked for. Its failures are silent (the suggestions embed on demand).
+Only an optimisation: nothing in the study depends on it. It runs when the model the next suggestions use (the newest,
+or a default one trained first: ``query_settings``) uses the sentence encoder and reads the unit as spoken (what the
+child can know without the analysis), on two cores or more that this process may use, with the cache on, and it
+never makes the analysis wait longer than the analysis itself took (``finish``): what the child has embedded by then
+is kept, the rest is embedded when asked for. Its failures are silent (the suggestions embed on demand).
 
 The child runs ``main`` (``CHILD``) and reads a JSON list of texts on stdin. It stops after the batch in hand when
 nothing keeps what it embeds (the cache file damaged, locked or unwritable) or its parent is gone (killed outright:
@@ -26,7 +27,7 @@ from koodari.nlp.analysed import AnalysedText
 from koodari.store import Study
 from koodari.store.embeddings import EmbeddingCache, default_path
 
-semantic = load("koodari.semantic")  # SciPy: loads when a model is there to read (koodari.lazy)
+semantic = load("koodari.semantic")  # SciPy: loads when there are units to embed for (koodari.lazy)
 
 MAX_UNITS = 20_000  # units embedded ahead at most (an archive's backlog is embedded when suggested)
 MIN_WAIT = 10.0  # seconds the analysis waits for the child at least (it may still be importing torch)
