@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,9 +66,9 @@ def stored_query_settings(model: bytes) -> tuple[str, int | None] | None:
             if "sem_e5" not in arrays.files:
                 return None
             meta = json.loads(str(arrays["meta_json"])).get("semantic", {})
-    except (ValueError, OSError, KeyError, AttributeError):
+        form, words = meta.get("query_form", "spoken"), meta.get("query_words")
+    except (ValueError, OSError, KeyError, AttributeError, EOFError, zipfile.BadZipFile):  # a damaged model
         return None
-    form, words = meta.get("query_form", "spoken"), meta.get("query_words")
     if form not in QUERY_FORMS or not (words is None or isinstance(words, int)):
         return None
     return form, words

@@ -35,10 +35,11 @@ app()
 """
 
 
-def koodari(cache: Path | str, *args: str | Path, code: str = "from koodari.cli import app; app()"):
+def koodari(cache: Path | str, *args: str | Path, code: str = "from koodari.cli import app; app()",
+            prefix: tuple[str, ...] = ()):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "KOODARI_EMBEDDING_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run([*prefix, sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +184,7 @@ NEW_TURNS = ["Kaupassa käyminen on hankalaa kun bussi ei kulje.", "Lapset soitt
              "Olis mukava päästä töihin taas."]
 
 
-def analyse_new_interview(study: Path, folder: Path, cache: Path) -> dict:
+def analyse_new_interview(study: Path, folder: Path, cache: Path | str, prefix: tuple[str, ...] = ()) -> dict:
     """A copy of STUDY with an interview it has not seen, imported and analysed; `koodari analyse --json`'s report."""
     copy = folder / "copy.koodari"
     shutil.copy(study, copy)
@@ -192,7 +193,7 @@ def analyse_new_interview(study: Path, folder: Path, cache: Path) -> dict:
     (folder / "new-utterances.txt").write_text("\n".join(NEW_TURNS) + "\n", encoding="utf-8")
     done = koodari(cache, "import", copy, folder / "new.txt", "--question", "T1")
     assert done.returncode == 0, done.stderr
-    done = koodari(cache, "analyse", copy, "--json")
+    done = koodari(cache, "analyse", copy, "--json", prefix=prefix)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     return json.loads(done.stdout)
 
@@ -225,3 +226,126 @@ def test_analyse_embeds_nothing_ahead_for_a_model_without_the_encoder(study, tmp
     assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
     assert not cache.exists() or sqlite3.connect(cache).execute(
         "SELECT count(*) FROM embeddings WHERE kind = 'query'").fetchone()[0] == 0
+
+
+def test_a_damaged_model_never_stops_the_analysis(study, tmp_path):
+    """The analysis needs no model: a stored model that cannot be read (cut short) leaves the units unembedded
+    ahead, never the analysis failed with a traceback."""
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    shutil.copy(study, damaged / "s.koodari")
+    with sqlite3.connect(damaged / "s.koodari") as conn:
+        conn.execute("UPDATE model_versions SET model = substr(model, 1, 5000)")
+    conn.close()
+    report = analyse_new_interview(damaged / "s.koodari", tmp_path, tmp_path / "ahead.sqlite3")
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) is not installed")
+def test_analyse_on_one_core_of_many_embeds_nothing_ahead(study, tmp_path):
+    """A process allowed one core (taskset, a container's cpuset) has no second core for the encoder: a child would
+    only take turns with the analysis on that core, and the analysis would wait for it as well."""
+    report = analyse_new_interview(study, tmp_path, tmp_path / "ahead.sqlite3", prefix=("taskset", "-c", "0"))
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
+
+
+def test_analyse_embeds_nothing_ahead_without_a_cache_to_keep_it(study, tmp_path):
+    """KOODARI_EMBEDDING_CACHE=off: what a child embeds would be thrown away, so none is started (and the analysis
+    waits for nothing)."""
+    report = analyse_new_interview(study, tmp_path, "off")
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "not started"
+
+
+def test_a_killed_analysis_leaves_no_child_embedding_on(study, tmp_path):
+    """`koodari analyse` killed outright (SIGKILL, the system out of memory): its child stops after the batch it is
+    embedding instead of running on, orphaned, through a backlog nobody waits for."""
+    import signal
+    import time
+
+    import psutil
+
+    copy = tmp_path / "copy.koodari"
+    shutil.copy(study, copy)
+    turns = 200  # short distinct turns: several of the encoder's batches
+    (tmp_path / "long.txt").write_text("".join(f"H: Kysymys {i}?\nV: Talvella {i} kertaa kävin kylällä.\n"
+                                               for i in range(turns)), encoding="utf-8")
+    assert koodari(tmp_path / "c.sqlite3", "import", copy, tmp_path / "long.txt", "--question", "T1").returncode == 0
+    cache = tmp_path / "ahead.sqlite3"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KOODARI_EMBEDDING_CACHE": str(cache)}
+    parent = subprocess.Popen([sys.executable, "-c", "from koodari.cli import app; app()", "analyse", str(copy)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, children = time.monotonic() + 60, []
+    while not children and time.monotonic() < deadline and parent.poll() is None:
+        children = psutil.Process(parent.pid).children()
+        time.sleep(0.05)
+    assert children, "no child was started"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    psutil.wait_procs(children, timeout=120)
+    assert not any(child.is_running() for child in children)
+    made = sqlite3.connect(cache).execute("SELECT count(*) FROM embeddings WHERE kind = 'query'").fetchone()[0]
+    assert made <= sentences.BATCH < turns  # its first batch at most
+
+
+@pytest.mark.parametrize("trouble", ["damaged", "unwritable"])
+def test_analyse_with_a_broken_cache_succeeds_and_embeds_nothing_in_vain(study, tmp_path, trouble):
+    """A cache file that cannot keep embeddings: the analysis succeeds quietly, and the child stops after its first
+    batch rather than embed the whole backlog for nothing while the analysis waits for it."""
+    cache = tmp_path / "embeddings.sqlite3"
+    if trouble == "damaged":
+        cache.write_bytes(b"this is not a database" * 100)
+    else:
+        cache = tmp_path / "a-file" / "embeddings.sqlite3"  # its folder cannot be made: a file is in the way
+        (tmp_path / "a-file").write_text("", encoding="utf-8")
+    report = analyse_new_interview(study, tmp_path, cache)
+    assert report["analysed"] >= 2 * len(NEW_TURNS) and report["embedded_ahead"] == "failed"
+
+
+@pytest.mark.parametrize("model", ["none yet", "older than the tree"])
+def test_analyse_embeds_ahead_for_the_model_the_next_suggestions_train(study, tmp_path, model):
+    """No model yet (the first import of a study), or the newest older than the tree (here a words-only one, the tree
+    renamed since): the next `suggest` or `review` trains a new model with the defaults, and the child embeds the
+    units as that model reads them. After `train`, `suggest --file` on the utterances embeds nothing."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    path = folder / "s.koodari"
+    if model == "none yet":
+        for args in (("init", path), ("reductions", "import", path, study.parent / "r.csv")):
+            assert koodari(tmp_path / "c.sqlite3", *args).returncode == 0
+    else:
+        shutil.copy(study, path)
+        for args in (("train", path, "--folds", "0", "--blocks", "lexical"), ("tree", path, "rename", "yksinäisyys",
+                                                                              "yksin olo")):
+            done = koodari(tmp_path / "c.sqlite3", *args)
+            assert done.returncode == 0, done.stderr
+    cache = tmp_path / "ahead.sqlite3"
+    report = analyse_new_interview(path, tmp_path, cache)
+    assert report["embedded_ahead"] == "done"
+    made = sqlite3.connect(cache).execute("SELECT count(*) FROM embeddings WHERE kind = 'query'").fetchone()[0]
+    assert made == report["analysed"] // 2
+    if model == "none yet":
+        assert koodari(cache, "train", tmp_path / "copy.koodari", "--folds", "0").returncode == 0
+        quiet = koodari(cache, "suggest", tmp_path / "copy.koodari", "--file", tmp_path / "new-utterances.txt",
+                        "--question", "T1", "--json", code=NO_EMBEDDING)
+        assert quiet.returncode == 0, quiet.stderr
+        assert len(lines(quiet)) == len(NEW_TURNS)
+
+
+def keep_and_read(path: str, text: str) -> bool:
+    """A process's first use of the cache file at PATH: keep one row, read it back; whether it was kept."""
+    cache = EmbeddingCache(Path(path))
+    cache.get("query", "test-encoder", [text])
+    cache.put("query", "test-encoder", {text: np.ones(4, dtype=np.float32)})
+    return text in cache.get("query", "test-encoder", [text])
+
+
+def test_processes_making_the_cache_file_at_once_all_keep_their_embeddings(tmp_path):
+    """Two analyses' children (or two suggests) on a machine without the cache file yet: they create it at the same
+    moment, and SQLite answers one of them 'database is locked' while the other turns the file to WAL. That
+    process must try again, not turn its cache off for good and keep nothing."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        for attempt in range(20):
+            path = str(tmp_path / f"fresh-{attempt}.sqlite3")
+            assert all(pool.starmap(keep_and_read, [(path, f"teksti {i}") for i in range(4)])), attempt

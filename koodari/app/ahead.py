@@ -2,12 +2,15 @@
 their texts as the study's model will ask for them (E5 queries) on the other, into the embedding cache of the user's
 cache folder. A later `koodari suggest --file` or `koodari review` then finds them made.
 
-Only an optimisation: nothing in the study depends on it. It runs when the newest model uses the sentence encoder
-and reads the unit as spoken (what the child can know without the analysis), on a machine of two cores or more,
-and it never makes the analysis wait longer than the analysis itself took (``finish``): what the child has embedded
-by then is kept, the rest is embedded when asked for. Its failures are silent (the suggestions embed on demand).
+Only an optimisation: nothing in the study depends on it. It runs when the model the next suggestions use (the newest,
+or a default one trained first: ``query_settings``) uses the sentence encoder and reads the unit as spoken (what the
+child can know without the analysis), on two cores or more that this process may use, with the cache on, and it
+never makes the analysis wait longer than the analysis itself took (``finish``): what the child has embedded by then
+is kept, the rest is embedded when asked for. Its failures are silent (the suggestions embed on demand).
 
-The child runs ``main`` (``CHILD``) and reads a JSON list of texts on stdin.
+The child runs ``main`` (``CHILD``) and reads a JSON list of texts on stdin. It stops after the batch in hand when
+nothing keeps what it embeds (the cache file damaged, locked or unwritable) or its parent is gone (killed outright:
+nobody waits for it, and an orphan would embed a whole backlog on).
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ from koodari import sentences
 from koodari.lazy import load
 from koodari.nlp.analysed import AnalysedText
 from koodari.store import Study
-from koodari.store.embeddings import EmbeddingCache
+from koodari.store.embeddings import EmbeddingCache, default_path
 
-semantic = load("koodari.semantic")  # SciPy: loads when a model is there to read (koodari.lazy)
+semantic = load("koodari.semantic")  # SciPy: loads when there are units to embed for (koodari.lazy)
 
 MAX_UNITS = 20_000  # units embedded ahead at most (an archive's backlog is embedded when suggested)
 MIN_WAIT = 10.0  # seconds the analysis waits for the child at least (it may still be importing torch)
-CHILD = "import sys; from koodari.app.ahead import main; sys.exit(main())"
+CHILD = "import sys; from koodari.app.ahead import main; sys.exit(main(int(sys.argv[1])))"  # the parent's pid
 
 
 @dataclass
@@ -64,14 +67,22 @@ class Ahead:
         self.process = None
 
 
+def query_settings(study: Study) -> tuple[str, int | None] | None:
+    """(query form, words) of the model the next suggestions use (``koodari.suggest.latest_model``): the newest
+    one, or a new one trained with the defaults when there is none or the tree changed after it (nothing to train
+    on: no categories); None when that model does not use the sentence encoder."""
+    record = study.latest_model_version()
+    tree_changed = study.last_tree_change_at()
+    if record is None or (tree_changed is not None and record.created_at < tree_changed):
+        return (semantic.QUERY_FORM, semantic.QUERY_WORDS) if study.counts()["categories"] else None
+    return semantic.stored_query_settings(study.model_blob(record.id))
+
+
 def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
     """The E5 query texts of the interviewees' units (those a review codes) that ``pipeline_id`` has not analysed
-    yet, as the newest model reads them; none when that model does not use the sentence encoder or reads the
-    analysis (not the unit as spoken)."""
-    record = study.latest_model_version()
-    if record is None:
-        return []
-    settings = semantic.stored_query_settings(study.model_blob(record.id))
+    yet, as the next suggestions' model reads them (``query_settings``); none when that model does not use the
+    sentence encoder or reads the analysis (not the unit as spoken)."""
+    settings = query_settings(study)
     if settings is None or settings[0] != "spoken":
         return []
     form, words = settings
@@ -80,12 +91,20 @@ def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
                               for text in semantic.query_texts(AnalysedText(unit.text, ()), form, words) if text))
 
 
+def cores() -> int:
+    """The cores this process may run on (taskset, a container's cpuset), not merely those the machine has."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def start(texts: list[str]) -> Ahead:
-    """A child process embedding TEXTS, if there are any and a second core to do it on."""
-    if not texts or (os.cpu_count() or 1) < 2:
+    """A child process embedding TEXTS, if there are any, a second core to do it on and a cache to keep them in
+    (``KOODARI_EMBEDDING_CACHE=off``: what it embedded would be thrown away)."""
+    if not texts or cores() < 2 or default_path() is None:
         return Ahead(None, len(texts))
     try:
-        process = subprocess.Popen([sys.executable, "-P", "-c", CHILD], stdin=subprocess.PIPE,
+        process = subprocess.Popen([sys.executable, "-P", "-c", CHILD, str(os.getpid())], stdin=subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return Ahead(None, len(texts), "failed")
@@ -100,12 +119,19 @@ def start(texts: list[str]) -> Ahead:
     return Ahead(process, len(texts), "running")
 
 
-def main() -> int:
-    """The child: embed the JSON list of texts on stdin as E5 queries into the user's embedding cache; 0 when done."""
+def main(parent: int) -> int:
+    """The child of process PARENT: embed the JSON list of texts on stdin as E5 queries into the user's embedding
+    cache, a batch at a time; 0 when done."""
     try:
         texts = [t for t in json.loads(sys.stdin.buffer.read().decode("utf-8")) if isinstance(t, str) and t]
-        sentences.use_backing(EmbeddingCache.default())
-        return 0 if sentences.encode(texts, "query") is not None else 1
+        cache = EmbeddingCache.default()
+        sentences.use_backing(cache)
+        for begin in range(0, len(texts), sentences.BATCH):
+            if sentences.encode(texts[begin : begin + sentences.BATCH], "query") is None:
+                return 1
+            if cache.disabled or os.getppid() != parent:  # nothing keeps them, or nobody waits for them
+                return 1
+        return 0
     except KeyboardInterrupt:
         return 130
     except Exception:  # noqa: BLE001 - nobody reads this process's output: the suggestions embed on demand

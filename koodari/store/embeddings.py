@@ -20,6 +20,7 @@ import numpy as np
 
 ENV_CACHE = "KOODARI_EMBEDDING_CACHE"
 FILE_NAME = "sentence-embeddings.sqlite3"
+OPEN_TRIES = 3  # opens that find the file locked (another process is creating it) before the cache turns itself off
 ROW_LIMIT = 200_000  # ≈ 300 MB of 384-dimensional rows: past it, the older half is dropped when a process opens it
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -60,6 +61,7 @@ class EmbeddingCache:
         self.disabled = path is None
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._locked_opens = 0
 
     @classmethod
     def default(cls) -> EmbeddingCache:
@@ -118,6 +120,7 @@ class EmbeddingCache:
             return None
         if self._conn is None:
             assert self.path is not None
+            conn: sqlite3.Connection | None = None
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False, isolation_level=None)
@@ -128,6 +131,13 @@ class EmbeddingCache:
                 if count > ROW_LIMIT:
                     conn.execute("DELETE FROM embeddings WHERE rowid IN "
                                  "(SELECT rowid FROM embeddings ORDER BY rowid LIMIT ?)", (count - ROW_LIMIT // 2,))
+            except sqlite3.OperationalError as exc:
+                if conn is not None:
+                    conn.close()
+                # another process turning a new file to WAL answers "locked" at once: the next use tries again
+                self._locked_opens += 1
+                self.disabled = not _locked(exc) or self._locked_opens >= OPEN_TRIES
+                return None
             except (sqlite3.Error, OSError):
                 self.disabled = True
                 return None
