@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from koodari import sentences
+from koodari.errors import KoodariError
 from koodari.lazy import load
 from koodari.nlp.analysed import AnalysedText
 from koodari.store import Study
@@ -82,7 +83,10 @@ def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
     """The E5 query texts of the interviewees' units (those a review codes) that ``pipeline_id`` has not analysed
     yet, as the next suggestions' model reads them (``query_settings``); none when that model does not use the
     sentence encoder or reads the analysis (not the unit as spoken)."""
-    settings = query_settings(study)
+    try:
+        settings = query_settings(study)
+    except KoodariError:  # a model that cannot be read (damaged pages): the analysis goes on, nothing ahead
+        return []
     if settings is None or settings[0] != "spoken":
         return []
     form, words = settings
