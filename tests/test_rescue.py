@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -255,3 +256,28 @@ def test_a_wal_file_on_read_only_media_is_read_or_named(cli, tmp_path):
     rescued = sqlite3.connect(out / "c.koodari")
     assert rescued.execute("SELECT count(*) FROM reductions").fetchone()[0] == 0
     rescued.close()
+
+
+def test_a_killed_rescues_private_copy_is_removed_by_the_next(cli, tmp_path):
+    """A rescue killed while it read a -wal file from its private copy (a folder beside the new study) left the
+    folder behind; the next rescue into that folder removes it, and never a copy whose process still runs."""
+    laptop, stick, out = tmp_path / "laptop", tmp_path / "stick", tmp_path / "out"
+    for folder in (laptop, stick, out):
+        folder.mkdir()
+    path = laptop / "s.koodari"
+    assert cli("init", path).exit_code == 0
+    (tmp_path / "r.csv").write_text(REDUCTIONS, encoding="utf-8")
+    copied = copied_while_open(path, stick, "reductions", lambda: cli("reductions", "import", path, tmp_path / "r.csv"))
+    (stick / "s.koodari-shm").unlink()  # the -wal file's changes are read from a private copy beside the new study
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])  # a process that has ended: its id names none now
+    ended.wait()
+    stale = out / f".koodari-{ended.pid}-x1"
+    stale.mkdir()
+    (stale / "s.koodari").write_bytes(b"a copy left by a killed rescue")
+    running = out / f".koodari-{os.getpid()}-x2"  # this test's own process: still running
+    running.mkdir()
+    done = subprocess.run([sys.executable, "-c", "from koodari.cli import app; app()", "rescue", str(copied),
+                           str(out / "new.koodari")], capture_output=True, text=True)
+    assert done.returncode == 0 and "is a complete copy" in done.stdout, done.stderr
+    assert not stale.exists() and running.exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(["new.koodari", running.name])

@@ -5,11 +5,14 @@ there, and fails where it cannot create them (a USB stick, a read-only backup or
 file exists beside its -shm (perhaps open in a session) is read in place, under SQLite's locks; one whose -wal
 file holds changes not yet in the study file is read from a private copy of the two, in a temporary folder; any
 other is read ``immutable``: the study file alone, without a lock or a file beside it. Nothing is written to the
-study, and nothing is left beside it.
+study, and nothing is left beside it. A private copy's folder is named after the process that made it
+(``.koodari-PID-…``); one left by a process that was killed is removed the next time a copy is made there.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -18,6 +21,31 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from koodari.errors import reason
+
+COPY_FOLDER = re.compile(r"\.koodari-(\d+)-")  # a private copy's folder: .koodari-PID-random
+
+
+def _alive(pid: int) -> bool:
+    """Whether process PID still runs (another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # not ours to signal: it runs
+        return True
+    return True
+
+
+def sweep_copies(folder: Path) -> None:
+    """Remove the private copies in FOLDER whose process is gone (killed before it could remove its own)."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        found = COPY_FOLDER.match(entry.name)
+        if found and int(found.group(1)) != os.getpid() and not _alive(int(found.group(1))) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 @contextmanager
@@ -41,7 +69,9 @@ def reading(path: Path, connect: Callable[[str], sqlite3.Connection],
                 pass  # damaged: the caller says so
         if conn is None and wal.exists() and wal.stat().st_size > 0:  # changes not yet in the study file
             try:
-                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=scratch, prefix=".koodari-")))
+                sweep_copies(Path(scratch or tempfile.gettempdir()))
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=scratch,
+                                                                              prefix=f".koodari-{os.getpid()}-")))
                 shutil.copyfile(path, folder / path.name)
                 shutil.copyfile(wal, folder / wal.name)
                 conn = connect((folder / path.name).as_uri() + "?mode=ro")
