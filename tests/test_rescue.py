@@ -217,19 +217,24 @@ def test_rescue_from_read_only_media(cli, tmp_path):
     assert tree == cli("tree", path, "--format", "csv").output and "yksinäisyys" in tree
 
 
-def test_a_wal_file_on_read_only_media_is_read_or_named(cli, tmp_path):
-    """A study copied to a stick while a session had it open: its last changes (the reductions) are only in its
-    -wal file. From read-only media the rescue still reads them; when the -wal file cannot be read, the rescue says
-    so in one line instead of losing them silently, and does not call its copy complete."""
+def copied_with_reductions_in_wal(cli, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A study on the laptop copied to the stick while a session had it open, so that its reductions are only in
+    the copy's -wal file; (the copy, the stick, an empty folder for new studies)."""
     laptop, stick, out = tmp_path / "laptop", tmp_path / "stick", tmp_path / "out"
     for folder in (laptop, stick, out):
         folder.mkdir()
     path = laptop / "s.koodari"
     assert cli("init", path).exit_code == 0
     (tmp_path / "r.csv").write_text(REDUCTIONS, encoding="utf-8")
-    # a session still open: the reductions stay in the -wal file
-    copied = copied_while_open(path, stick, "reductions",
-                               lambda: cli("reductions", "import", path, tmp_path / "r.csv"))
+    copied = copied_while_open(path, stick, "reductions", lambda: cli("reductions", "import", path, tmp_path / "r.csv"))
+    return copied, stick, out
+
+
+def test_a_wal_file_on_read_only_media_is_read_or_named(cli, tmp_path):
+    """A study copied to a stick while a session had it open: its last changes (the reductions) are only in its
+    -wal file. From read-only media the rescue still reads them; when the -wal file cannot be read, the rescue says
+    so in one line instead of losing them silently, and does not call its copy complete."""
+    copied, stick, out = copied_with_reductions_in_wal(cli, tmp_path)
     before = folder_state(stick)
     with read_only(stick):
         prefix = as_plain_user(stick)
@@ -261,13 +266,7 @@ def test_a_wal_file_on_read_only_media_is_read_or_named(cli, tmp_path):
 def test_a_killed_rescues_private_copy_is_removed_by_the_next(cli, tmp_path):
     """A rescue killed while it read a -wal file from its private copy (a folder beside the new study) left the
     folder behind; the next rescue into that folder removes it, and never a copy whose process still runs."""
-    laptop, stick, out = tmp_path / "laptop", tmp_path / "stick", tmp_path / "out"
-    for folder in (laptop, stick, out):
-        folder.mkdir()
-    path = laptop / "s.koodari"
-    assert cli("init", path).exit_code == 0
-    (tmp_path / "r.csv").write_text(REDUCTIONS, encoding="utf-8")
-    copied = copied_while_open(path, stick, "reductions", lambda: cli("reductions", "import", path, tmp_path / "r.csv"))
+    copied, stick, out = copied_with_reductions_in_wal(cli, tmp_path)
     (stick / "s.koodari-shm").unlink()  # the -wal file's changes are read from a private copy beside the new study
     ended = subprocess.Popen([sys.executable, "-c", "pass"])  # a process that has ended: its id names none now
     ended.wait()
