@@ -346,6 +346,6 @@ def test_processes_making_the_cache_file_at_once_all_keep_their_embeddings(tmp_p
     import multiprocessing
 
     with multiprocessing.get_context("fork").Pool(4) as pool:
-        for attempt in range(20):
+        for attempt in range(60):
             path = str(tmp_path / f"fresh-{attempt}.sqlite3")
             assert all(pool.starmap(keep_and_read, [(path, f"teksti {i}") for i in range(4)])), attempt

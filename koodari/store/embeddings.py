@@ -14,13 +14,15 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 ENV_CACHE = "KOODARI_EMBEDDING_CACHE"
 FILE_NAME = "sentence-embeddings.sqlite3"
-OPEN_TRIES = 3  # opens that find the file locked (another process is creating it) before the cache turns itself off
+OPEN_TRIES = 3  # uses whose open finds the file locked (another process is creating it) before the cache turns off
+OPEN_WAITS = (0.05, 0.1, 0.2, 0.4)  # within one use: seconds to wait before each new try of a locked open
 ROW_LIMIT = 200_000  # ≈ 300 MB of 384-dimensional rows: past it, the older half is dropped when a process opens it
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -120,28 +122,39 @@ class EmbeddingCache:
             return None
         if self._conn is None:
             assert self.path is not None
-            conn: sqlite3.Connection | None = None
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False, isolation_level=None)
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute(SCHEMA)
-                (count,) = conn.execute("SELECT count(*) FROM embeddings").fetchone()
-                if count > ROW_LIMIT:
-                    conn.execute("DELETE FROM embeddings WHERE rowid IN "
-                                 "(SELECT rowid FROM embeddings ORDER BY rowid LIMIT ?)", (count - ROW_LIMIT // 2,))
-            except sqlite3.OperationalError as exc:
-                if conn is not None:
-                    conn.close()
-                # another process turning a new file to WAL answers "locked" at once: the next use tries again
-                self._locked_opens += 1
-                self.disabled = not _locked(exc) or self._locked_opens >= OPEN_TRIES
-                return None
-            except (sqlite3.Error, OSError):
-                self.disabled = True
-                return None
-            self._conn = conn
+            for wait in (*OPEN_WAITS, None):
+                conn: sqlite3.Connection | None = None
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    conn = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False, isolation_level=None)
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    conn.execute(SCHEMA)
+                    (count,) = conn.execute("SELECT count(*) FROM embeddings").fetchone()
+                    if count > ROW_LIMIT:
+                        conn.execute("DELETE FROM embeddings WHERE rowid IN "
+                                     "(SELECT rowid FROM embeddings ORDER BY rowid LIMIT ?)", (count - ROW_LIMIT // 2,))
+                except sqlite3.OperationalError as exc:
+                    if conn is not None:
+                        conn.close()
+                    if not _locked(exc):
+                        self.disabled = True
+                        return None
+                    # another process turning a new file to WAL answers "locked" at once, without SQLite's busy
+                    # wait: wait a moment and try again; after the last try, the next use tries again
+                    if wait is not None:
+                        time.sleep(wait)
+                        continue
+                    self._locked_opens += 1
+                    self.disabled = self._locked_opens >= OPEN_TRIES
+                    return None
+                except (sqlite3.Error, OSError):
+                    if conn is not None:
+                        conn.close()
+                    self.disabled = True
+                    return None
+                self._conn = conn
+                break
         return self._conn
 
     def _disable(self) -> None:
