@@ -246,10 +246,7 @@ def latest_model(study: Study, blind_for: str | None = None) -> tuple[int, Sugge
     """The newest model version trained on the tree as it is now; for a blind coder, the newest that never
     saw another coder's review codes. None when there is no such version (train one)."""
     review_coders = study.review_coders() if blind_for is not None else set()
-    tree_changed = study.last_tree_change_at()
-    for record in study.model_versions(newest_first=True):
-        if tree_changed is not None and record.created_at < tree_changed:
-            return None  # this one and every older one predate the tree as it is now
+    for record in study.current_model_versions():
         if blind_for is None or record.saw_review_codes_of(review_coders) <= {blind_for}:
             return record.id, load_model(study, record.id)
     return None

@@ -40,7 +40,6 @@ class Ahead:
     """The child process embedding units ahead, and what came of it."""
 
     process: subprocess.Popen | None
-    texts: int
     state: str = "not started"  # "done", "stopped" (out of time), "failed"
 
     def finish(self, analysis_seconds: float) -> str:
@@ -72,11 +71,10 @@ def query_settings(study: Study) -> tuple[str, int | None] | None:
     """(query form, words) of the model the next suggestions use (``koodari.suggest.latest_model``): the newest
     one, or a new one trained with the defaults when there is none or the tree changed after it (nothing to train
     on: no categories); None when that model does not use the sentence encoder."""
-    record = study.latest_model_version()
-    tree_changed = study.last_tree_change_at()
-    if record is None or (tree_changed is not None and record.created_at < tree_changed):
+    current = study.current_model_versions()
+    if not current:
         return (semantic.QUERY_FORM, semantic.QUERY_WORDS) if study.counts()["categories"] else None
-    return semantic.stored_query_settings(study.model_blob(record.id))
+    return semantic.stored_query_settings(study.model_blob(current[0].id))
 
 
 def query_texts_to_embed(study: Study, pipeline_id: str) -> list[str]:
@@ -106,21 +104,21 @@ def start(texts: list[str]) -> Ahead:
     """A child process embedding TEXTS, if there are any, a second core to do it on and a cache to keep them in
     (``KOODARI_EMBEDDING_CACHE=off``: what it embedded would be thrown away)."""
     if not texts or cores() < 2 or default_path() is None:
-        return Ahead(None, len(texts))
+        return Ahead(None)
     try:
         process = subprocess.Popen([sys.executable, "-P", "-c", CHILD, str(os.getpid())], stdin=subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
-        return Ahead(None, len(texts), "failed")
+        return Ahead(None, "failed")
     try:
         assert process.stdin is not None
         process.stdin.write(json.dumps(texts, ensure_ascii=False).encode("utf-8"))
         process.stdin.close()
     except OSError:  # the child died at once
-        ahead = Ahead(process, len(texts), "failed")
+        ahead = Ahead(process, "failed")
         ahead.stop()
         return ahead
-    return Ahead(process, len(texts), "running")
+    return Ahead(process, "running")
 
 
 def main(parent: int) -> int:

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -626,6 +627,13 @@ class Study:
         rows = self.conn.execute(
             f"SELECT id, created_at, kind, training, metrics FROM model_versions ORDER BY id {order}")
         return [_model_version(r) for r in rows]
+
+    def current_model_versions(self) -> list[ModelVersion]:
+        """The model versions trained on the tree as it is now, newest first: up to the first one older than the
+        tree's last change (it and every older one predate the tree)."""
+        changed = self.last_tree_change_at()
+        return list(takewhile(lambda r: changed is None or r.created_at >= changed,
+                              self.model_versions(newest_first=True)))
 
     def latest_model_version(self) -> ModelVersion | None:
         """The newest model version's record, None before the first training."""
