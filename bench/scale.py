@@ -314,14 +314,11 @@ def render(corpus: dict, units: int, import_seconds: float, runs: dict, differin
         " tasks/s at that point, well inside what one Dask scheduler handles). Beyond that: larger batches, or "
         "analyses written to per-worker files and merged.",
         "",
-        "**Noise.** This machine's 2 cores were shared with other jobs during the run (see the load averages: "
-        "several other processes competed for the 2 cores), so every rate here is several times below what one "
-        "core gives alone (the lemmatisation benchmark above measured ≈ 1,700 tokens/s on a quiet machine; at "
-        f"that rate 10⁸ tokens are ≈ {1e8 / 1700 / 3600:.0f} core-hours, and the writer would bound the cluster "
-        f"at ≈ {write['tokens_per_s'] / 1700:,.0f} workers). The load also changed between runs, which flatters "
-        "the 2-worker ratio (its run had the quietest minutes) and may explain why 1 worker came out slower than "
-        "in-process; the speed-ups are the least reliable figures here. The runs were not repeated, and nothing "
-        "was tuned on them.",
+        "**Noise.** The load averages in the table show what else ran on this machine's 2 cores during each run: "
+        "above 1, other processes competed for the cores and the rates fall below what one core gives alone (the "
+        "lemmatisation benchmark measures that rate on a quieter machine). The load can change between runs, so the "
+        "speed-ups between worker counts are the least reliable figures here. The runs were not repeated, and "
+        "nothing was tuned on them.",
     ]
     return "\n".join(lines)
 
